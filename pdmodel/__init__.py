@@ -1,0 +1,59 @@
+"""pdmodel: mechanistic pharmacodynamic modelling of immune thrombocytopenia (ITP) treated with
+glucocorticoids with or without recombinant human interleukin-11 (rhIL-11).
+
+Quick start::
+
+    import pdmodel as pm
+    params = pm.default_parameters()
+    reg = pm.regimens.prednisone(mg_per_kg=1.0, days=28, taper_days=28) + pm.regimens.il11(
+        ug_per_kg=50, days=14, stop_if_platelets_above=100)
+    pop = pm.Population.sample(n=1000, params=params, seed=1)
+    res = pm.simulate(pop, reg, days=180)
+    res.to_frame()
+"""
+
+from __future__ import annotations
+
+from . import model, pk, regimens
+from .errors import (
+    MissingExtraError,
+    OptionError,
+    ParameterError,
+    PDModelError,
+    PopulationError,
+    RegimenError,
+    SolverError,
+)
+from .model import OBSERVABLES
+from .parameters import ParameterSet, ParameterSpec, ParameterTable, default_parameters, parameter_table
+from .population import Population
+from .regimens import Course, Regimen, Rule
+from .solver import SimulationResult, simulate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "default_parameters",
+    "parameter_table",
+    "ParameterSet",
+    "ParameterSpec",
+    "ParameterTable",
+    "Population",
+    "Course",
+    "Regimen",
+    "Rule",
+    "simulate",
+    "SimulationResult",
+    "OBSERVABLES",
+    "model",
+    "pk",
+    "regimens",
+    "PDModelError",
+    "ParameterError",
+    "RegimenError",
+    "PopulationError",
+    "SolverError",
+    "OptionError",
+    "MissingExtraError",
+]

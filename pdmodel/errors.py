@@ -1,0 +1,45 @@
+"""Exceptions raised by pdmodel.
+
+Every library exception derives from :class:`PDModelError` *and* from the matching built-in
+exception, so callers may catch either (``except ValueError`` keeps working).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PDModelError",
+    "ParameterError",
+    "RegimenError",
+    "PopulationError",
+    "SolverError",
+    "OptionError",
+    "MissingExtraError",
+]
+
+
+class PDModelError(Exception):
+    """Base class of every error raised on purpose by pdmodel."""
+
+
+class ParameterError(PDModelError, ValueError):
+    """A parameter name, value, bound or table entry is invalid."""
+
+
+class RegimenError(PDModelError, ValueError):
+    """A dose, course, rule or regimen is invalid."""
+
+
+class PopulationError(PDModelError, ValueError):
+    """A virtual population or patient specification is invalid."""
+
+
+class OptionError(PDModelError, ValueError):
+    """An option passed to a function (observable name, tolerance, time grid, ...) is invalid."""
+
+
+class SolverError(PDModelError, RuntimeError):
+    """Numerical integration failed; the message names the patients and the time."""
+
+
+class MissingExtraError(PDModelError, ImportError):
+    """An optional dependency is missing; the message names the ``pip install`` that fixes it."""

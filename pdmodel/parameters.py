@@ -1,0 +1,300 @@
+"""The parameter table and frozen parameter sets.
+
+The table (package data ``pdmodel/data/parameters.toml``) is the single source of truth for every
+parameter's value, unit, bounds, prior and source (design decision D6).  Everything else -- the
+documentation table, lmfit ``Parameters``, exports -- is generated from it.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from .errors import ParameterError
+
+__all__ = [
+    "ParameterSpec",
+    "ParameterTable",
+    "ParameterSet",
+    "parameter_table",
+    "default_parameters",
+]
+
+_STATUSES = ("literature", "derived", "assumed", "fitted")
+_REQUIRED = ("name", "value", "unit", "lower", "upper", "status", "description", "source")
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One row of the parameter table.
+
+    Parameters
+    ----------
+    name : str
+        Identifier used everywhere (code, files, lmfit).
+    value : float
+        Default value, in `unit`.
+    unit : str
+        Unit of `value`, `lower` and `upper` (model units: day, L, mg, ug, ng/mL, 10^9/L, %).
+    lower, upper : float
+        Admissible range, in `unit`; ``lower <= value <= upper``.
+    status : str
+        ``"literature"``, ``"derived"``, ``"assumed"`` or ``"fitted"``.
+    description : str
+        One-line meaning.
+    source : str
+        Citation of the original source, or ``"assumed"`` / ``"to be fitted ..."`` with a reason.
+    prior_sd : float or None
+        Scale of a log-normal prior centred on `value` (dimensionless, natural-log units);
+        ``None`` when the parameter is fixed.
+    fixed : bool
+        True if calibration never moves this parameter.
+    """
+
+    name: str
+    value: float
+    unit: str
+    lower: float
+    upper: float
+    status: str
+    description: str
+    source: str
+    prior_sd: float | None = None
+    fixed: bool = False
+
+    def __post_init__(self) -> None:
+        where = f"parameter table entry `{self.name}`"
+        for field in ("value", "lower", "upper"):
+            v = getattr(self, field)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+                raise ParameterError(f"{where}: `{field}` must be a finite number, got {v!r}")
+        if not self.lower <= self.value <= self.upper:
+            raise ParameterError(
+                f"{where}: value {self.value} lies outside its bounds [{self.lower}, {self.upper}]"
+            )
+        if self.status not in _STATUSES:
+            raise ParameterError(f"{where}: status must be one of {_STATUSES}, got {self.status!r}")
+        if self.prior_sd is not None and not (
+            math.isfinite(self.prior_sd) and self.prior_sd > 0
+        ):
+            raise ParameterError(f"{where}: prior_sd must be positive, got {self.prior_sd!r}")
+        if not self.fixed and self.prior_sd is None:
+            raise ParameterError(f"{where}: a free parameter needs a prior_sd (or set fixed = true)")
+
+    @property
+    def prior(self) -> str:
+        """Human-readable prior, e.g. ``"lognormal(ln 0.53, 0.7)"`` or ``"fixed"``."""
+        if self.fixed or self.prior_sd is None:
+            return "fixed"
+        return f"lognormal(ln {self.value:g}, {self.prior_sd:g})"
+
+
+class ParameterTable(Mapping[str, ParameterSpec]):
+    """Ordered, read-only collection of :class:`ParameterSpec` rows keyed by name."""
+
+    def __init__(self, specs: list[ParameterSpec]) -> None:
+        rows: dict[str, ParameterSpec] = {}
+        for spec in specs:
+            if spec.name in rows:
+                raise ParameterError(f"parameter table: `{spec.name}` is defined twice")
+            rows[spec.name] = spec
+        self._rows = rows
+
+    def __getitem__(self, name: str) -> ParameterSpec:
+        try:
+            return self._rows[name]
+        except KeyError:
+            raise ParameterError(_unknown(name, self._rows)) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def defaults(self) -> ParameterSet:
+        """Return the table's default values as a :class:`ParameterSet`."""
+        return ParameterSet({n: s.value for n, s in self._rows.items()}, table=self)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """Rows as plain dictionaries (for tables, CSV and documentation)."""
+        return [
+            {
+                "name": s.name,
+                "value": s.value,
+                "unit": s.unit,
+                "lower": s.lower,
+                "upper": s.upper,
+                "prior": s.prior,
+                "status": s.status,
+                "description": s.description,
+                "source": s.source,
+            }
+            for s in self._rows.values()
+        ]
+
+    @classmethod
+    def from_toml(cls, text: str, origin: str = "<string>") -> ParameterTable:
+        """Parse a parameter table from TOML text.
+
+        Parameters
+        ----------
+        text : str
+            TOML with a ``[[parameter]]`` array of tables.
+        origin : str
+            File name used in error messages.
+        """
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ParameterError(f"{origin}: malformed TOML: {exc}") from None
+        rows = data.get("parameter")
+        if not isinstance(rows, list) or not rows:
+            raise ParameterError(f"{origin}: expected a non-empty [[parameter]] array")
+        specs = []
+        allowed = set(_REQUIRED) | {"prior_sd", "fixed"}
+        for i, row in enumerate(rows):
+            name = row.get("name", f"#{i + 1}")
+            missing = [k for k in _REQUIRED if k not in row]
+            if missing:
+                raise ParameterError(f"{origin}: parameter `{name}` lacks {', '.join(missing)}")
+            extra = sorted(set(row) - allowed)
+            if extra:
+                raise ParameterError(f"{origin}: parameter `{name}` has unknown keys {extra}")
+            specs.append(ParameterSpec(**row))
+        return cls(specs)
+
+
+@cache
+def parameter_table() -> ParameterTable:
+    """Return the package's parameter table (parsed once, read-only)."""
+    text = resources.files("pdmodel").joinpath("data/parameters.toml").read_text("utf-8")
+    return ParameterTable.from_toml(text, origin="pdmodel/data/parameters.toml")
+
+
+def default_parameters() -> ParameterSet:
+    """Return the default parameter set built from the package's parameter table.
+
+    Returns
+    -------
+    ParameterSet
+        Frozen mapping from parameter name to value (units as in the table).
+
+    Examples
+    --------
+    >>> import pdmodel as pm
+    >>> p = pm.default_parameters()
+    >>> p["mk_mtt"]
+    5.9
+    """
+    return parameter_table().defaults()
+
+
+def _unknown(name: object, known: Mapping[str, Any]) -> str:
+    import difflib
+
+    hint = difflib.get_close_matches(str(name), list(known), n=1)
+    suffix = f"; did you mean `{hint[0]}`?" if hint else "; see `pdmodel params` for the list"
+    return f"unknown parameter `{name}`{suffix}"
+
+
+class ParameterSet(Mapping[str, float]):
+    """A frozen, validated set of model parameter values.
+
+    Every parameter of the table is present; values are finite and within the table's bounds.
+    Use :meth:`replace` to obtain a modified copy.
+
+    Parameters
+    ----------
+    values : mapping of str to float
+        A value for every parameter of `table` (units as in the table).
+    table : ParameterTable, optional
+        Table the values are checked against; defaults to the package table.
+    """
+
+    __slots__ = ("_values", "_table")
+
+    def __init__(self, values: Mapping[str, float], table: ParameterTable | None = None) -> None:
+        table = parameter_table() if table is None else table
+        for name in values:
+            if name not in table:
+                raise ParameterError(_unknown(name, table))
+        missing = [n for n in table if n not in values]
+        if missing:
+            raise ParameterError(f"missing values for parameters: {', '.join(missing)}")
+        checked: dict[str, float] = {}
+        for name, spec in table.items():
+            checked[name] = _check_value(spec, values[name])
+        if checked["cd25_base"] <= checked["treg_base"]:
+            raise ParameterError(
+                "`cd25_base` must exceed `treg_base` (CD4+CD25+ includes the FoxP3+ Tregs); "
+                f"got {checked['cd25_base']} <= {checked['treg_base']}"
+            )
+        self._values = checked
+        self._table = table
+
+    @property
+    def table(self) -> ParameterTable:
+        """The table these values were validated against."""
+        return self._table
+
+    def __getitem__(self, name: str) -> float:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise ParameterError(_unknown(name, self._values)) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        changed = {n: v for n, v in self._values.items() if v != self._table[n].value}
+        return f"ParameterSet({len(self)} parameters, {len(changed)} changed from the table: {changed})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ParameterSet):
+            return NotImplemented
+        return self._values == other._values
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._values.items()))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ParameterSet, (dict(self._values), self._table))
+
+    def replace(self, **changes: float) -> ParameterSet:
+        """Return a copy with some values changed (validated like the constructor).
+
+        Examples
+        --------
+        >>> import pdmodel as pm
+        >>> pm.default_parameters().replace(il11_smax=2.0)["il11_smax"]
+        2.0
+        """
+        for name in changes:
+            if name not in self._values:
+                raise ParameterError(_unknown(name, self._values))
+        return ParameterSet({**self._values, **changes}, table=self._table)
+
+
+def _check_value(spec: ParameterSpec, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ParameterError(f"parameter `{spec.name}` must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ParameterError(f"parameter `{spec.name}` must be finite, got {value}")
+    if not spec.lower <= value <= spec.upper:
+        raise ParameterError(
+            f"parameter `{spec.name}` = {value} {spec.unit} lies outside its bounds "
+            f"[{spec.lower}, {spec.upper}]"
+        )
+    return value

@@ -1,0 +1,189 @@
+"""Virtual patients and populations with log-normal inter-individual variability.
+
+A :class:`Population` stores a parameter set and, for every patient, one standard-normal
+deviate per random effect (see :data:`pdmodel.model.INDIVIDUAL_PARAMETERS`).  Individual values
+are ``typical * exp(omega * z)``; keeping ``z`` rather than the values gives common random
+numbers: the same seed gives the same patients for any parameter set (design decision D5).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import PopulationError
+from .model import INDIVIDUAL_PARAMETERS, Individuals
+from .parameters import ParameterSet, default_parameters
+
+__all__ = ["Population"]
+
+_KEYS: tuple[str, ...] = tuple(INDIVIDUAL_PARAMETERS)
+
+
+@dataclass(frozen=True, eq=False)
+class Population:
+    """A group of virtual patients.
+
+    Parameters
+    ----------
+    params : ParameterSet
+        Typical values and IIV standard deviations.
+    z : mapping of str to ndarray, shape (n,)
+        Standard-normal deviates per random effect.
+    ids : ndarray of int, shape (n,), optional
+        Patient identifiers (default ``0..n-1``); kept through subsetting and chunking.
+    """
+
+    params: ParameterSet
+    z: Mapping[str, NDArray[np.float64]]
+    ids: NDArray[np.int64] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.params, ParameterSet):
+            raise PopulationError(
+                f"`params` must be a ParameterSet (see pdmodel.default_parameters()), got {type(self.params).__name__}"
+            )
+        missing = [k for k in _KEYS if k not in self.z]
+        unknown = sorted(set(self.z) - set(_KEYS))
+        if missing or unknown:
+            raise PopulationError(f"random effects must be exactly {_KEYS}; missing {missing}, unknown {unknown}")
+        z = {k: np.asarray(self.z[k], dtype=float).reshape(-1) for k in _KEYS}
+        sizes = {v.size for v in z.values()}
+        if len(sizes) != 1:
+            raise PopulationError(f"all random effects need the same number of patients, got sizes {sorted(sizes)}")
+        n = sizes.pop()
+        for k, v in z.items():
+            if not np.all(np.isfinite(v)):
+                raise PopulationError(f"random effect `{k}` has non-finite values")
+            v.setflags(write=False)
+        ids = np.arange(n, dtype=np.int64) if self.ids is None else np.asarray(self.ids, dtype=np.int64)
+        if ids.shape != (n,):
+            raise PopulationError(f"`ids` must have shape ({n},), got {ids.shape}")
+        ids.setflags(write=False)
+        object.__setattr__(self, "z", z)
+        object.__setattr__(self, "ids", ids)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def sample(
+        cls,
+        n: int,
+        params: ParameterSet | None = None,
+        *,
+        seed: int | np.random.Generator,
+    ) -> Population:
+        """Draw `n` virtual patients.
+
+        Parameters
+        ----------
+        n : int
+            Number of patients (>= 1).
+        params : ParameterSet, optional
+            Parameter set (default: :func:`pdmodel.default_parameters`).
+        seed : int or numpy.random.Generator
+            Seed of the random draws; required so that every result is reproducible.
+
+        Returns
+        -------
+        Population
+        """
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise PopulationError(f"`n` must be a whole number of patients >= 1, got {n!r}")
+        rng = _rng(seed)
+        draws = rng.standard_normal((len(_KEYS), int(n)))
+        return cls(params or default_parameters(), dict(zip(_KEYS, draws, strict=True)))
+
+    @classmethod
+    def patient(cls, params: ParameterSet | None = None, **values: float) -> Population:
+        """One patient with typical parameters, optionally with some individual values set.
+
+        Parameters
+        ----------
+        params : ParameterSet, optional
+            Parameter set (default: package defaults).
+        **values : float
+            Individual values by random-effect name, e.g. ``weight=70`` (kg),
+            ``plt_base=12`` (10^9/L), ``k_ab=0.8`` (1/day), ``gc_ec50`` (ng/mL),
+            ``il11_ec50`` (ng/mL), ``clone_r`` (1/day), ``ab_assay`` (standard-normal deviate).
+        """
+        params = params or default_parameters()
+        z = {k: np.zeros(1) for k in _KEYS}
+        for key, value in values.items():
+            if key not in INDIVIDUAL_PARAMETERS:
+                raise PopulationError(f"unknown individual parameter `{key}`; use one of {_KEYS}")
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise PopulationError(f"`{key}` must be a finite number, got {value!r}")
+            typ, omega = INDIVIDUAL_PARAMETERS[key]
+            if not typ:
+                z[key] = np.array([float(value)])
+                continue
+            if value <= 0:
+                raise PopulationError(f"`{key}` must be positive, got {value!r}")
+            w = params[omega]
+            if w == 0:
+                if not math.isclose(value, params[typ], rel_tol=1e-12):
+                    raise PopulationError(
+                        f"`{key}` has no inter-individual variability ({omega} = 0); "
+                        f"it must equal the typical value {params[typ]}"
+                    )
+                continue
+            z[key] = np.array([math.log(value / params[typ]) / w])
+        return cls(params, z)
+
+    # ------------------------------------------------------------------ access
+    def __len__(self) -> int:
+        return int(self.ids.size) if self.ids is not None else 0
+
+    @property
+    def n(self) -> int:
+        """Number of patients."""
+        return len(self)
+
+    def __getitem__(self, idx: Any) -> Population:
+        """Subset of patients (slice, integer array or boolean mask); ids are kept."""
+        sel = np.arange(len(self))[idx]
+        sel = np.atleast_1d(sel)
+        if sel.size == 0:
+            raise PopulationError("selection is empty: a population needs at least one patient")
+        assert self.ids is not None
+        return Population(self.params, {k: v[sel] for k, v in self.z.items()}, self.ids[sel])
+
+    def with_params(self, params: ParameterSet) -> Population:
+        """Same patients (same deviates) under another parameter set."""
+        return Population(params, self.z, self.ids)
+
+    def individuals(self) -> Individuals:
+        """Individual model parameters (see :class:`pdmodel.model.Individuals`)."""
+        return Individuals.from_parameters(self.params, self.z)
+
+    def chunks(self, size: int) -> list[Population]:
+        """Split into consecutive chunks of at most `size` patients."""
+        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+            raise PopulationError(f"chunk size must be a whole number >= 1, got {size!r}")
+        return [self[i : i + size] for i in range(0, len(self), int(size))]
+
+    def covariates(self) -> dict[str, NDArray[np.float64]]:
+        """Individual parameter values by name (units as in the parameter table)."""
+        ind = self.individuals()
+        return {
+            "weight": ind.weight,
+            "plt_base": ind.plt_base,
+            "k_ab": ind.k_ab,
+            "gc_ec50": ind.gc_ec50,
+            "il11_ec50": ind.il11_ec50,
+            "clone_r": ind.clone_r,
+        }
+
+
+def _rng(seed: int | np.random.Generator) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise PopulationError(f"`seed` must be a non-negative integer or a numpy Generator, got {seed!r}")
+    return np.random.default_rng(int(seed))
