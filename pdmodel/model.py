@@ -134,7 +134,9 @@ class Individuals:
     il11_ec50: Array  # ng/mL
     clone_r: Array  # 1/day
     ab_log_signal: Array  # log assay signal at baseline minus log threshold
-    kin: Array  # 10^9/L/day, derived
+    kin: Array  # 10^9/L/day, derived: (ksen + k_ab) plt_base
+    kin_fb: Array  # derived: kin * plt_base**fb_gamma
+    teff_drive0: Array  # derived: teff_base * treg_base (per patient for broadcasting)
     ktr: float
     ksen: float
     fb_gamma: float
@@ -187,6 +189,8 @@ class Individuals:
         )
         log_thr = -sd_total * float(ndtri(params["ab_pos_baseline"]))
         ksen = params["plt_ksen"]
+        kin = (ksen + ind["k_ab"]) * ind["plt_base"]
+        teff_base = params["cd25_base"] - params["treg_base"]
         return cls(
             weight=ind["weight"],
             plt_base=ind["plt_base"],
@@ -195,7 +199,9 @@ class Individuals:
             il11_ec50=ind["il11_ec50"],
             clone_r=ind["clone_r"],
             ab_log_signal=log_signal - log_thr,
-            kin=(ksen + ind["k_ab"]) * ind["plt_base"],
+            kin=kin,
+            kin_fb=kin * ind["plt_base"] ** params["fb_gamma"],
+            teff_drive0=np.full(kin.shape, teff_base * params["treg_base"]),
             ktr=N_TRANSIT / params["mk_mtt"],
             ksen=ksen,
             fb_gamma=params["fb_gamma"],
@@ -211,7 +217,7 @@ class Individuals:
             treg_k=params["treg_k"],
             gc_smax_treg=params["gc_smax_treg"],
             treg_base=params["treg_base"],
-            teff_base=params["cd25_base"] - params["treg_base"],
+            teff_base=teff_base,
             treg_supp=params["treg_supp"],
             dex_potency=params["dex_potency"],
         )
@@ -264,44 +270,89 @@ def rhs(
     ndarray, shape (n_states, n)
         Derivatives, state units per day.
     """
+    # Written with in-place operations: this is the hot path of every simulation.
     dy = np.empty_like(y) if out is None else out
     p = y[State.PLT]
-    mac = y[State.MAC]
+    mk4 = y[State.MK4]
     clone = y[State.CLONE]
     ab = y[State.AB]
     teff = y[State.TEFF]
-    treg = y[State.TREG]
-    mk = y[_MK]
     ktr = ind.ktr
 
-    influx = ind.kin if ind.fb_gamma == 0.0 else ind.kin * (ind.plt_base / p) ** ind.fb_gamma
-    teff_drive = ind.teff_base * (
-        ind.treg_base / treg if ind.treg_supp == 1.0 else (ind.treg_base / treg) ** ind.treg_supp
-    )
-    if c_il11 is not None:
-        e_11 = c_il11 / (c_il11 + ind.il11_ec50)
-        influx = influx * (1.0 + ind.il11_smax * e_11)
-        teff_drive = teff_drive * (1.0 - ind.il11_imax_teff * e_11)
-    if c_gc is not None:
-        e_gc = c_gc / (c_gc + ind.gc_ec50)
-        mac_target = 1.0 - ind.gc_imax_mac * e_gc
-        teff_drive = teff_drive * (1.0 - ind.gc_imax_teff * e_gc)
-        treg_target = ind.treg_base * (1.0 + ind.gc_smax_treg * e_gc)
-        kill = ind.gc_kill * e_gc
+    # production influx with bounded feedback (P0/P)^gamma = P0^gamma * exp(-gamma ln P)
+    if ind.fb_gamma == 0.0:
+        influx = ind.kin.copy()
     else:
-        mac_target = 1.0
-        treg_target = ind.treg_base
-        kill = 0.0
+        influx = np.log(p)
+        influx *= -ind.fb_gamma
+        np.exp(influx, out=influx)
+        influx *= ind.kin_fb
+    # effector activation drive, held back by Tregs
+    if ind.treg_supp == 1.0:
+        drive = np.divide(ind.teff_drive0, y[State.TREG])
+    else:
+        drive = np.divide(ind.treg_base, y[State.TREG])
+        drive **= ind.treg_supp
+        drive *= ind.teff_base
+    tmp = np.empty_like(p)
+    if c_il11 is not None:
+        e11 = c_il11 + ind.il11_ec50
+        np.divide(c_il11, e11, out=e11)
+        np.multiply(e11, ind.il11_smax, out=tmp)
+        tmp += 1.0
+        influx *= tmp
+        np.multiply(e11, -ind.il11_imax_teff, out=tmp)
+        tmp += 1.0
+        drive *= tmp
+    dmac = dy[State.MAC]
+    dtreg = dy[State.TREG]
+    dclone = dy[State.CLONE]
+    # clone: r (Teff / Teff0 - B) - kill
+    np.multiply(teff, 1.0 / ind.teff_base, out=dclone)
+    dclone -= clone
+    dclone *= ind.clone_r
+    if c_gc is not None:
+        egc = c_gc + ind.gc_ec50
+        np.divide(c_gc, egc, out=egc)
+        # dM/dt = kM (1 - Imax E) - kM M
+        np.multiply(egc, -ind.mac_k * ind.gc_imax_mac, out=dmac)
+        dmac += ind.mac_k
+        np.multiply(egc, -ind.gc_imax_teff, out=tmp)
+        tmp += 1.0
+        drive *= tmp
+        # dR/dt = kR R0 (1 + S E) - kR R
+        np.multiply(egc, ind.treg_k * ind.treg_base * ind.gc_smax_treg, out=dtreg)
+        dtreg += ind.treg_k * ind.treg_base
+        egc *= ind.gc_kill
+        dclone -= egc
+    else:
+        dmac[...] = ind.mac_k
+        dtreg[...] = ind.treg_k * ind.treg_base
+    dclone *= clone
+    np.multiply(y[State.MAC], ind.mac_k, out=tmp)
+    dmac -= tmp
+    np.multiply(y[State.TREG], ind.treg_k, out=tmp)
+    dtreg -= tmp
 
-    dy[State.MK1] = influx - ktr * mk[0]
-    np.subtract(mk[:-1], mk[1:], out=dy[State.MK2 : State.MK4 + 1])
-    dy[State.MK2 : State.MK4 + 1] *= ktr
-    dy[State.PLT] = ktr * mk[-1] - (ind.ksen + ind.k_ab * ab * mac) * p
-    dy[State.MAC] = ind.mac_k * (mac_target - mac)
-    dy[State.CLONE] = clone * (ind.clone_r * (teff / ind.teff_base - clone) - kill)
-    dy[State.AB] = ind.ab_kdeg * (clone - ab)
-    dy[State.TEFF] = ind.teff_k * (teff_drive - teff)
-    dy[State.TREG] = ind.treg_k * (treg_target - treg)
+    np.multiply(y[State.MK1], ktr, out=tmp)
+    np.subtract(influx, tmp, out=dy[State.MK1])
+    dmk = dy[State.MK2 : State.MK4 + 1]
+    np.subtract(y[State.MK1 : State.MK4], y[State.MK2 : State.MK4 + 1], out=dmk)
+    dmk *= ktr
+    # platelets: release - (senescent + antibody x macrophage clearance) P
+    dp = dy[State.PLT]
+    np.multiply(ab, y[State.MAC], out=dp)
+    dp *= ind.k_ab
+    dp += ind.ksen
+    dp *= p
+    np.multiply(mk4, ktr, out=tmp)
+    np.subtract(tmp, dp, out=dp)
+    dab = dy[State.AB]
+    np.subtract(clone, ab, out=dab)
+    dab *= ind.ab_kdeg
+    dteff = dy[State.TEFF]
+    np.subtract(drive, teff, out=dteff)
+    dteff *= ind.teff_k
     return dy
 
 
