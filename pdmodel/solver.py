@@ -356,7 +356,11 @@ def _dopri5(
     def f(tt: Array | float, yy: Array, out: Array) -> Array:
         c_gc, c_11 = inputs(tt)
         stats.n_rhs += 1
-        return rhs(t0 + tt, yy, c_gc, c_11, ind, out=out)
+        # A trial stage of a too-large step may leave the physical domain (e.g. P < 0); the
+        # resulting non-finite derivatives make the error estimate non-finite, so the step is
+        # rejected and shrunk.  Only accepted steps are kept.
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            return rhs(t0 + tt, yy, c_gc, c_11, ind, out=out)
 
     f(tau, y, k[0])
     h = np.minimum(h, length)

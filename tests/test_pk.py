@@ -27,7 +27,7 @@ def _numerical(pk: pm.pk.DrugPK, route: str, dose_times, amounts, weight, times)
     for te in events:
         if te > t:
             sol = solve_ivp(
-                f, (t, te), y, method="Radau", jac=jac, rtol=1e-13, atol=1e-16
+                f, (t, te), y, method="DOP853", rtol=1e-13, atol=1e-16
             )
             assert sol.success
             y = sol.y[:, -1]

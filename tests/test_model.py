@@ -1,0 +1,72 @@
+"""PD model: steady state, structure and observables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pdmodel as pm
+from pdmodel.model import OBSERVABLES, STATE_NAMES, State, baseline_state, observables, rhs
+from pdmodel.regimens import RULE_OBSERVABLES
+
+
+def _free_extremes(params: pm.ParameterSet):
+    for name, spec in params.table.items():
+        if not spec.fixed:
+            yield f"{name}=lower", params.replace(**{name: spec.lower})
+            yield f"{name}=upper", params.replace(**{name: spec.upper})
+
+
+def test_state_layout() -> None:
+    assert STATE_NAMES == ("mk1", "mk2", "mk3", "mk4", "plt", "mac", "clone", "ab", "teff", "treg")
+    assert set(RULE_OBSERVABLES) <= set(OBSERVABLES)
+
+
+@pytest.mark.parametrize("case", ["defaults", "extremes"])
+def test_baseline_is_steady_state(params: pm.ParameterSet, case: str) -> None:
+    sets = [params] if case == "defaults" else [p for _, p in _free_extremes(params)]
+    for p in sets:
+        ind = pm.Population.sample(50, p, seed=5).individuals()
+        y = baseline_state(ind)
+        dy = rhs(0.0, y, None, None, ind)
+        assert np.max(np.abs(dy) / np.maximum(np.abs(y), 1e-300)) < 1e-12
+        zero = np.zeros(ind.n)
+        np.testing.assert_allclose(rhs(0.0, y, zero, zero, ind), dy, atol=1e-14)
+
+
+def test_untreated_patients_stay_at_baseline(params: pm.ParameterSet) -> None:
+    pop = pm.Population.sample(40, params, seed=8)
+    res = pm.simulate(pop, pm.Regimen(), days=180)
+    for name in ("platelets", "antibody", "cd4cd25_pct", "treg_pct", "macrophage", "clone"):
+        x = res[name]
+        assert np.max(np.abs(x / x[0] - 1.0)) < 1e-9, name
+    np.testing.assert_allclose(res["platelets"][0], pop.covariates()["plt_base"], rtol=1e-15)
+
+
+def test_baseline_antibody_positive_fraction(params: pm.ParameterSet) -> None:
+    pop = pm.Population.sample(20000, params, seed=2)
+    ind = pop.individuals()
+    obs = observables(baseline_state(ind), {}, ind, ("ab_positive", "paigg"))
+    frac = obs["ab_positive"].mean()
+    se = np.sqrt(0.552 * 0.448 / ind.n)
+    assert abs(frac - params["ab_pos_baseline"]) < 4 * se
+    np.testing.assert_allclose(obs["paigg"], 1.0, rtol=1e-14)
+
+
+def test_cd4cd25_falls_while_tregs_rise(params: pm.ParameterSet, small_pop: pm.Population) -> None:
+    res = pm.simulate(small_pop, pm.regimens.prednisone(days=28), days=28)
+    cd25, treg = res["cd4cd25_pct"], res["treg_pct"]
+    assert np.all(cd25[14] < cd25[0]) and np.all(treg[14] > treg[0])
+    # and the total equals effectors plus Tregs
+    np.testing.assert_allclose(cd25, res["teff_pct"] + treg, rtol=1e-14)
+
+
+def test_observable_errors(params: pm.ParameterSet) -> None:
+    ind = pm.Population.patient(params).individuals()
+    with pytest.raises(pm.OptionError, match="unknown observable `plt`"):
+        observables(baseline_state(ind), {}, ind, ("plt",))
+
+
+def test_states_indexed_by_name() -> None:
+    assert State.PLT == STATE_NAMES.index("plt")
+    assert State.TREG == len(STATE_NAMES) - 1

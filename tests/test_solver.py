@@ -1,0 +1,243 @@
+"""Population engine: accuracy against reference solves, invariances, rules, errors."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+
+import numpy as np
+import pytest
+
+import pdmodel as pm
+from pdmodel.regimens import Course, Regimen, Rule, dexamethasone, il11, prednisone
+
+COMPARED = ("platelets", "antibody", "paigg", "cd4cd25_pct", "treg_pct", "teff_pct", "macrophage", "clone")
+
+REGIMENS = {
+    "prednisone": prednisone(days=28, taper_days=28),
+    "prednisone+il11 stop": prednisone(days=28, taper_days=28)
+    + il11(ug_per_kg=50, days=14, stop_if_platelets_above=100),
+    "dexamethasone oral pulses+rescue": dexamethasone(
+        mg=40, days=4, cycles=2, cycle_every=14, rescue_if_platelets_below=30
+    ),
+    "dexamethasone iv + late il11": dexamethasone(mg=40, days=4, route="iv")
+    + il11(ug=3000, days=10, start=7),
+}
+
+
+def _max_rel_err(res: pm.SimulationResult, ref: pm.SimulationResult) -> float:
+    worst = 0.0
+    for name in COMPARED:
+        a, b = res[name], ref[name]
+        # relative error with an absolute floor of 1e-8 x the series' own scale
+        floor = 1e-8 * np.max(np.abs(b), axis=0, keepdims=True)
+        worst = max(worst, float(np.max(np.abs(a - b) / np.maximum(np.abs(b), floor))))
+    return worst
+
+
+def test_matches_radau_reference(params: pm.ParameterSet) -> None:
+    pop = pm.Population.sample(2, params, seed=3)
+    reg = REGIMENS["prednisone+il11 stop"]
+    ref = pm.simulate(pop, reg, 30, method="Radau", rtol=1e-10, atol=1e-12)
+    res = pm.simulate(pop, reg, 30)
+    assert _max_rel_err(res, ref) < 1e-4
+
+
+@pytest.mark.parametrize("name", list(REGIMENS))
+def test_matches_tight_reference_over_regimens(params: pm.ParameterSet, name: str) -> None:
+    pop = pm.Population.sample(3, params, seed=21)
+    reg = REGIMENS[name]
+    ref = pm.simulate(pop, reg, 45, method="DOP853", rtol=1e-12, atol=1e-14)
+    res = pm.simulate(pop, reg, 45)
+    err = _max_rel_err(res, ref)
+    assert err < 1e-4
+    # the accuracy is a contract, not a coincidence: a loose tolerance is visibly worse
+    loose = pm.simulate(pop, reg, 45, rtol=1e-3, atol=1e-6)
+    assert _max_rel_err(loose, ref) > 10 * err
+
+
+def test_vectorised_equals_single_patient_runs(params: pm.ParameterSet, pred_il11) -> None:
+    pop = pm.Population.sample(6, params, seed=4)
+    res = pm.simulate(pop, pred_il11, 60)
+    for i in range(len(pop)):
+        one = pm.simulate(pop[i : i + 1], pred_il11, 60)
+        for name in res.observables:
+            np.testing.assert_allclose(one[name][:, 0], res[name][:, i], rtol=1e-12, atol=0)
+        for a, b in zip(one.courses, res.courses, strict=True):
+            np.testing.assert_array_equal(a.given[:, 0], b.given[:, i])
+
+
+def _assert_same(a: pm.SimulationResult, b: pm.SimulationResult) -> None:
+    np.testing.assert_array_equal(a.patient_ids, b.patient_ids)
+    for name in a.observables:
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-12, atol=0)
+    for ca, cb in zip(a.courses, b.courses, strict=True):
+        np.testing.assert_array_equal(ca.given, cb.given)
+
+
+def test_chunking_invariance(params: pm.ParameterSet, pred_il11) -> None:
+    pop = pm.Population.sample(13, params, seed=9)
+    whole = pm.simulate(pop, pred_il11, 30)
+    for size in (1, 4, 13):
+        _assert_same(whole, pm.simulate(pop, pred_il11, 30, chunk_size=size))
+
+
+def test_process_pool_invariance(params: pm.ParameterSet, pred_il11) -> None:
+    pop = pm.Population.sample(10, params, seed=9)
+    whole = pm.simulate(pop, pred_il11, 40)
+    with cf.ProcessPoolExecutor(max_workers=2) as ex:
+        _assert_same(whole, pm.simulate(pop, pred_il11, 40, chunk_size=3, executor=ex))
+    with cf.ThreadPoolExecutor(max_workers=2) as ex:
+        _assert_same(whole, pm.simulate(pop, pred_il11, 40, chunk_size=4, executor=ex))
+
+
+def test_dask_local_cluster_invariance(params: pm.ParameterSet, pred_il11) -> None:
+    distributed = pytest.importorskip("distributed")
+    pop = pm.Population.sample(8, params, seed=9)
+    whole = pm.simulate(pop, pred_il11, 40)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        res = pm.simulate(pop, pred_il11, 40, chunk_size=3, executor=client.get_executor())
+    _assert_same(whole, res)
+
+
+REGIMEN_SWEEP = [
+    *REGIMENS.values(),
+    il11(ug_per_kg=75, days=21),
+    prednisone(mg=80.0, days=7) + dexamethasone(mg=40, days=4, start=10, route="iv"),
+]
+
+
+def _extreme_sets(params: pm.ParameterSet):
+    for name, spec in params.table.items():
+        if not spec.fixed:
+            yield params.replace(**{name: spec.lower})
+            yield params.replace(**{name: spec.upper})
+
+
+@pytest.mark.parametrize("reg_index", range(len(REGIMEN_SWEEP)))
+def test_finite_and_non_negative_at_parameter_bounds(params: pm.ParameterSet, reg_index: int) -> None:
+    reg = REGIMEN_SWEEP[reg_index]
+    base = pm.Population.sample(6, params, seed=17)
+    for p in _extreme_sets(params):
+        res = pm.simulate(base.with_params(p), reg, 40, times=np.arange(0, 41, 4.0), rtol=1e-5)
+        for name, x in res.observables.items():
+            assert np.all(np.isfinite(x)), name
+            assert np.all(x >= 0), name
+
+
+def test_prednisone_raises_platelets_and_il11_adds(params: pm.ParameterSet, pred_only, pred_il11) -> None:
+    pop = pm.Population.sample(300, params, seed=5)
+    gc = pm.simulate(pop, pred_only, 28, observables=["platelets"])["platelets"]
+    both = pm.simulate(pop, pred_il11, 28, observables=["platelets"])["platelets"]
+    med_gc, med_both = np.median(gc, axis=1), np.median(both, axis=1)
+    assert med_gc[14] > 1.5 * med_gc[0]  # prednisone raises median platelets within 2 weeks
+    assert med_both[7] > med_gc[7] and med_both[14] > med_gc[14]  # higher with IL-11
+
+    def first_day_above(x: np.ndarray, level: float) -> np.ndarray:
+        above = x >= level
+        return np.where(above.any(axis=0), above.argmax(axis=0), np.inf)
+
+    # sooner: median time to 50 x 10^9/L is shorter with IL-11
+    assert np.median(first_day_above(both, 50.0)) < np.median(first_day_above(gc, 50.0))
+
+
+def test_stop_rule_fires_per_patient(params: pm.ParameterSet, pred_il11) -> None:
+    pop = pm.Population.sample(40, params, seed=5)
+    res = pm.simulate(pop, pred_il11, 30)
+    rec = next(c for c in res.courses if c.drug == "il11")
+    plt = res["platelets"]  # pre-dose at dose days
+    days = rec.times.astype(int)
+    crossed = np.maximum.accumulate(plt[days] >= 100.0, axis=0)
+    np.testing.assert_array_equal(rec.given, ~crossed)
+    n_given = rec.given.sum(axis=0)
+    assert (n_given < 14).any() and (n_given == 14).any()  # some stopped, some did not
+    np.testing.assert_array_equal(res.treatment_days("il11"), n_given)
+
+
+def test_give_if_rescue_pulse(params: pm.ParameterSet) -> None:
+    reg = dexamethasone(mg=40, days=4, rescue_if_platelets_below=30, rescue_day=10)
+    pop = pm.Population.sample(60, params, seed=6)
+    res = pm.simulate(pop, reg, 20)
+    rescue = res.courses[-1]
+    low = res["platelets"][10] < 30
+    assert low.any() and (~low).any()
+    np.testing.assert_array_equal(rescue.given, np.repeat(low[None, :], 4, axis=0))
+    np.testing.assert_array_equal(res.treatment_days(), 4 + 4 * low)
+
+
+def test_doses_after_end_are_not_given(params: pm.ParameterSet) -> None:
+    res = pm.simulate(pm.Population.patient(params), prednisone(days=10), 5)
+    assert res.courses[0].given[:, 0].tolist() == [True] * 6 + [False] * 4
+
+
+def test_result_tables(params: pm.ParameterSet, pred_il11) -> None:
+    pop = pm.Population.sample(3, params, seed=1)
+    res = pm.simulate(pop, pred_il11, 10, observables=["platelets", "conc_il11"])
+    df = res.to_frame()
+    assert list(df.columns) == ["patient", "time", "platelets", "conc_il11"]
+    assert len(df) == 3 * 11
+    row = df[(df.patient == 2) & (df.time == 5.0)]
+    assert row.platelets.item() == res["platelets"][5, 2]
+    doses = res.doses_frame()
+    assert len(doses) == 3 * sum(c.n_doses for c in pred_il11)
+    assert set(doses.columns) == {"patient", "course", "drug", "route", "time", "amount", "given"}
+    with pytest.raises(pm.OptionError, match="observable `treg_pct` was not recorded"):
+        res["treg_pct"]
+
+
+def test_single_patient_and_custom_times(params: pm.ParameterSet) -> None:
+    times = [0, 0.05, 0.1, 0.5, 1.5, 2]
+    res = pm.simulate(pm.Population.patient(params), il11(days=3), 2, times=times)
+    c = res["conc_il11"][:, 0]
+    # pre-dose at dose times (days 0 and 1), analytic superposition elsewhere
+    pk = pm.pk.drug_pk(params)["il11"]
+    w = params["weight"]
+    expected = pm.pk.concentration(pk, times, [0.0, 1.0, 2.0], [50.0 * w] * 3, "sc", w)[:, 0]
+    expected[0] = 0.0
+    expected[-1] = pm.pk.concentration(pk, [2.0 - 1e-12], [0.0, 1.0], [50.0 * w] * 2, "sc", w)[0, 0]
+    np.testing.assert_allclose(c, expected, rtol=1e-9)
+
+
+def test_solver_failure_names_patients_and_time(params: pm.ParameterSet, pred_il11) -> None:
+    pop = pm.Population.sample(3, params, seed=1)
+    with pytest.raises(pm.SolverError, match=r"step limit \(2\) reached .* day 0 for patients 0, 1, 2"):
+        pm.simulate(pop, pred_il11, 10, max_steps=2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"days": 0}, "`days` must be positive"),
+        ({"days": float("nan")}, "`days` must be a finite number"),
+        ({"times": [0, 20]}, r"`times` must lie within \[0, days\]"),
+        ({"times": [3, 1]}, "`times` must be strictly increasing"),
+        ({"times": []}, "`times` must be a non-empty array"),
+        ({"observables": ["plt"]}, "unknown observable `plt`"),
+        ({"method": "euler"}, "unknown method `euler`"),
+        ({"rtol": -1.0}, "`rtol` must be positive"),
+        ({"rtol": 1e-15}, "below what double precision supports"),
+        ({"max_steps": 0}, "`max_steps` must be a positive integer"),
+    ],
+)
+def test_bad_options(params: pm.ParameterSet, kwargs: dict, match: str) -> None:
+    call = {"days": 10, **kwargs}
+    with pytest.raises(pm.OptionError, match=match):
+        pm.simulate(pm.Population.patient(params), prednisone(days=3), **call)
+
+
+def test_bad_argument_types(params: pm.ParameterSet) -> None:
+    with pytest.raises(pm.PopulationError, match="`population` must be a pdmodel Population"):
+        pm.simulate(params, prednisone(days=3), 5)  # type: ignore[arg-type]
+    with pytest.raises(pm.OptionError, match="`regimen` must be a pdmodel Regimen"):
+        pm.simulate(pm.Population.patient(params), "prednisone", 5)  # type: ignore[arg-type]
+
+
+def test_rules_on_other_observables(params: pm.ParameterSet) -> None:
+    course = Course(
+        "prednisone", 1.0, "mg/kg", n_doses=20, stop_if=Rule("cd4cd25_pct", "<", 12.0), label="p"
+    )
+    res = pm.simulate(pm.Population.sample(5, params, seed=2), Regimen((course,)), 20)
+    given = res.courses[0].given
+    below = np.maximum.accumulate(res["cd4cd25_pct"][:20] < 12.0, axis=0)
+    np.testing.assert_array_equal(given, ~below)
