@@ -14,7 +14,7 @@ Quick start::
 
 from __future__ import annotations
 
-from . import model, pk, regimens
+from . import io, model, pk, regimens
 from .errors import (
     MissingExtraError,
     OptionError,
@@ -23,7 +23,9 @@ from .errors import (
     PopulationError,
     RegimenError,
     SolverError,
+    UnknownParameterError,
 )
+from .io import load_parameters, save_parameters
 from .model import OBSERVABLES
 from .parameters import ParameterSet, ParameterSpec, ParameterTable, default_parameters, parameter_table
 from .population import Population
@@ -44,6 +46,9 @@ __all__ = [
     "Regimen",
     "Rule",
     "simulate",
+    "save_parameters",
+    "load_parameters",
+    "io",
     "SimulationResult",
     "OBSERVABLES",
     "model",
@@ -55,5 +60,6 @@ __all__ = [
     "PopulationError",
     "SolverError",
     "OptionError",
+    "UnknownParameterError",
     "MissingExtraError",
 ]

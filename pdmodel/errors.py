@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "PDModelError",
     "ParameterError",
+    "UnknownParameterError",
     "RegimenError",
     "PopulationError",
     "SolverError",
@@ -23,6 +24,13 @@ class PDModelError(Exception):
 
 class ParameterError(PDModelError, ValueError):
     """A parameter name, value, bound or table entry is invalid."""
+
+
+class UnknownParameterError(ParameterError, KeyError):
+    """A parameter name is not in the table (also a ``KeyError``, so mapping lookups work)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class RegimenError(PDModelError, ValueError):

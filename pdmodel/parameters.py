@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from .errors import ParameterError
+from .errors import ParameterError, UnknownParameterError
 
 __all__ = [
     "ParameterSpec",
@@ -110,7 +110,7 @@ class ParameterTable(Mapping[str, ParameterSpec]):
         try:
             return self._rows[name]
         except KeyError:
-            raise ParameterError(_unknown(name, self._rows)) from None
+            raise UnknownParameterError(unknown_parameter_message(name, self._rows)) from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._rows)
@@ -196,7 +196,8 @@ def default_parameters() -> ParameterSet:
     return parameter_table().defaults()
 
 
-def _unknown(name: object, known: Mapping[str, Any]) -> str:
+def unknown_parameter_message(name: object, known: Mapping[str, Any]) -> str:
+    """Error text for an unknown parameter name, suggesting the closest known one."""
     import difflib
 
     hint = difflib.get_close_matches(str(name), list(known), n=1)
@@ -224,7 +225,7 @@ class ParameterSet(Mapping[str, float]):
         table = parameter_table() if table is None else table
         for name in values:
             if name not in table:
-                raise ParameterError(_unknown(name, table))
+                raise UnknownParameterError(unknown_parameter_message(name, table))
         missing = [n for n in table if n not in values]
         if missing:
             raise ParameterError(f"missing values for parameters: {', '.join(missing)}")
@@ -248,7 +249,7 @@ class ParameterSet(Mapping[str, float]):
         try:
             return self._values[name]
         except KeyError:
-            raise ParameterError(_unknown(name, self._values)) from None
+            raise UnknownParameterError(unknown_parameter_message(name, self._values)) from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
@@ -282,7 +283,7 @@ class ParameterSet(Mapping[str, float]):
         """
         for name in changes:
             if name not in self._values:
-                raise ParameterError(_unknown(name, self._values))
+                raise UnknownParameterError(unknown_parameter_message(name, self._values))
         return ParameterSet({**self._values, **changes}, table=self._table)
 
 

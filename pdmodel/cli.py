@@ -1,0 +1,139 @@
+"""Command-line interface: ``pdmodel <command> ...`` (also ``python -m pdmodel``).
+
+Every command exits with status 0 on success, 2 with a one-line ``pdmodel: error: ...`` message
+on bad input, and never prints a traceback for a pdmodel error (set ``PDMODEL_DEBUG=1`` to see
+one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .errors import PDModelError
+from .io import EXPORTERS, load_parameters, save_parameters
+from .parameters import ParameterSet, default_parameters
+
+__all__ = ["main", "build_parser"]
+
+_EPILOG = """examples:
+  pdmodel params                               the parameter table with units, bounds, sources
+  pdmodel params --format markdown             the same as a Markdown table
+  pdmodel params --params fitted.json          values from a parameter file
+  pdmodel export params --out params.csv       write the parameter set as CSV (or .json)
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(2, f"pdmodel: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``pdmodel`` command."""
+    parser = _Parser(
+        prog="pdmodel",
+        description="Mechanistic PD model of ITP under glucocorticoids +/- rhIL-11.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"pdmodel {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser(
+        "params",
+        help="print the parameter table (value, unit, bounds, prior, source)",
+        epilog="examples:\n  pdmodel params\n  pdmodel params --format csv --params fitted.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--params", metavar="FILE", help="parameter file (JSON or CSV) to show")
+    p.add_argument(
+        "--format",
+        choices=("text", *EXPORTERS),
+        default="text",
+        help="output format (default: text)",
+    )
+
+    e = sub.add_parser(
+        "export",
+        help="write the parameter set to a file",
+        epilog="examples:\n  pdmodel export params --out params.json\n"
+        "  pdmodel export params --params fitted.json --out fitted.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    e.add_argument("what", choices=("params",), help="what to export")
+    e.add_argument("--params", metavar="FILE", help="parameter file (JSON or CSV) to start from")
+    e.add_argument("--out", metavar="FILE", required=True, help="output file (.json or .csv)")
+    return parser
+
+
+def _params(path: str | None) -> ParameterSet:
+    return default_parameters() if path is None else load_parameters(path)
+
+
+def _text_table(params: ParameterSet) -> str:
+    rows = [("name", "value", "unit", "bounds", "prior", "status", "source")]
+    for name, spec in params.table.items():
+        rows.append(
+            (
+                name,
+                f"{params[name]:.6g}",
+                spec.unit,
+                f"[{spec.lower:g}, {spec.upper:g}]",
+                spec.prior,
+                spec.status,
+                spec.source,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for r in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1])
+    return "\n".join(lines) + "\n"
+
+
+def _cmd_params(args: argparse.Namespace) -> int:
+    params = _params(args.params)
+    text = _text_table(params) if args.format == "text" else EXPORTERS[args.format](params)
+    sys.stdout.write(text)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    params = _params(args.params)
+    dest = save_parameters(params, Path(args.out))
+    print(f"wrote {dest}")
+    return 0
+
+
+_COMMANDS = {"params": _cmd_params, "export": _cmd_export}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (tests call this directly).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name (default: ``sys.argv[1:]``).
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help, --version and usage errors
+        return int(exc.code or 0)
+    try:
+        return _COMMANDS[args.command](args)
+    except PDModelError as exc:
+        if os.environ.get("PDMODEL_DEBUG"):
+            raise
+        print(f"pdmodel: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `pdmodel params | head`
+        return 0

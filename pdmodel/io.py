@@ -1,0 +1,253 @@
+"""Reading and writing parameter files (JSON and CSV) and the parameter table views.
+
+Exporters are small pure functions returning text (``EXPORTERS``); writing goes through
+:func:`write_text_atomic`, so a failed export never leaves a half-written file behind.
+
+JSON layout (full float precision)::
+
+    {"format": "pdmodel-parameters", "format_version": 1, "pdmodel_version": "0.1.0",
+     "parameters": {"k_ab": {"value": 0.53, "unit": "1/day", "lower": 0.01, "upper": 5.0,
+                             "prior": "lognormal(ln 0.53, 0.7)", "status": "derived",
+                             "source": "..."}, ...}}
+
+A file may list a subset of the parameters; the others keep their table defaults.  Each entry may
+also be a bare number.  CSV files need the columns ``name`` and ``value``; a ``unit`` column, when
+present, must match the table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import ParameterError, UnknownParameterError
+from .parameters import ParameterSet, default_parameters, unknown_parameter_message
+
+__all__ = [
+    "EXPORTERS",
+    "parameters_to_json",
+    "parameters_to_csv",
+    "parameters_to_markdown",
+    "save_parameters",
+    "load_parameters",
+    "write_text_atomic",
+]
+
+_FORMAT = "pdmodel-parameters"
+_COLUMNS = ("name", "value", "unit", "lower", "upper", "prior", "status", "description", "source")
+
+
+def _rows(params: ParameterSet) -> list[dict[str, Any]]:
+    rows = []
+    for name, spec in params.table.items():
+        rows.append(
+            {
+                "name": name,
+                "value": params[name],
+                "unit": spec.unit,
+                "lower": spec.lower,
+                "upper": spec.upper,
+                "prior": spec.prior,
+                "status": spec.status,
+                "description": spec.description,
+                "source": spec.source,
+            }
+        )
+    return rows
+
+
+def parameters_to_json(params: ParameterSet) -> str:
+    """JSON text of a parameter set with units, bounds, priors and sources (full precision)."""
+    from . import __version__
+
+    body = {
+        "format": _FORMAT,
+        "format_version": 1,
+        "pdmodel_version": __version__,
+        "parameters": {r["name"]: {k: v for k, v in r.items() if k != "name"} for r in _rows(params)},
+    }
+    return json.dumps(body, indent=2) + "\n"
+
+
+def parameters_to_csv(params: ParameterSet) -> str:
+    """CSV table of a parameter set (one row per parameter, ``repr`` precision for floats)."""
+    buf = _io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in _rows(params):
+        writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
+    return buf.getvalue()
+
+
+def parameters_to_markdown(params: ParameterSet) -> str:
+    """Markdown table of a parameter set (used to generate ``docs/parameters.md``)."""
+    lines = [
+        "| name | value | unit | bounds | prior | status | description | source |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in _rows(params):
+        cells = [
+            f"`{r['name']}`",
+            f"{r['value']:g}",
+            r["unit"],
+            f"[{r['lower']:g}, {r['upper']:g}]",
+            r["prior"],
+            r["status"],
+            r["description"],
+            r["source"],
+        ]
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+#: Registry of parameter exporters by format name.
+EXPORTERS: dict[str, Callable[[ParameterSet], str]] = {
+    "json": parameters_to_json,
+    "csv": parameters_to_csv,
+    "markdown": parameters_to_markdown,
+}
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write `text` to `path` via a temporary file and an atomic rename.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination; its folder must exist.
+    text : str
+        Content (UTF-8).
+    """
+    dest = Path(path)
+    if not dest.parent.exists():
+        raise ParameterError(f"cannot write {dest}: folder {dest.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
+def _format_of(path: Path, fmt: str | None) -> str:
+    fmt = fmt or path.suffix.lower().lstrip(".")
+    if fmt not in ("json", "csv"):
+        raise ParameterError(
+            f"{path}: cannot tell the format; use a .json or .csv file (or pass fmt='json'/'csv')"
+        )
+    return fmt
+
+
+def save_parameters(
+    params: ParameterSet, path: str | os.PathLike[str], fmt: str | None = None
+) -> Path:
+    """Write a parameter set to a JSON or CSV file (format from the extension by default).
+
+    Parameters
+    ----------
+    params : ParameterSet
+        Values to write.
+    path : path-like
+        Destination file (``.json`` or ``.csv``).
+    fmt : {"json", "csv"}, optional
+        Format, overriding the extension.
+    """
+    dest = Path(path)
+    return write_text_atomic(dest, EXPORTERS[_format_of(dest, fmt)](params))
+
+
+def load_parameters(
+    path: str | os.PathLike[str], base: ParameterSet | None = None, fmt: str | None = None
+) -> ParameterSet:
+    """Read a parameter file; parameters it does not list keep their values in `base`.
+
+    Parameters
+    ----------
+    path : path-like
+        JSON or CSV parameter file.
+    base : ParameterSet, optional
+        Values for parameters absent from the file (default: the package table).
+    fmt : {"json", "csv"}, optional
+        Format, overriding the extension.
+
+    Raises
+    ------
+    ParameterError
+        Unreadable file, unknown parameter, unit that differs from the table, value that is not
+        a finite number within its bounds.  The message names the file and the parameter.
+    """
+    src = Path(path)
+    base = base or default_parameters()
+    try:
+        text = src.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ParameterError(f"cannot read parameter file {src}: {exc.strerror or exc}") from None
+    kind = _format_of(src, fmt)
+    entries = _parse_json(text, src) if kind == "json" else _parse_csv(text, src)
+    values: dict[str, float] = {}
+    table = base.table
+    for name, (value, unit) in entries.items():
+        if name not in table:
+            raise UnknownParameterError(f"{src}: {unknown_parameter_message(name, table)}")
+        if unit is not None and unit != table[name].unit:
+            raise ParameterError(
+                f"{src}: parameter `{name}` has unit `{unit}` but the model uses "
+                f"`{table[name].unit}`; convert the value"
+            )
+        values[name] = value  # type: ignore[assignment]
+    try:
+        return base.replace(**values)
+    except ParameterError as exc:
+        raise ParameterError(f"{src}: {exc}") from None
+
+
+def _parse_json(text: str, src: Path) -> dict[str, tuple[Any, str | None]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ParameterError(f"{src}: malformed JSON: {exc}") from None
+    if not isinstance(data, Mapping) or not isinstance(data.get("parameters"), Mapping):
+        raise ParameterError(f"{src}: expected an object with a `parameters` object")
+    if data.get("format", _FORMAT) != _FORMAT:
+        raise ParameterError(f"{src}: `format` is {data.get('format')!r}, expected {_FORMAT!r}")
+    out: dict[str, tuple[Any, str | None]] = {}
+    for name, entry in data["parameters"].items():
+        if isinstance(entry, Mapping):
+            if "value" not in entry:
+                raise ParameterError(f"{src}: parameter `{name}` has no `value`")
+            out[name] = (entry["value"], entry.get("unit"))
+        else:
+            out[name] = (entry, None)
+    return out
+
+
+def _parse_csv(text: str, src: Path) -> dict[str, tuple[Any, str | None]]:
+    reader = csv.DictReader(_io.StringIO(text))
+    fields = reader.fieldnames or []
+    missing = [c for c in ("name", "value") if c not in fields]
+    if missing:
+        raise ParameterError(f"{src}: missing column(s) {', '.join(missing)}")
+    out: dict[str, tuple[Any, str | None]] = {}
+    for line, row in enumerate(reader, start=2):
+        name = (row.get("name") or "").strip()
+        raw = (row.get("value") or "").strip()
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ParameterError(
+                f"{src}, line {line}: value {raw!r} of `{name}` is not a number"
+            ) from None
+        if name in out:
+            raise ParameterError(f"{src}, line {line}: parameter `{name}` appears twice")
+        unit = row.get("unit")
+        out[name] = (value, unit.strip() if unit else None)
+    return out

@@ -1,0 +1,48 @@
+"""The public surface: names, docstrings and signatures."""
+
+from __future__ import annotations
+
+import inspect
+
+import pdmodel as pm
+
+EXPECTED = {
+    "__version__", "default_parameters", "parameter_table", "ParameterSet", "ParameterSpec",
+    "ParameterTable", "Population", "Course", "Regimen", "Rule", "simulate", "SimulationResult",
+    "save_parameters", "load_parameters", "io", "OBSERVABLES", "model", "pk", "regimens",
+    "PDModelError", "ParameterError", "RegimenError", "PopulationError", "SolverError",
+    "OptionError", "MissingExtraError", "UnknownParameterError",
+}
+
+
+def test_public_surface() -> None:
+    assert set(pm.__all__) == EXPECTED
+    for name in pm.__all__:
+        assert hasattr(pm, name), name
+
+
+def _public_objects():
+    modules = [pm, pm.model, pm.pk, pm.regimens, pm.io, pm.parameters, pm.population, pm.solver]
+    for mod in modules:
+        for name in getattr(mod, "__all__", []):
+            obj = getattr(mod, name)
+            if inspect.isfunction(obj) or inspect.isclass(obj):
+                yield f"{mod.__name__}.{name}", obj
+
+
+def test_every_public_callable_is_documented() -> None:
+    for qual, obj in _public_objects():
+        assert inspect.getdoc(obj), f"{qual} has no docstring"
+        if inspect.isclass(obj):
+            for meth_name, meth in vars(obj).items():
+                if not meth_name.startswith("_") and inspect.isfunction(meth):
+                    assert inspect.getdoc(meth), f"{qual}.{meth_name} has no docstring"
+
+
+def test_errors_subclass_builtins() -> None:
+    assert issubclass(pm.ParameterError, ValueError) and issubclass(pm.ParameterError, pm.PDModelError)
+    assert issubclass(pm.RegimenError, ValueError)
+    assert issubclass(pm.UnknownParameterError, KeyError)
+    assert pm.default_parameters().get("nope") is None and "nope" not in pm.parameter_table()
+    assert issubclass(pm.SolverError, RuntimeError)
+    assert issubclass(pm.MissingExtraError, ImportError)

@@ -1,0 +1,60 @@
+"""Command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pdmodel as pm
+from pdmodel.cli import main
+
+
+def test_params_text(capsys: pytest.CaptureFixture[str], params: pm.ParameterSet) -> None:
+    assert main(["params"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:6] == ["name", "value", "unit", "bounds", "prior", "status"]
+    for name in params:
+        assert f"\n{name} " in out
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "markdown"])
+def test_params_formats(capsys: pytest.CaptureFixture[str], fmt: str, params: pm.ParameterSet) -> None:
+    assert main(["params", "--format", fmt]) == 0
+    assert capsys.readouterr().out == pm.io.EXPORTERS[fmt](params)
+
+
+def test_export_and_reload(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "p.csv"
+    assert main(["export", "params", "--out", str(out)]) == 0
+    assert pm.load_parameters(out) == pm.default_parameters()
+    assert main(["params", "--params", str(out)]) == 0
+
+
+def test_bad_input_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"parameters": {"k_ab": -1}}')
+    assert main(["params", "--params", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pdmodel: error: ") and "k_ab" in err and err.count("\n") == 1
+    assert main(["export", "params", "--out", str(tmp_path / "x" / "p.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["export", "params", "--out", str(tmp_path / "p.txt")]) == 2
+    assert main(["nonsense"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    assert "examples:" in capsys.readouterr().out
+    assert main(["params", "--help"]) == 0
+    assert "pdmodel params --format csv" in capsys.readouterr().out
+
+
+def test_module_entry_point() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pdmodel", "--version"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == f"pdmodel {pm.__version__}"
