@@ -27,7 +27,13 @@ from .errors import (
 )
 from .io import load_parameters, save_parameters
 from .model import OBSERVABLES
-from .parameters import ParameterSet, ParameterSpec, ParameterTable, default_parameters, parameter_table
+from .parameters import (
+    ParameterSet,
+    ParameterSpec,
+    ParameterTable,
+    default_parameters,
+    parameter_table,
+)
 from .population import Population
 from .regimens import Course, Regimen, Rule
 from .solver import SimulationResult, simulate
@@ -35,31 +41,31 @@ from .solver import SimulationResult, simulate
 __version__ = "0.1.0"
 
 __all__ = [
-    "__version__",
-    "default_parameters",
-    "parameter_table",
+    "OBSERVABLES",
+    "Course",
+    "MissingExtraError",
+    "OptionError",
+    "PDModelError",
+    "ParameterError",
     "ParameterSet",
     "ParameterSpec",
     "ParameterTable",
     "Population",
-    "Course",
+    "PopulationError",
     "Regimen",
+    "RegimenError",
     "Rule",
-    "simulate",
-    "save_parameters",
-    "load_parameters",
-    "io",
     "SimulationResult",
-    "OBSERVABLES",
+    "SolverError",
+    "UnknownParameterError",
+    "__version__",
+    "default_parameters",
+    "io",
+    "load_parameters",
     "model",
+    "parameter_table",
     "pk",
     "regimens",
-    "PDModelError",
-    "ParameterError",
-    "RegimenError",
-    "PopulationError",
-    "SolverError",
-    "OptionError",
-    "UnknownParameterError",
-    "MissingExtraError",
+    "save_parameters",
+    "simulate",
 ]

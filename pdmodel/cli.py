@@ -18,7 +18,7 @@ from .errors import PDModelError
 from .io import EXPORTERS, load_parameters, save_parameters
 from .parameters import ParameterSet, default_parameters
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 _EPILOG = """examples:
   pdmodel params                               the parameter table with units, bounds, sources
@@ -94,7 +94,9 @@ def _text_table(params: ParameterSet) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     lines = []
     for r in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1])
+        lines.append(
+            "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -7,14 +7,14 @@ exception, so callers may catch either (``except ValueError`` keeps working).
 from __future__ import annotations
 
 __all__ = [
+    "MissingExtraError",
+    "OptionError",
     "PDModelError",
     "ParameterError",
-    "UnknownParameterError",
-    "RegimenError",
     "PopulationError",
+    "RegimenError",
     "SolverError",
-    "OptionError",
-    "MissingExtraError",
+    "UnknownParameterError",
 ]
 
 

@@ -31,11 +31,11 @@ from .parameters import ParameterSet, default_parameters, unknown_parameter_mess
 
 __all__ = [
     "EXPORTERS",
-    "parameters_to_json",
+    "load_parameters",
     "parameters_to_csv",
+    "parameters_to_json",
     "parameters_to_markdown",
     "save_parameters",
-    "load_parameters",
     "write_text_atomic",
 ]
 
@@ -70,7 +70,9 @@ def parameters_to_json(params: ParameterSet) -> str:
         "format": _FORMAT,
         "format_version": 1,
         "pdmodel_version": __version__,
-        "parameters": {r["name"]: {k: v for k, v in r.items() if k != "name"} for r in _rows(params)},
+        "parameters": {
+            r["name"]: {k: v for k, v in r.items() if k != "name"} for r in _rows(params)
+        },
     }
     return json.dumps(body, indent=2) + "\n"
 
@@ -193,7 +195,7 @@ def load_parameters(
         raise ParameterError(f"cannot read parameter file {src}: {exc.strerror or exc}") from None
     kind = _format_of(src, fmt)
     entries = _parse_json(text, src) if kind == "json" else _parse_csv(text, src)
-    values: dict[str, float] = {}
+    values: dict[str, Any] = {}
     table = base.table
     for name, (value, unit) in entries.items():
         if name not in table:
@@ -203,7 +205,7 @@ def load_parameters(
                 f"{src}: parameter `{name}` has unit `{unit}` but the model uses "
                 f"`{table[name].unit}`; convert the value"
             )
-        values[name] = value  # type: ignore[assignment]
+        values[name] = value
     try:
         return base.replace(**values)
     except ParameterError as exc:

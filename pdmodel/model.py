@@ -46,6 +46,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -54,15 +55,15 @@ from scipy.special import ndtri
 from .errors import OptionError, PopulationError
 
 __all__ = [
-    "State",
-    "STATE_NAMES",
+    "INDIVIDUAL_PARAMETERS",
     "N_TRANSIT",
     "OBSERVABLES",
-    "INDIVIDUAL_PARAMETERS",
+    "STATE_NAMES",
     "Individuals",
-    "rhs",
+    "State",
     "baseline_state",
     "observables",
+    "rhs",
 ]
 
 Array = NDArray[np.float64]
@@ -184,9 +185,9 @@ class Individuals:
         # Assay signal: proportional to the clearance random effect times an assay-specific
         # factor; the threshold puts a fraction ab_pos_baseline of the untreated population above.
         sd_total = float(np.hypot(params["omega_k_ab"], params["ab_assay_sd"]))
-        log_signal = params["omega_k_ab"] * np.asarray(z["k_ab"]) + params["ab_assay_sd"] * np.asarray(
-            z["ab_assay"]
-        )
+        log_signal = params["omega_k_ab"] * np.asarray(z["k_ab"]) + params[
+            "ab_assay_sd"
+        ] * np.asarray(z["ab_assay"])
         log_thr = -sd_total * float(ndtri(params["ab_pos_baseline"]))
         ksen = params["plt_ksen"]
         kin = (ksen + ind["k_ab"]) * ind["plt_base"]
@@ -224,20 +225,11 @@ class Individuals:
 
     def take(self, idx: NDArray[np.intp] | slice) -> Individuals:
         """The subset of patients selected by `idx`."""
-        kw = {}
+        kw: dict[str, Any] = {}
         for f in fields(self):
             v = getattr(self, f.name)
             kw[f.name] = v[idx] if isinstance(v, np.ndarray) else v
         return Individuals(**kw)
-
-
-def effects(
-    c_gc: Array, c_il11: Array | None, ind: Individuals
-) -> tuple[Array, Array | None]:
-    """Glucocorticoid and rhIL-11 fractional effects (0..1) from concentrations (ng/mL)."""
-    e_gc = c_gc / (c_gc + ind.gc_ec50)
-    e_11 = None if c_il11 is None else c_il11 / (c_il11 + ind.il11_ec50)
-    return e_gc, e_11
 
 
 def rhs(
@@ -419,8 +411,6 @@ def observables(
     }
     for name in names:
         if name not in values:
-            raise OptionError(
-                f"unknown observable `{name}`; available: {', '.join(OBSERVABLES)}"
-            )
+            raise OptionError(f"unknown observable `{name}`; available: {', '.join(OBSERVABLES)}")
         out[name] = np.array(values[name](), dtype=float, copy=True)
     return out

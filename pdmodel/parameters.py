@@ -19,11 +19,11 @@ from typing import Any
 from .errors import ParameterError, UnknownParameterError
 
 __all__ = [
+    "ParameterSet",
     "ParameterSpec",
     "ParameterTable",
-    "ParameterSet",
-    "parameter_table",
     "default_parameters",
+    "parameter_table",
 ]
 
 _STATUSES = ("literature", "derived", "assumed", "fitted")
@@ -80,12 +80,12 @@ class ParameterSpec:
             )
         if self.status not in _STATUSES:
             raise ParameterError(f"{where}: status must be one of {_STATUSES}, got {self.status!r}")
-        if self.prior_sd is not None and not (
-            math.isfinite(self.prior_sd) and self.prior_sd > 0
-        ):
+        if self.prior_sd is not None and not (math.isfinite(self.prior_sd) and self.prior_sd > 0):
             raise ParameterError(f"{where}: prior_sd must be positive, got {self.prior_sd!r}")
         if not self.fixed and self.prior_sd is None:
-            raise ParameterError(f"{where}: a free parameter needs a prior_sd (or set fixed = true)")
+            raise ParameterError(
+                f"{where}: a free parameter needs a prior_sd (or set fixed = true)"
+            )
 
     @property
     def prior(self) -> str:
@@ -219,7 +219,7 @@ class ParameterSet(Mapping[str, float]):
         Table the values are checked against; defaults to the package table.
     """
 
-    __slots__ = ("_values", "_table")
+    __slots__ = ("_table", "_values")
 
     def __init__(self, values: Mapping[str, float], table: ParameterTable | None = None) -> None:
         table = parameter_table() if table is None else table
@@ -259,7 +259,10 @@ class ParameterSet(Mapping[str, float]):
 
     def __repr__(self) -> str:
         changed = {n: v for n, v in self._values.items() if v != self._table[n].value}
-        return f"ParameterSet({len(self)} parameters, {len(changed)} changed from the table: {changed})"
+        return (
+            f"ParameterSet({len(self)} parameters, {len(changed)} changed from the table: "
+            f"{changed})"
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ParameterSet):

@@ -39,10 +39,10 @@ __all__ = [
     "DRUGS",
     "ROUTES",
     "DrugPK",
+    "concentration",
     "drug_pk",
     "propagate",
     "state_concentration",
-    "concentration",
 ]
 
 #: Drugs the model knows, with the analyte whose concentration drives the effects.
@@ -120,7 +120,9 @@ class DrugPK:
         f = self.bioavailability[route]
         if self.f_dose_exp != 0.0 and route != "iv":
             with np.errstate(divide="ignore"):
-                rel = np.where(a > 0, (np.maximum(a, 1e-300) / self.f_dose_ref) ** self.f_dose_exp, 0.0)
+                rel = np.where(
+                    a > 0, (np.maximum(a, 1e-300) / self.f_dose_ref) ** self.f_dose_exp, 0.0
+                )
             return f * a * rel
         return f * a
 

@@ -47,22 +47,31 @@ class Population:
     def __post_init__(self) -> None:
         if not isinstance(self.params, ParameterSet):
             raise PopulationError(
-                f"`params` must be a ParameterSet (see pdmodel.default_parameters()), got {type(self.params).__name__}"
+                "`params` must be a ParameterSet (see pdmodel.default_parameters()), got "
+                f"{type(self.params).__name__}"
             )
         missing = [k for k in _KEYS if k not in self.z]
         unknown = sorted(set(self.z) - set(_KEYS))
         if missing or unknown:
-            raise PopulationError(f"random effects must be exactly {_KEYS}; missing {missing}, unknown {unknown}")
+            raise PopulationError(
+                f"random effects must be exactly {_KEYS}; missing {missing}, unknown {unknown}"
+            )
         z = {k: np.asarray(self.z[k], dtype=float).reshape(-1) for k in _KEYS}
         sizes = {v.size for v in z.values()}
         if len(sizes) != 1:
-            raise PopulationError(f"all random effects need the same number of patients, got sizes {sorted(sizes)}")
+            raise PopulationError(
+                f"all random effects need the same number of patients, got sizes {sorted(sizes)}"
+            )
         n = sizes.pop()
         for k, v in z.items():
             if not np.all(np.isfinite(v)):
                 raise PopulationError(f"random effect `{k}` has non-finite values")
             v.setflags(write=False)
-        ids = np.arange(n, dtype=np.int64) if self.ids is None else np.asarray(self.ids, dtype=np.int64)
+        ids = (
+            np.arange(n, dtype=np.int64)
+            if self.ids is None
+            else np.asarray(self.ids, dtype=np.int64)
+        )
         if ids.shape != (n,):
             raise PopulationError(f"`ids` must have shape ({n},), got {ids.shape}")
         ids.setflags(write=False)
@@ -117,7 +126,11 @@ class Population:
         for key, value in values.items():
             if key not in INDIVIDUAL_PARAMETERS:
                 raise PopulationError(f"unknown individual parameter `{key}`; use one of {_KEYS}")
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Real)
+                or not math.isfinite(value)
+            ):
                 raise PopulationError(f"`{key}` must be a finite number, got {value!r}")
             typ, omega = INDIVIDUAL_PARAMETERS[key]
             if not typ:
@@ -185,5 +198,7 @@ def _rng(seed: int | np.random.Generator) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise PopulationError(f"`seed` must be a non-negative integer or a numpy Generator, got {seed!r}")
+        raise PopulationError(
+            f"`seed` must be a non-negative integer or a numpy Generator, got {seed!r}"
+        )
     return np.random.default_rng(int(seed))

@@ -35,13 +35,13 @@ from .pk import DRUGS, ROUTES
 
 __all__ = [
     "RULE_OBSERVABLES",
-    "Rule",
     "Course",
     "Regimen",
-    "dose",
-    "prednisone",
+    "Rule",
     "dexamethasone",
+    "dose",
     "il11",
+    "prednisone",
     "taper",
 ]
 
@@ -177,10 +177,13 @@ class Course:
             raise RegimenError(f"{self.drug} course `start` must be >= 0 days, got {start:g}")
         object.__setattr__(self, "start", start)
         if isinstance(self.n_doses, bool) or not isinstance(self.n_doses, numbers.Integral):
-            raise RegimenError(f"{self.drug} course `n_doses` must be an integer, got {self.n_doses!r}")
+            raise RegimenError(
+                f"{self.drug} course `n_doses` must be an integer, got {self.n_doses!r}"
+            )
         if self.n_doses < 1:
             raise RegimenError(
-                f"{self.drug} course `n_doses` must be >= 1 (a zero-length course), got {self.n_doses}"
+                f"{self.drug} course `n_doses` must be >= 1 (a zero-length course), "
+                f"got {self.n_doses}"
             )
         object.__setattr__(self, "n_doses", int(self.n_doses))
         interval = _finite(self.interval, f"{self.drug} course `interval`")
@@ -220,7 +223,9 @@ class Course:
     def describe(self) -> str:
         """One-line human-readable description."""
         every = "" if self.n_doses == 1 else f" every {self.interval:g} d x {self.n_doses}"
-        text = f"{self.drug} {self.amount:g} {self.unit} {self.route} from day {self.start:g}{every}"
+        text = (
+            f"{self.drug} {self.amount:g} {self.unit} {self.route} from day {self.start:g}{every}"
+        )
         if self.give_if:
             text += f", given only if {self.give_if}"
         if self.stop_if:
@@ -242,7 +247,11 @@ class Course:
         for name in ("stop_if", "give_if"):
             rule = getattr(self, name)
             if rule is not None:
-                d[name] = {"observable": rule.observable, "op": rule.op, "threshold": rule.threshold}
+                d[name] = {
+                    "observable": rule.observable,
+                    "op": rule.op,
+                    "threshold": rule.threshold,
+                }
         return d
 
     @classmethod
@@ -310,7 +319,7 @@ class Regimen:
 
     def __radd__(self, other: Course) -> Regimen:
         if isinstance(other, Course):
-            return Regimen((other,) + self.courses)
+            return Regimen((other, *self.courses))
         return NotImplemented
 
     def __iter__(self) -> Iterator[Course]:
@@ -473,7 +482,9 @@ def prednisone(
         mg_per_kg = 1.0
     amount, unit = _amount(mg_per_kg, mg, "mg", "prednisone")
     days = _days(days, "prednisone `days`")
-    reg = _regimen([Course("prednisone", amount, unit, start=start, n_doses=days, label="prednisone")])
+    reg = _regimen(
+        [Course("prednisone", amount, unit, start=start, n_doses=days, label="prednisone")]
+    )
     if taper_days:
         reg = reg + taper("prednisone", amount, unit, start + days, taper_days, taper_step_days)
     return reg
@@ -575,4 +586,6 @@ def il11(
     stop = None
     if stop_if_platelets_above is not None:
         stop = Rule("platelets", ">=", stop_if_platelets_above)
-    return _regimen([Course("il11", amount, unit, start=start, n_doses=days, stop_if=stop, label="il11")])
+    return _regimen(
+        [Course("il11", amount, unit, start=start, n_doses=days, stop_if=stop, label="il11")]
+    )

@@ -37,7 +37,7 @@ from .regimens import Regimen
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["simulate", "SimulationResult", "CourseRecord", "SolverDiagnostics", "METHODS"]
+__all__ = ["METHODS", "CourseRecord", "SimulationResult", "SolverDiagnostics", "simulate"]
 
 Array = NDArray[np.float64]
 
@@ -269,9 +269,7 @@ class _Inputs:
             a, b = st.coefficients()
             weight = ind.dex_potency if drug == "dexamethasone" else 1.0
             group = "il11" if drug == "il11" else "gc"
-            self.terms.setdefault(group, []).extend(
-                [(st.pk.k, weight * a), (st.pk.ka, weight * b)]
-            )
+            self.terms.setdefault(group, []).extend([(st.pk.k, weight * a), (st.pk.ka, weight * b)])
 
     def __call__(self, tau: Array | float) -> tuple[Array | None, Array | None]:
         out: list[Array | None] = []
@@ -547,7 +545,18 @@ def _run_chunk(pop: Population, regimen: Regimen, opts: _Options) -> _ChunkResul
             inputs = _Inputs(states, ind)
             if opts.method == "dopri5":
                 y, h = _dopri5(
-                    y, h, length, inputs, ind, opts.rtol, opts.atol, opts.max_steps, stats, t, ids, ws
+                    y,
+                    h,
+                    length,
+                    inputs,
+                    ind,
+                    opts.rtol,
+                    opts.atol,
+                    opts.max_steps,
+                    stats,
+                    t,
+                    ids,
+                    ws,
                 )
             else:
                 y = _scipy_segment(
@@ -681,9 +690,7 @@ def simulate(
     names = tuple(OBSERVABLES) if observables is None else tuple(observables)
     for name in names:
         if name not in OBSERVABLES:
-            raise OptionError(
-                f"unknown observable `{name}`; available: {', '.join(OBSERVABLES)}"
-            )
+            raise OptionError(f"unknown observable `{name}`; available: {', '.join(OBSERVABLES)}")
     if method not in METHODS:
         raise OptionError(f"unknown method `{method}`; use one of {METHODS}")
     rtol = _positive(rtol, "rtol")
@@ -766,4 +773,3 @@ def _progress(items: list[Any], show: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(items, desc="simulating", unit="chunk", leave=False)
-

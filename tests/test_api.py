@@ -7,11 +7,33 @@ import inspect
 import pdmodel as pm
 
 EXPECTED = {
-    "__version__", "default_parameters", "parameter_table", "ParameterSet", "ParameterSpec",
-    "ParameterTable", "Population", "Course", "Regimen", "Rule", "simulate", "SimulationResult",
-    "save_parameters", "load_parameters", "io", "OBSERVABLES", "model", "pk", "regimens",
-    "PDModelError", "ParameterError", "RegimenError", "PopulationError", "SolverError",
-    "OptionError", "MissingExtraError", "UnknownParameterError",
+    "__version__",
+    "default_parameters",
+    "parameter_table",
+    "ParameterSet",
+    "ParameterSpec",
+    "ParameterTable",
+    "Population",
+    "Course",
+    "Regimen",
+    "Rule",
+    "simulate",
+    "SimulationResult",
+    "save_parameters",
+    "load_parameters",
+    "io",
+    "OBSERVABLES",
+    "model",
+    "pk",
+    "regimens",
+    "PDModelError",
+    "ParameterError",
+    "RegimenError",
+    "PopulationError",
+    "SolverError",
+    "OptionError",
+    "MissingExtraError",
+    "UnknownParameterError",
 }
 
 
@@ -40,7 +62,9 @@ def test_every_public_callable_is_documented() -> None:
 
 
 def test_errors_subclass_builtins() -> None:
-    assert issubclass(pm.ParameterError, ValueError) and issubclass(pm.ParameterError, pm.PDModelError)
+    assert issubclass(pm.ParameterError, ValueError) and issubclass(
+        pm.ParameterError, pm.PDModelError
+    )
     assert issubclass(pm.RegimenError, ValueError)
     assert issubclass(pm.UnknownParameterError, KeyError)
     assert pm.default_parameters().get("nope") is None and "nope" not in pm.parameter_table()

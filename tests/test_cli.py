@@ -21,7 +21,9 @@ def test_params_text(capsys: pytest.CaptureFixture[str], params: pm.ParameterSet
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "markdown"])
-def test_params_formats(capsys: pytest.CaptureFixture[str], fmt: str, params: pm.ParameterSet) -> None:
+def test_params_formats(
+    capsys: pytest.CaptureFixture[str], fmt: str, params: pm.ParameterSet
+) -> None:
     assert main(["params", "--format", fmt]) == 0
     assert capsys.readouterr().out == pm.io.EXPORTERS[fmt](params)
 

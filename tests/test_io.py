@@ -20,7 +20,9 @@ def test_roundtrip_full_precision(params: pm.ParameterSet, tmp_path: Path, suffi
 
 def test_subset_file_keeps_defaults(params: pm.ParameterSet, tmp_path: Path) -> None:
     path = tmp_path / "few.json"
-    path.write_text(json.dumps({"parameters": {"k_ab": 0.9, "il11_smax": {"value": 2.0, "unit": "1"}}}))
+    path.write_text(
+        json.dumps({"parameters": {"k_ab": 0.9, "il11_smax": {"value": 2.0, "unit": "1"}}})
+    )
     loaded = pm.load_parameters(path)
     assert loaded == params.replace(k_ab=0.9, il11_smax=2.0)
 
@@ -31,10 +33,26 @@ def test_subset_file_keeps_defaults(params: pm.ParameterSet, tmp_path: Path) -> 
         ("a.json", "{not json", "a.json: malformed JSON"),
         ("a.json", '{"values": {}}', "expected an object with a `parameters` object"),
         ("a.json", '{"format": "other", "parameters": {}}', "`format` is 'other'"),
-        ("a.json", '{"parameters": {"kab": 1}}', "a.json: unknown parameter `kab`; did you mean `k_ab`"),
-        ("a.json", '{"parameters": {"k_ab": {"unit": "1/day"}}}', "parameter `k_ab` has no `value`"),
-        ("a.json", '{"parameters": {"k_ab": {"value": 0.5, "unit": "1/h"}}}', "has unit `1/h` but the model uses `1/day`"),
-        ("a.json", '{"parameters": {"k_ab": 99}}', "a.json: parameter `k_ab` = 99.0 1/day lies outside"),
+        (
+            "a.json",
+            '{"parameters": {"kab": 1}}',
+            "a.json: unknown parameter `kab`; did you mean `k_ab`",
+        ),
+        (
+            "a.json",
+            '{"parameters": {"k_ab": {"unit": "1/day"}}}',
+            "parameter `k_ab` has no `value`",
+        ),
+        (
+            "a.json",
+            '{"parameters": {"k_ab": {"value": 0.5, "unit": "1/h"}}}',
+            "has unit `1/h` but the model uses `1/day`",
+        ),
+        (
+            "a.json",
+            '{"parameters": {"k_ab": 99}}',
+            "a.json: parameter `k_ab` = 99.0 1/day lies outside",
+        ),
         ("a.json", '{"parameters": {"k_ab": "x"}}', "parameter `k_ab` must be a number"),
         ("a.csv", "name,val\nk_ab,1\n", "missing column\\(s\\) value"),
         ("a.csv", "name,value\nk_ab,abc\n", "line 2: value 'abc' of `k_ab` is not a number"),

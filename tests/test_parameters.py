@@ -69,7 +69,9 @@ def test_non_finite_rejected(params: pm.ParameterSet, value: float) -> None:
 
 
 def test_out_of_bounds_rejected(params: pm.ParameterSet) -> None:
-    with pytest.raises(pm.ParameterError, match=r"`gc_imax_mac` = 1.5 1 lies outside its bounds \[0.0, 0.99\]"):
+    with pytest.raises(
+        pm.ParameterError, match=r"`gc_imax_mac` = 1.5 1 lies outside its bounds \[0.0, 0.99\]"
+    ):
         params.replace(gc_imax_mac=1.5)
 
 
@@ -103,7 +105,10 @@ def test_table_from_toml_valid() -> None:
         ("not toml [", "malformed TOML"),
         ("x = 1", r"expected a non-empty \[\[parameter\]\] array"),
         (VALID_ROW.replace('unit = "1/day"\n', ""), "parameter `a` lacks unit"),
-        (VALID_ROW.replace('source = "assumed"', 'source = "assumed"\ncolour = "red"'), "unknown keys"),
+        (
+            VALID_ROW.replace('source = "assumed"', 'source = "assumed"\ncolour = "red"'),
+            "unknown keys",
+        ),
         (VALID_ROW.replace('status = "fitted"', 'status = "guessed"'), "status must be one of"),
         (VALID_ROW.replace("value = 1.0", "value = 20.0"), "lies outside its bounds"),
         (VALID_ROW.replace("prior_sd = 0.5", "prior_sd = -1"), "prior_sd must be positive"),

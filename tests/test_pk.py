@@ -26,9 +26,7 @@ def _numerical(pk: pm.pk.DrugPK, route: str, dose_times, amounts, weight, times)
 
     for te in events:
         if te > t:
-            sol = solve_ivp(
-                f, (t, te), y, method="DOP853", rtol=1e-13, atol=1e-16
-            )
+            sol = solve_ivp(f, (t, te), y, method="DOP853", rtol=1e-13, atol=1e-16)
             assert sol.success
             y = sol.y[:, -1]
             t = te
@@ -72,7 +70,7 @@ def test_superposition_vectorised_over_patients(params: pm.ParameterSet) -> None
 
 
 def test_il11_label_single_dose(params: pm.ParameterSet) -> None:
-    """50 ug/kg SC in a 70 kg adult: Cmax 17.4 +/- 5.4 ng/mL, Tmax 3.2 +/- 2.4 h, t1/2 6.9 +/- 1.7 h."""
+    """50 ug/kg SC, 70 kg: Cmax 17.4 +/- 5.4 ng/mL, Tmax 3.2 +/- 2.4 h, t1/2 6.9 +/- 1.7 h."""
     pk = drug_pk(params)["il11"]
     hours = np.linspace(0.0, 72.0, 72 * 600 + 1)
     c = concentration(pk, hours / 24.0, [0.0], [50.0 * 70.0], "sc", 70.0)[:, 0]

@@ -20,7 +20,11 @@ def test_sample_is_deterministic(params: pm.ParameterSet) -> None:
 def test_lognormal_variability(params: pm.ParameterSet) -> None:
     pop = pm.Population.sample(20000, params, seed=1)
     cov = pop.covariates()
-    for key, omega in [("plt_base", "omega_plt_base"), ("k_ab", "omega_k_ab"), ("weight", "omega_weight")]:
+    for key, omega in [
+        ("plt_base", "omega_plt_base"),
+        ("k_ab", "omega_k_ab"),
+        ("weight", "omega_weight"),
+    ]:
         logs = np.log(cov[key])
         assert np.median(cov[key]) == pytest.approx(params[key], rel=0.03)
         assert np.std(logs) == pytest.approx(params[omega], rel=0.03)
@@ -29,7 +33,9 @@ def test_lognormal_variability(params: pm.ParameterSet) -> None:
 def test_common_random_numbers(params: pm.ParameterSet) -> None:
     pop = pm.Population.sample(10, params, seed=2)
     other = pop.with_params(params.replace(k_ab=1.06))
-    np.testing.assert_allclose(other.covariates()["k_ab"], 2.0 * pop.covariates()["k_ab"], rtol=1e-12)
+    np.testing.assert_allclose(
+        other.covariates()["k_ab"], 2.0 * pop.covariates()["k_ab"], rtol=1e-12
+    )
 
 
 def test_patient_with_values(params: pm.ParameterSet) -> None:
@@ -51,11 +57,17 @@ def test_subsetting_keeps_ids(params: pm.ParameterSet) -> None:
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda p: pm.Population.sample(0, p, seed=1), "`n` must be a whole number of patients >= 1"),
+        (
+            lambda p: pm.Population.sample(0, p, seed=1),
+            "`n` must be a whole number of patients >= 1",
+        ),
         (lambda p: pm.Population.sample(5, p, seed=-1), "`seed` must be a non-negative integer"),
         (lambda p: pm.Population.patient(p, height=170.0), "unknown individual parameter `height`"),
         (lambda p: pm.Population.patient(p, weight=-70.0), "`weight` must be positive"),
-        (lambda p: pm.Population.patient(p, weight=float("nan")), "`weight` must be a finite number"),
+        (
+            lambda p: pm.Population.patient(p, weight=float("nan")),
+            "`weight` must be a finite number",
+        ),
         (
             lambda p: pm.Population.patient(p.replace(omega_weight=0.0), weight=70.0),
             "`weight` has no inter-individual variability",

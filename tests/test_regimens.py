@@ -122,7 +122,7 @@ def test_builder_errors() -> None:
         prednisone(days=0)
     with pytest.raises(pm.RegimenError, match="taper `days` must be a whole number"):
         taper("prednisone", 1.0, "mg/kg", 0, days=-3)
-    with pytest.raises(pm.RegimenError, match="`cycle_every` .* is shorter than a pulse"):
+    with pytest.raises(pm.RegimenError, match=r"`cycle_every` .* is shorter than a pulse"):
         dexamethasone(days=4, cycles=2, cycle_every=3)
     with pytest.raises(pm.RegimenError, match="unknown course keys"):
         Course.from_dict({"drug": "il11", "amount": 1, "unit": "ug", "dose": 3})

@@ -10,7 +10,16 @@ import pytest
 import pdmodel as pm
 from pdmodel.regimens import Course, Regimen, Rule, dexamethasone, il11, prednisone
 
-COMPARED = ("platelets", "antibody", "paigg", "cd4cd25_pct", "treg_pct", "teff_pct", "macrophage", "clone")
+COMPARED = (
+    "platelets",
+    "antibody",
+    "paigg",
+    "cd4cd25_pct",
+    "treg_pct",
+    "teff_pct",
+    "macrophage",
+    "clone",
+)
 
 REGIMENS = {
     "prednisone": prednisone(days=28, taper_days=28),
@@ -94,9 +103,12 @@ def test_dask_local_cluster_invariance(params: pm.ParameterSet, pred_il11) -> No
     distributed = pytest.importorskip("distributed")
     pop = pm.Population.sample(8, params, seed=9)
     whole = pm.simulate(pop, pred_il11, 40)
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         res = pm.simulate(pop, pred_il11, 40, chunk_size=3, executor=client.get_executor())
     _assert_same(whole, res)
 
@@ -116,7 +128,9 @@ def _extreme_sets(params: pm.ParameterSet):
 
 
 @pytest.mark.parametrize("reg_index", range(len(REGIMEN_SWEEP)))
-def test_finite_and_non_negative_at_parameter_bounds(params: pm.ParameterSet, reg_index: int) -> None:
+def test_finite_and_non_negative_at_parameter_bounds(
+    params: pm.ParameterSet, reg_index: int
+) -> None:
     reg = REGIMEN_SWEEP[reg_index]
     base = pm.Population.sample(6, params, seed=17)
     for p in _extreme_sets(params):
@@ -126,7 +140,9 @@ def test_finite_and_non_negative_at_parameter_bounds(params: pm.ParameterSet, re
             assert np.all(x >= 0), name
 
 
-def test_prednisone_raises_platelets_and_il11_adds(params: pm.ParameterSet, pred_only, pred_il11) -> None:
+def test_prednisone_raises_platelets_and_il11_adds(
+    params: pm.ParameterSet, pred_only, pred_il11
+) -> None:
     pop = pm.Population.sample(300, params, seed=5)
     gc = pm.simulate(pop, pred_only, 28, observables=["platelets"])["platelets"]
     both = pm.simulate(pop, pred_il11, 28, observables=["platelets"])["platelets"]
@@ -201,7 +217,9 @@ def test_single_patient_and_custom_times(params: pm.ParameterSet) -> None:
 
 def test_solver_failure_names_patients_and_time(params: pm.ParameterSet, pred_il11) -> None:
     pop = pm.Population.sample(3, params, seed=1)
-    with pytest.raises(pm.SolverError, match=r"step limit \(2\) reached .* day 0 for patients 0, 1, 2"):
+    with pytest.raises(
+        pm.SolverError, match=r"step limit \(2\) reached .* day 0 for patients 0, 1, 2"
+    ):
         pm.simulate(pop, pred_il11, 10, max_steps=2)
 
 
