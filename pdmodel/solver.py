@@ -313,8 +313,12 @@ class _Workspace:
 def _combine_into(
     out: Array, coefs: NDArray[np.float64], ws: _Workspace, s: int, hh: Array, y: Array
 ) -> Array:
-    """``out = y + hh * sum_j coefs[j] * k[j]`` for j < s, in place."""
-    np.dot(coefs[:s], ws.k2d[:s], out=out.reshape(-1))
+    """``out = y + hh * sum_j coefs[j] * k[j]`` for j < s, in place.
+
+    einsum rather than BLAS: a fixed summation order and no BLAS worker threads spinning on the
+    cores that the patients' chunks use.
+    """
+    np.einsum("i,ij->j", coefs[:s], ws.k2d[:s], out=out.reshape(-1))
     out *= hh
     out += y
     return out
@@ -381,7 +385,7 @@ def _dopri5(
         y5 = _combine_into(ws.y5, _B_ARR, ws, 6, hh, y)
         f(tau + hh, y5, k[6])
         err = ws.err
-        np.dot(_E_ARR, ws.k2d, out=err.reshape(-1))
+        np.einsum("i,ij->j", _E_ARR, ws.k2d, out=err.reshape(-1))
         err *= hh
         scale = ws.scale
         np.abs(y, out=scale)
@@ -392,7 +396,7 @@ def _dopri5(
         with np.errstate(invalid="ignore", over="ignore"):
             err /= scale
             err *= err
-            en = np.sqrt(ws.ones @ err)
+            en = np.sqrt(np.einsum("i,ij->j", ws.ones, err))
         finite = np.isfinite(en)
         accept = active & finite & (en <= 1.0)
         # standard controller: safety 0.9, growth limited to [0.2, 10], no growth after a reject
