@@ -12,6 +12,11 @@ course state-dependent; they are evaluated by the solver on each patient's own t
     checked once, before the first dose; if it does not hold the patient skips the whole course
     (e.g. a second dexamethasone pulse if platelets < 30 on day 10).
 
+A course may also *follow* another (``after="<label>"``): it then starts, for each patient,
+``start`` days after the other course ended for that patient (its last dose was given, its stop
+rule fired, or it was skipped).  This expresses response-guided schedules such as "prednisone
+1 mg/kg/day until platelets >= 100 (at least 14 days, at most 28), then a 4-week taper".
+
 Regimens combine with ``+``.  Builders cover the usual ITP regimens::
 
     reg = prednisone(mg_per_kg=1.0, days=28, taper_days=28) + il11(ug_per_kg=50, days=14,
@@ -142,6 +147,11 @@ class Course:
         Condition checked before the first dose; the course is skipped if it fails.
     label : str
         Name used in results (defaults to ``"<drug> d<start>"``).
+    after : str
+        Label of the course this one follows; then `start` is the delay in days after that
+        course ends for each patient (see the module docstring).
+    min_doses : int
+        Number of doses given before `stop_if` is first checked (default 0: before every dose).
     """
 
     drug: str
@@ -154,6 +164,8 @@ class Course:
     stop_if: Rule | None = None
     give_if: Rule | None = None
     label: str = ""
+    after: str = ""
+    min_doses: int = 0
 
     def __post_init__(self) -> None:
         if self.drug not in DRUGS:
@@ -194,17 +206,31 @@ class Course:
             rule = getattr(self, name)
             if rule is not None and not isinstance(rule, Rule):
                 raise RegimenError(f"{self.drug} course `{name}` must be a Rule, got {rule!r}")
+        if isinstance(self.min_doses, bool) or not isinstance(self.min_doses, numbers.Integral):
+            raise RegimenError(f"{self.drug} course `min_doses` must be an integer")
+        if self.min_doses < 0:
+            raise RegimenError(f"{self.drug} course `min_doses` must be >= 0, got {self.min_doses}")
+        if self.stop_if is not None and self.min_doses >= self.n_doses:
+            raise RegimenError(
+                f"{self.drug} course: `min_doses` ({self.min_doses}) leaves no dose at which "
+                "the stop rule is checked"
+            )
+        object.__setattr__(self, "min_doses", int(self.min_doses))
+        if not isinstance(self.after, str):
+            raise RegimenError(f"{self.drug} course `after` must be a course label (a string)")
         if not self.label:
             object.__setattr__(self, "label", f"{self.drug} d{self.start:g}")
+        if self.after == self.label:
+            raise RegimenError(f"course `{self.label}` cannot follow itself")
 
     @property
     def times(self) -> NDArray[np.float64]:
-        """Scheduled dose times, days."""
+        """Scheduled dose times, days (relative to the end of the followed course if `after`)."""
         return self.start + self.interval * np.arange(self.n_doses, dtype=float)
 
     @property
     def end(self) -> float:
-        """Time of the last scheduled dose, days."""
+        """Time of the last scheduled dose, days (relative, as `times`)."""
         return float(self.start + self.interval * (self.n_doses - 1))
 
     def amounts(self, weight: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -223,13 +249,17 @@ class Course:
     def describe(self) -> str:
         """One-line human-readable description."""
         every = "" if self.n_doses == 1 else f" every {self.interval:g} d x {self.n_doses}"
-        text = (
-            f"{self.drug} {self.amount:g} {self.unit} {self.route} from day {self.start:g}{every}"
+        when = (
+            f"{self.start:g} d after `{self.after}` ends"
+            if self.after
+            else f"from day {self.start:g}"
         )
+        text = f"{self.drug} {self.amount:g} {self.unit} {self.route} {when}{every}"
         if self.give_if:
             text += f", given only if {self.give_if}"
         if self.stop_if:
-            text += f", stopped once {self.stop_if}"
+            checked = f" (checked from dose {self.min_doses + 1})" if self.min_doses else ""
+            text += f", stopped once {self.stop_if}{checked}"
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -244,6 +274,10 @@ class Course:
             "route": self.route,
             "label": self.label,
         }
+        if self.after:
+            d["after"] = self.after
+        if self.min_doses:
+            d["min_doses"] = self.min_doses
         for name in ("stop_if", "give_if"):
             rule = getattr(self, name)
             if rule is not None:
@@ -298,9 +332,17 @@ class Regimen:
         dup = sorted({x for x in labels if labels.count(x) > 1})
         if dup:
             raise RegimenError(f"course labels must be unique within a regimen; repeated: {dup}")
+        known = set(labels)
+        for c in courses:
+            if c.after and c.after not in known:
+                raise RegimenError(
+                    f"course `{c.label}` follows `{c.after}`, which is not in the regimen; "
+                    f"courses: {labels}"
+                )
+        courses = _topological(courses)
         for i, a in enumerate(courses):
             for b in courses[i + 1 :]:
-                if a.drug != b.drug:
+                if a.drug != b.drug or a.after or b.after:
                     continue
                 clash = _first_clash(a.times, b.times)
                 if clash is not None:
@@ -335,8 +377,25 @@ class Regimen:
 
     @property
     def last_dose(self) -> float:
-        """Time of the last scheduled dose, days (0 for an empty regimen)."""
-        return max((c.end for c in self.courses), default=0.0)
+        """Latest time any dose can be given, days (0 for an empty regimen)."""
+        return max((float(self.dose_slots()[c.label][-1]) for c in self.courses), default=0.0)
+
+    def dose_slots(self) -> dict[str, NDArray[np.float64]]:
+        """Every absolute time at which each course can give a dose, days (sorted).
+
+        For a course that follows another this is the union over all times at which the
+        followed course can end.
+        """
+        slots: dict[str, NDArray[np.float64]] = {}
+        ends: dict[str, NDArray[np.float64]] = {}
+        for c in self.courses:  # parents come first
+            anchors = np.array([0.0]) if not c.after else ends[c.after]
+            t = np.unique(np.round((anchors[:, None] + c.times[None, :]).ravel(), 9))
+            slots[c.label] = t
+            # a course ends at one of its dose times (stop rule fired, skipped) or one interval
+            # after its last dose
+            ends[c.label] = np.unique(np.round(np.concatenate([t, t + c.interval]), 9))
+        return slots
 
     def describe(self) -> str:
         """Multi-line human-readable description."""
@@ -354,6 +413,30 @@ class Regimen:
         if not isinstance(data, dict) or set(data) != {"courses"}:
             raise RegimenError("a regimen dictionary has exactly one key, `courses`")
         return cls(tuple(Course.from_dict(c) for c in data["courses"]))
+
+
+def _topological(courses: tuple[Course, ...]) -> tuple[Course, ...]:
+    """Order courses so that every course comes after the one it follows (stable)."""
+    by_label = {c.label: c for c in courses}
+    done: list[Course] = []
+    placed: set[str] = set()
+    visiting: set[str] = set()
+
+    def visit(c: Course) -> None:
+        if c.label in placed:
+            return
+        if c.label in visiting:
+            raise RegimenError(f"courses follow each other in a cycle through `{c.label}`")
+        visiting.add(c.label)
+        if c.after:
+            visit(by_label[c.after])
+        visiting.discard(c.label)
+        placed.add(c.label)
+        done.append(c)
+
+    for c in courses:
+        visit(c)
+    return tuple(done)
 
 
 def _first_clash(a: NDArray[np.float64], b: NDArray[np.float64]) -> float | None:
@@ -424,7 +507,7 @@ def taper(
     unit : str
         Dose unit (mg, mg/kg, ug or ug/kg).
     start : float
-        First taper day.
+        First taper day; with `after`, the delay in days after that course ends.
     days : int
         Taper length, days.
     step_days : int
@@ -432,25 +515,45 @@ def taper(
     label : str
         Label prefix of the taper courses.
     """
+    return _regimen(_taper_courses(drug, amount, unit, start, days, step_days, label))
+
+
+def _taper_courses(
+    drug: str,
+    amount: float,
+    unit: str,
+    start: float,
+    days: int,
+    step_days: int,
+    label: str = "",
+    after: str = "",
+) -> list[Course]:
+    """Courses of a linear taper; with `after`, step 1 follows that course and each later
+    step follows the previous one."""
     days = _days(days, "taper `days`")
     step_days = _days(step_days, "taper `step_days`")
     n = math.ceil(days / step_days)
     prefix = label or f"{drug} taper"
-    courses = []
+    courses: list[Course] = []
     for k in range(1, n + 1):
         length = min(step_days, days - (k - 1) * step_days)
+        if after:
+            anchor, offset = (after, start) if k == 1 else (courses[-1].label, 0.0)
+        else:
+            anchor, offset = "", start + (k - 1) * step_days
         courses.append(
             Course(
                 drug,
                 amount * (n + 1 - k) / (n + 1),
                 unit,
-                start=start + (k - 1) * step_days,
+                start=offset,
                 n_doses=length,
                 interval=1.0,
                 label=f"{prefix} {k}/{n}",
+                after=anchor,
             )
         )
-    return _regimen(courses)
+    return courses
 
 
 def prednisone(
@@ -460,6 +563,8 @@ def prednisone(
     taper_step_days: int = 7,
     mg: float | None = None,
     start: float = 0.0,
+    until_platelets_above: float | None = None,
+    min_days: int = 14,
 ) -> Regimen:
     """Daily oral prednisone, optionally followed by a linear taper.
 
@@ -477,17 +582,43 @@ def prednisone(
         Fixed daily dose, mg (instead of `mg_per_kg`).
     start : float
         First dose day.
+    until_platelets_above : float, optional
+        Response-guided duration: the full dose stops for a patient once the pre-dose platelet
+        count (10^9/L) reaches this level (after at least `min_days` days; at most `days`), and
+        that patient's taper starts the next day.
+    min_days : int
+        Minimum full-dose days before `until_platelets_above` is checked.
     """
     if mg is None and mg_per_kg is None:
         mg_per_kg = 1.0
     amount, unit = _amount(mg_per_kg, mg, "mg", "prednisone")
     days = _days(days, "prednisone `days`")
-    reg = _regimen(
-        [Course("prednisone", amount, unit, start=start, n_doses=days, label="prednisone")]
+    stop = None
+    min_doses = 0
+    if until_platelets_above is not None:
+        stop = Rule("platelets", ">=", until_platelets_above)
+        min_doses = min(_days(min_days, "prednisone `min_days`"), days - 1)
+    full = Course(
+        "prednisone",
+        amount,
+        unit,
+        start=start,
+        n_doses=days,
+        label="prednisone",
+        stop_if=stop,
+        min_doses=min_doses,
     )
-    if taper_days:
-        reg = reg + taper("prednisone", amount, unit, start + days, taper_days, taper_step_days)
-    return reg
+    if not taper_days:
+        return _regimen([full])
+    if stop is not None:
+        steps = _taper_courses(
+            "prednisone", amount, unit, 0.0, taper_days, taper_step_days, after="prednisone"
+        )
+    else:
+        steps = _taper_courses(
+            "prednisone", amount, unit, start + days, taper_days, taper_step_days
+        )
+    return _regimen([full, *steps])
 
 
 def dexamethasone(

@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .errors import OptionError, PopulationError, SolverError
+from .errors import OptionError, PopulationError, RegimenError, SolverError
 from .model import OBSERVABLES, Individuals, baseline_state, observables, rhs
 from .pk import DrugPK, drug_pk
 from .population import Population
-from .regimens import Regimen
+from .regimens import Course, Regimen
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,13 +69,15 @@ class CourseRecord:
     ----------
     label, drug, route : str
         Course identification.
-    times : ndarray, shape (n_doses,)
-        Scheduled dose times, days.
+    times : ndarray, shape (n_slots,)
+        Every time at which the course could give a dose, days (for a course that follows
+        another, the union over patients of its possible dose times).
     amount : ndarray, shape (n_patients,)
         Administered amount per dose, mg (glucocorticoids) or ug (rhIL-11).
-    given : ndarray of bool, shape (n_doses, n_patients)
-        Whether each scheduled dose was given (False when a rule skipped or stopped it, or the
-        dose fell after the end of the simulation).
+    given : ndarray of bool, shape (n_slots, n_patients)
+        Whether the patient received a dose at each time (False when the course was not
+        scheduled then for that patient, a rule skipped or stopped it, or the dose fell after
+        the end of the simulation).
     """
 
     label: str
@@ -488,10 +490,37 @@ class _ChunkResult:
     observables: dict[str, Array]
     ids: NDArray[np.int64]
     given: list[NDArray[np.bool_]]
+    times: list[Array]
     amounts: list[Array]
     stats: _Stats
     n_segments: int
     wall_time: float = 0.0
+
+
+class _CourseState:
+    """Per-patient dosing state of one course during a simulation."""
+
+    def __init__(self, course: Course, slots: Array, n: int, absorbed: Array) -> None:
+        self.course = course
+        self.slots = slots
+        self.slot_index = {_key(t): i for i, t in enumerate(slots)}
+        self.absorbed = absorbed
+        self.given = np.zeros((slots.size, n), dtype=bool)
+        # time the course starts for each patient (NaN: not yet known, for a follower)
+        self.anchor = np.full(n, np.nan if course.after else 0.0)
+        self.count = np.zeros(n, dtype=np.int64)  # doses given so far
+        self.ended = np.zeros(n, dtype=bool)
+        self.skipped = np.zeros(n, dtype=bool)
+
+    def due(self, te: float) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
+        """Patients with a scheduled dose of this course at `te`, and its index k."""
+        c = self.course
+        with np.errstate(invalid="ignore"):
+            k_float = (te - self.anchor - c.start) / c.interval
+        k = np.rint(np.nan_to_num(k_float, nan=-1.0)).astype(np.int64)
+        on_grid = np.abs(k_float - k) < _TIME_TOL * max(1.0, abs(te))
+        due = ~self.ended & on_grid & (k >= 0) & (k < c.n_doses)
+        return due, k
 
 
 def _run_chunk(pop: Population, regimen: Regimen, opts: _Options) -> _ChunkResult:
@@ -517,22 +546,34 @@ def _run_chunk(pop: Population, regimen: Regimen, opts: _Options) -> _ChunkResul
                 "perturb one of them"
             )
 
-    courses = regimen.courses
-    amounts = [c.amounts(ind.weight) for c in courses]
-    absorbed = [pks[c.drug].absorbed(c.route, amounts[i]) for i, c in enumerate(courses)]
-    given = [np.zeros((c.n_doses, n), dtype=bool) for c in courses]
-    stopped = [np.zeros(n, dtype=bool) for _ in courses]
-    skipped = [np.zeros(n, dtype=bool) for _ in courses]
+    # courses in dependency order (a course after the one it follows)
+    slots = regimen.dose_slots()
+    cstates: list[_CourseState] = []
+    amounts: list[Array] = []
+    for c in regimen.courses:
+        amount = c.amounts(ind.weight)
+        amounts.append(amount)
+        cstates.append(_CourseState(c, slots[c.label], n, pks[c.drug].absorbed(c.route, amount)))
+    followers: dict[str, list[_CourseState]] = {}
+    for cs in cstates:
+        if cs.course.after:
+            followers.setdefault(cs.course.after, []).append(cs)
 
     # decision times
-    dose_events: dict[float, list[tuple[int, int]]] = {}
-    for ci, c in enumerate(courses):
-        for j, td in enumerate(c.times):
+    dose_events: dict[float, list[_CourseState]] = {}
+    for cs in cstates:
+        for td in cs.slots:
             if td <= opts.days + _TIME_TOL:
-                dose_events.setdefault(_key(td), []).append((ci, j))
+                dose_events.setdefault(_key(td), []).append(cs)
     out_keys = [_key(t) for t in opts.times]
     events = sorted(set(dose_events) | set(out_keys) | {0.0, _key(opts.days)})
     out_index = {k: i for i, k in enumerate(out_keys)}
+    rule_obs = {
+        r.observable
+        for cs in cstates
+        for r in (cs.course.stop_if, cs.course.give_if)
+        if r is not None
+    }
 
     obs_out = {name: np.empty((opts.times.size, n)) for name in opts.observables}
     y = baseline_state(ind)
@@ -542,7 +583,6 @@ def _run_chunk(pop: Population, regimen: Regimen, opts: _Options) -> _ChunkResul
     ws = _Workspace(y.shape[0], n)
     t = 0.0
     n_segments = 0
-    obs_now: dict[str, Array] = {}
     for te in events:
         if te > t:
             length = te - t
@@ -571,40 +611,75 @@ def _run_chunk(pop: Population, regimen: Regimen, opts: _Options) -> _ChunkResul
             n_segments += 1
             t = te
         here = dose_events.get(te, [])
-        need_obs = te in out_index or any(
-            courses[ci].stop_if is not None or (j == 0 and courses[ci].give_if is not None)
-            for ci, j in here
-        )
-        if need_obs:
+        obs_now: dict[str, Array] = {}
+        if te in out_index or (here and rule_obs):
             conc = {d: st.concentration() for d, st in states.items()}
-            obs_now = observables(y, conc, ind)
+            names = tuple(set(opts.observables) | rule_obs) if te in out_index else tuple(rule_obs)
+            obs_now = observables(y, conc, ind, names)
             if te in out_index:
                 row = out_index[te]
                 for name in opts.observables:
                     obs_out[name][row] = obs_now[name]
-        for ci, j in here:
-            c = courses[ci]
-            if j == 0 and c.give_if is not None:
-                skipped[ci] = ~c.give_if.holds(obs_now[c.give_if.observable])
-            if c.stop_if is not None:
-                stopped[ci] |= c.stop_if.holds(obs_now[c.stop_if.observable])
-            g = ~skipped[ci] & ~stopped[ci]
-            given[ci][j] = g
-            st = states[c.drug]
-            dose_amount = np.where(g, absorbed[ci], 0.0)
-            if pks[c.drug].compartment(c.route) == "central":
-                st.central = st.central + dose_amount
-            else:
-                st.depot = st.depot + dose_amount
+        dosed: dict[str, NDArray[np.bool_]] = {}
+        for cs in here:
+            _dose_course(cs, te, obs_now, states, pks, followers, dosed, ids)
     return _ChunkResult(
         observables=obs_out,
         ids=ids,
-        given=given,
+        given=[cs.given for cs in cstates],
+        times=[cs.slots for cs in cstates],
         amounts=amounts,
         stats=stats,
         n_segments=n_segments,
         wall_time=time.perf_counter() - start_clock,
     )
+
+
+def _dose_course(
+    cs: _CourseState,
+    te: float,
+    obs_now: dict[str, Array],
+    states: dict[str, _DrugState],
+    pks: dict[str, DrugPK],
+    followers: dict[str, list[_CourseState]],
+    dosed: dict[str, NDArray[np.bool_]],
+    ids: NDArray[np.int64],
+) -> None:
+    """Apply the rules and doses of one course at decision time `te` (all patients)."""
+    c = cs.course
+    due, k = cs.due(te)
+    if not due.any():
+        return
+    first = due & (k == 0)
+    if c.give_if is not None and first.any():
+        cs.skipped |= first & ~c.give_if.holds(obs_now[c.give_if.observable])
+    stop = np.zeros_like(due)
+    if c.stop_if is not None:
+        stop = due & (k >= c.min_doses) & c.stop_if.holds(obs_now[c.stop_if.observable])
+    give = due & ~cs.skipped & ~stop
+    ending = (due & (cs.skipped | stop)) | (give & (k == c.n_doses - 1))
+    end_time = np.where(give, te + c.interval, te)
+    cs.given[cs.slot_index[_key(te)]] = give
+    cs.count += give
+    # the same drug twice at the same time for one patient is ambiguous: refuse it
+    clash = dosed.get(c.drug)
+    if clash is not None and np.any(clash & give):
+        who = ids[clash & give]
+        raise RegimenError(
+            f"two courses give {c.drug} on day {te:g} to patients {_ids(who)} "
+            f"(`{c.label}` and another); merge them into one course"
+        )
+    dosed[c.drug] = give if clash is None else clash | give
+    st = states[c.drug]
+    amount = np.where(give, cs.absorbed, 0.0)
+    if pks[c.drug].compartment(c.route) == "central":
+        st.central = st.central + amount
+    else:
+        st.depot = st.depot + amount
+    if ending.any():
+        cs.ended |= ending
+        for fol in followers.get(c.label, []):
+            fol.anchor = np.where(ending, end_time, fol.anchor)
 
 
 def _key(t: float) -> float:
@@ -732,7 +807,7 @@ def _combine(results: list[_ChunkResult], regimen: Regimen, opts: _Options) -> S
                 label=c.label,
                 drug=c.drug,
                 route=c.route,
-                times=c.times,
+                times=results[0].times[ci],
                 amount=np.concatenate([r.amounts[ci] for r in results]),
                 given=np.concatenate([r.given[ci] for r in results], axis=1),
             )

@@ -259,3 +259,58 @@ def test_rules_on_other_observables(params: pm.ParameterSet) -> None:
     given = res.courses[0].given
     below = np.maximum.accumulate(res["cd4cd25_pct"][:20] < 12.0, axis=0)
     np.testing.assert_array_equal(given, ~below)
+
+
+def test_response_guided_prednisone_and_taper(params: pm.ParameterSet) -> None:
+    reg = prednisone(days=28, taper_days=28, until_platelets_above=50, min_days=14) + il11(days=14)
+    fixed = prednisone(days=28, taper_days=28) + il11(days=14)
+    pop = pm.Population.sample(30, params, seed=12)
+    res = pm.simulate(pop, reg, 70)
+    ref = pm.simulate(pop, fixed, 70)
+    plt = res["platelets"]
+    full = next(c for c in res.courses if c.label == "prednisone")
+    steps = [c for c in res.courses if c.label.startswith("prednisone taper")]
+    n_full = full.given.sum(axis=0)
+    # the full dose stops at the first day >= 14 with a pre-dose count >= 50, else after 28 days
+    reached = (plt[14:28] >= 50.0) & (np.arange(14, 28)[:, None] >= 14)
+    expected = np.where(reached.any(axis=0), 14 + reached.argmax(axis=0), 28)
+    np.testing.assert_array_equal(n_full, expected)
+    assert (expected < 28).any() and (expected == 28).any()
+    for i in range(len(pop)):
+        days_given = [t for c in steps for t, g in zip(c.times, c.given[:, i], strict=True) if g]
+        assert days_given == list(range(expected[i], expected[i] + 28))  # taper right after
+    total = res.treatment_days("prednisone")
+    np.testing.assert_array_equal(total, expected + 28)
+    # patients who never reached 50 got exactly the fixed schedule
+    never = expected == 28
+    np.testing.assert_allclose(res["platelets"][:, never], ref["platelets"][:, never], rtol=1e-12)
+
+
+def test_follower_course_errors() -> None:
+    a = Course("prednisone", 1.0, "mg/kg", n_doses=5, label="a")
+    with pytest.raises(pm.RegimenError, match="follows `zz`, which is not in the regimen"):
+        Regimen((a, Course("prednisone", 0.5, "mg/kg", n_doses=5, after="zz", label="b")))
+    with pytest.raises(pm.RegimenError, match="cycle"):
+        Regimen(
+            (
+                Course("il11", 1.0, "ug", label="x", after="y"),
+                Course("il11", 1.0, "ug", label="y", after="x"),
+            )
+        )
+    with pytest.raises(pm.RegimenError, match="cannot follow itself"):
+        Course("il11", 1.0, "ug", label="x", after="x")
+    with pytest.raises(pm.RegimenError, match="leaves no dose at which the stop rule is checked"):
+        Course("il11", 1.0, "ug", n_doses=3, min_doses=3, stop_if=Rule("platelets", ">=", 1))
+
+
+def test_follower_overlap_is_refused_at_run_time(params: pm.ParameterSet) -> None:
+    reg = Regimen(
+        (
+            Course("prednisone", 1.0, "mg/kg", n_doses=3, label="a"),
+            Course("prednisone", 0.5, "mg/kg", n_doses=3, after="a", label="b"),
+            Course("prednisone", 0.2, "mg/kg", start=4, n_doses=2, label="c"),
+        )
+    )
+    assert reg.last_dose == 5.0
+    with pytest.raises(pm.RegimenError, match="two courses give prednisone on day 4 to patients 0"):
+        pm.simulate(pm.Population.patient(params), reg, 10)
