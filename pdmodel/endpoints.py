@@ -1,0 +1,440 @@
+"""Trial endpoints: per-patient metrics from sampled trajectories, then per-arm aggregates.
+
+Patients are scored the way a trial scores them: platelet counts are read only on the trial's
+sampling days (a daily count in hospital and weekly visits give different onset times), all
+counts are pre-dose (morning) values, and every definition below is configurable through
+:class:`EndpointConfig`.  Definitions and their sources are documented in ``docs/endpoints.md``.
+Complications are not modelled; no endpoint here describes them.
+
+Per-patient arrays have shape ``(n_patients,)``; trajectories have shape
+``(n_sampling_days, n_patients)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import OptionError
+
+__all__ = [
+    "ENDPOINTS",
+    "GRADINGS",
+    "ArmSummary",
+    "EndpointConfig",
+    "Grade",
+    "first_day",
+    "grade",
+    "patient_endpoints",
+    "sampling_days",
+    "summarise",
+    "summarise_arm",
+    "sustained",
+]
+
+Array = NDArray[np.float64]
+Mask = NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class Grade:
+    """One response grade: platelet criteria that must hold on every sample for a duration.
+
+    A patient reaches the grade if, on some sampling day ``d`` within the response window, the
+    criteria hold on every sample from ``d`` to ``d + sustain_days`` (which must lie within the
+    follow-up).  Criteria: ``PLT >= level``, or (if given) ``PLT - baseline >= rise``, and (if
+    given) ``PLT >= fold * baseline``.
+
+    Parameters
+    ----------
+    name : str
+        Grade name.
+    level : float
+        Platelet level, 10^9/L.
+    rise : float, optional
+        Alternative criterion: absolute rise over baseline, 10^9/L.
+    fold : float, optional
+        Additional criterion: minimum ratio to the baseline count.
+    sustain_days : float
+        Days the criteria must hold (0: a single count).
+    """
+
+    name: str
+    level: float
+    rise: float | None = None
+    fold: float | None = None
+    sustain_days: float = 0.0
+
+    def holds(self, plt: Array, baseline: Array) -> Mask:
+        """Whether each sample meets the platelet criteria."""
+        ok = plt >= self.level
+        if self.rise is not None:
+            ok = ok | (plt - baseline >= self.rise)
+        if self.fold is not None:
+            ok = ok & (plt >= self.fold * baseline)
+        return np.asarray(ok, dtype=bool)
+
+
+#: Response gradings, best grade first; a patient meeting none gets the last name in the tuple.
+GRADINGS: dict[str, tuple[tuple[Grade, ...], str]] = {
+    # International Working Group (Rodeghiero et al., Blood 2009;113:2386)
+    "iwg2009": (
+        (Grade("CR", 100.0), Grade("R", 30.0, fold=2.0)),
+        "NR",
+    ),
+    # Older Chinese national criteria (as summarised in Chinese clinical references; secondary
+    # source): markedly effective (>= 100, lasting 3 months), good effect (>= 50 or a rise of
+    # >= 30, lasting 2 months), progress (a rise of >= 10 lasting 2 weeks), ineffective.
+    "cn_national": (
+        (
+            Grade("markedly effective", 100.0, sustain_days=84.0),
+            Grade("good effect", 50.0, rise=30.0, sustain_days=56.0),
+            Grade("progress", math.inf, rise=10.0, sustain_days=14.0),
+        ),
+        "ineffective",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """How a trial turns trajectories into endpoints (all times in days from the first dose).
+
+    Parameters
+    ----------
+    sampling : sequence of (start, stop, step)
+        Platelet sampling schedule: days ``start, start+step, ... < stop`` for each segment,
+        plus the last day of follow-up.
+    followup : float
+        End of follow-up, days.
+    response_window : float
+        Responses (and onset) count only up to this day.
+    grading : str
+        Key of :data:`GRADINGS` used for the grade distribution and the total effective rate.
+    effective_grades : sequence of str
+        Grades counted by the total effective rate.
+    recovery_day : float
+        Day of the "platelet recovery level" count.
+    after_day : float
+        Day of the "after treatment" immune measurements (antibody, CD4+CD25+, Treg).
+    onset_level : float
+        Onset = first sample with ``PLT >= onset_level`` and ``PLT >= onset_fold x baseline``.
+    onset_fold : float
+        See `onset_level`.
+    relapse_level : float
+        After a response, recurrence = a later sample with ``PLT < relapse_level`` or
+        ``PLT < relapse_fold x baseline``.
+    relapse_fold : float
+        See `relapse_level`.
+    """
+
+    sampling: tuple[tuple[float, float, float], ...] = ((0.0, 14.0, 1.0), (14.0, 180.0, 7.0))
+    followup: float = 180.0
+    response_window: float = 56.0
+    grading: str = "iwg2009"
+    effective_grades: tuple[str, ...] = ("CR", "R")
+    recovery_day: float = 28.0
+    after_day: float = 28.0
+    onset_level: float = 30.0
+    onset_fold: float = 2.0
+    relapse_level: float = 30.0
+    relapse_fold: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.grading not in GRADINGS:
+            raise OptionError(f"unknown grading `{self.grading}`; use one of {tuple(GRADINGS)}")
+        names = self.grade_names
+        bad = [g for g in self.effective_grades if g not in names]
+        if bad:
+            raise OptionError(f"effective grades {bad} are not grades of `{self.grading}` {names}")
+        for key in ("followup", "response_window", "recovery_day", "after_day"):
+            v = getattr(self, key)
+            if not (math.isfinite(v) and 0 <= v <= self.followup):
+                raise OptionError(f"`{key}` must lie within [0, followup = {self.followup:g}] days")
+        sampling_days(self)  # validates the schedule
+
+    @property
+    def grade_names(self) -> tuple[str, ...]:
+        """Grade names, best first, ending with the no-response grade."""
+        grades, none = GRADINGS[self.grading]
+        return (*(g.name for g in grades), none)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form."""
+        return {
+            "sampling": [list(s) for s in self.sampling],
+            "followup": self.followup,
+            "response_window": self.response_window,
+            "grading": self.grading,
+            "effective_grades": list(self.effective_grades),
+            "recovery_day": self.recovery_day,
+            "after_day": self.after_day,
+            "onset_level": self.onset_level,
+            "onset_fold": self.onset_fold,
+            "relapse_level": self.relapse_level,
+            "relapse_fold": self.relapse_fold,
+        }
+
+
+def sampling_days(config: EndpointConfig) -> Array:
+    """The sampling days of a configuration (sorted, unique, within follow-up, integers)."""
+    days: list[float] = []
+    for seg in config.sampling:
+        if len(seg) != 3:
+            raise OptionError(f"a sampling segment is [start, stop, step], got {list(seg)}")
+        start, stop, step = (float(x) for x in seg)
+        if not (math.isfinite(start) and math.isfinite(stop) and step > 0 and start <= stop):
+            raise OptionError(f"invalid sampling segment {list(seg)}: need start <= stop, step > 0")
+        days.extend(np.arange(start, stop, step).tolist())
+    days.append(config.followup)
+    out = np.unique(np.round(days, 9))
+    out = out[out <= config.followup + 1e-9]
+    if np.any(np.abs(out - np.round(out)) > 1e-9):
+        raise OptionError("sampling days must be whole days")
+    return out
+
+
+#: Endpoint vocabulary: name -> (kind, unit, description).
+ENDPOINTS: dict[str, tuple[str, str, str]] = {
+    "total_effective_rate": ("proportion", "fraction", "patients reaching an effective grade"),
+    "effective_degree": ("ordinal", "grade", "distribution over response grades"),
+    "initial_response": ("proportion", "fraction", "IWG response (R or CR) within the window"),
+    "complete_response": ("proportion", "fraction", "IWG complete response within the window"),
+    "sustained_response": (
+        "proportion",
+        "fraction",
+        "IWG responders whose response is never lost until the end of follow-up",
+    ),
+    "onset_time": (
+        "continuous",
+        "day",
+        "first sampling day meeting the onset criterion (responders)",
+    ),
+    "recovery_level": ("continuous", "10^9/L", "platelet count on the recovery day"),
+    "peak_platelets": ("continuous", "10^9/L", "highest sampled count within the window"),
+    "ab_positive_before": ("proportion", "fraction", "antibody positive before treatment"),
+    "ab_positive_after": ("proportion", "fraction", "antibody positive on the after day"),
+    "treatment_course": ("continuous", "day", "days of therapy actually given"),
+    "recurrence_rate": ("proportion", "fraction", "loss of response among IWG responders"),
+    "cd4cd25_before": ("continuous", "% of CD4+", "CD4+CD25+ before treatment"),
+    "cd4cd25_after": ("continuous", "% of CD4+", "CD4+CD25+ on the after day"),
+    "cd4cd25_change": ("continuous", "% of CD4+", "CD4+CD25+ after minus before"),
+    "treg_before": ("continuous", "% of CD4+", "FoxP3+ Treg before treatment"),
+    "treg_after": ("continuous", "% of CD4+", "FoxP3+ Treg on the after day"),
+    "treg_change": ("continuous", "% of CD4+", "FoxP3+ Treg after minus before"),
+    "complications": ("not modelled", "", "complications and adverse events are not modelled"),
+}
+
+
+def first_day(mask: Mask, days: Array) -> Array:
+    """First day at which `mask` holds, per patient (NaN if never).
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (n_days, n)
+    days : ndarray, shape (n_days,)
+    """
+    hit = mask.any(axis=0)
+    idx = mask.argmax(axis=0)
+    return np.where(hit, days[idx], np.nan)
+
+
+def sustained(mask: Mask, days: Array, min_days: float, window_end: float) -> Mask:
+    """Whether `mask` holds on every sample over some span of at least `min_days` days.
+
+    The span must start on a sampling day no later than `window_end` and end on a sampling day
+    (so the whole span was observed).
+
+    Parameters
+    ----------
+    mask : ndarray of bool, shape (n_days, n)
+    days : ndarray, shape (n_days,)
+    min_days : float
+        Required duration, days (0: a single sample).
+    window_end : float
+        Latest start day, days.
+    """
+    out = np.zeros(mask.shape[1], dtype=bool)
+    start = np.zeros(mask.shape[1], dtype=np.int64)  # first sample of the current run
+    for j in range(days.size):
+        new_run = mask[j] & (~mask[j - 1] if j > 0 else True)
+        start = np.where(new_run, j, start)
+        first = days[start]
+        out |= mask[j] & (days[j] - first >= min_days - 1e-9) & (first <= window_end + 1e-9)
+    return out
+
+
+def grade(plt: Array, baseline: Array, days: Array, config: EndpointConfig) -> NDArray[np.int64]:
+    """Best response grade per patient (0 = best grade, last = no response).
+
+    Parameters
+    ----------
+    plt : ndarray, shape (n_days, n)
+        Sampled platelet counts, 10^9/L.
+    baseline : ndarray, shape (n,)
+        Pre-treatment count, 10^9/L.
+    days : ndarray, shape (n_days,)
+        Sampling days.
+    config : EndpointConfig
+        Trial definitions.
+    """
+    grades, _ = GRADINGS[config.grading]
+    out = np.full(plt.shape[1], len(grades), dtype=np.int64)
+    for i in range(len(grades) - 1, -1, -1):
+        g = grades[i]
+        ok = sustained(g.holds(plt, baseline), days, g.sustain_days, config.response_window)
+        out = np.where(ok, i, out)
+    return out
+
+
+def _iwg_response(plt: Array, baseline: Array) -> Mask:
+    return np.asarray((plt >= 30.0) & (plt >= 2.0 * baseline), dtype=bool)
+
+
+def patient_endpoints(
+    platelets: Array,
+    days: Array,
+    config: EndpointConfig,
+    treatment_days: Array,
+    ab_positive: Array | None = None,
+    cd4cd25: Array | None = None,
+    treg: Array | None = None,
+) -> dict[str, Array]:
+    """Per-patient endpoints of one arm.
+
+    Parameters
+    ----------
+    platelets : ndarray, shape (n_days, n)
+        Platelet counts on every day ``days`` (10^9/L), pre-dose; day 0 is the baseline.
+    days : ndarray, shape (n_days,)
+        Days of the rows of the trajectories (must include every sampling day).
+    config : EndpointConfig
+        Trial definitions.
+    treatment_days : ndarray, shape (n,)
+        Days of therapy actually given.
+    ab_positive, cd4cd25, treg : ndarray, shape (n_days, n), optional
+        Antibody positivity (0/1), CD4+CD25+ % and FoxP3+ Treg % on the same days.
+
+    Returns
+    -------
+    dict of str to ndarray, shape (n,)
+        Keys of :data:`ENDPOINTS` (except ``complications``); NaN where undefined (e.g. onset
+        time of a non-responder, recurrence of a non-responder).
+    """
+    row = {float(d): i for i, d in enumerate(np.round(days, 9))}
+
+    def at(day: float, x: Array) -> Array:
+        try:
+            return x[row[float(round(day, 9))]]
+        except KeyError:
+            raise OptionError(f"day {day:g} is not among the simulated days") from None
+
+    sdays = sampling_days(config)
+    plt = np.stack([at(d, platelets) for d in sdays])
+    base = at(0.0, platelets)
+    in_window = sdays <= config.response_window + 1e-9
+    out: dict[str, Array] = {}
+
+    g = grade(plt, base, sdays, config)
+    names = config.grade_names
+    effective = np.isin(g, [names.index(x) for x in config.effective_grades])
+    out["total_effective_rate"] = effective.astype(float)
+    out["effective_degree"] = g.astype(float)
+
+    iwg_r = _iwg_response(plt, base) & in_window[:, None]
+    iwg_cr = (plt >= 100.0) & in_window[:, None]
+    responder = iwg_r.any(axis=0)
+    out["initial_response"] = responder.astype(float)
+    out["complete_response"] = iwg_cr.any(axis=0).astype(float)
+
+    onset_mask = (plt >= config.onset_level) & (plt >= config.onset_fold * base)
+    out["onset_time"] = first_day(onset_mask & in_window[:, None], sdays)
+
+    t_resp = first_day(iwg_r, sdays)
+    after_resp = sdays[:, None] > np.nan_to_num(t_resp, nan=np.inf)[None, :]
+    lost = (plt < config.relapse_level) | (plt < config.relapse_fold * base)
+    relapsed = (lost & after_resp).any(axis=0)
+    out["recurrence_rate"] = np.where(responder, relapsed.astype(float), np.nan)
+    out["sustained_response"] = (responder & ~relapsed).astype(float)
+
+    out["recovery_level"] = at(config.recovery_day, platelets)
+    out["peak_platelets"] = np.where(in_window[:, None], plt, -np.inf).max(axis=0)
+    out["treatment_course"] = np.asarray(treatment_days, dtype=float)
+
+    if ab_positive is not None:
+        out["ab_positive_before"] = at(0.0, ab_positive)
+        out["ab_positive_after"] = at(config.after_day, ab_positive)
+    for key, x in (("cd4cd25", cd4cd25), ("treg", treg)):
+        if x is not None:
+            before, after = at(0.0, x), at(config.after_day, x)
+            out[f"{key}_before"] = before
+            out[f"{key}_after"] = after
+            out[f"{key}_change"] = after - before
+    return out
+
+
+@dataclass(frozen=True)
+class ArmSummary:
+    """Aggregate of one endpoint in one arm.
+
+    Attributes
+    ----------
+    kind : str
+        ``proportion``, ``continuous`` or ``ordinal``.
+    value : float
+        Rate (proportion), mean (continuous) or mean grade index (ordinal).
+    sd : float
+        Between-patient SD (continuous, ordinal); ``sqrt(p(1-p))`` for proportions.
+    n : int
+        Patients contributing (non-NaN).
+    distribution : tuple of float
+        Fraction per grade (ordinal only).
+    """
+
+    kind: str
+    value: float
+    sd: float
+    n: int
+    median: float = math.nan
+    distribution: tuple[float, ...] = field(default_factory=tuple)
+
+
+def summarise(values: Array, kind: str, n_grades: int = 0) -> ArmSummary:
+    """Aggregate per-patient values of one endpoint (NaNs are excluded)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    n = int(v.size)
+    if n == 0:
+        return ArmSummary(kind, math.nan, math.nan, 0)
+    if kind == "proportion":
+        p = float(v.mean())
+        return ArmSummary(kind, p, math.sqrt(p * (1 - p)), n)
+    if kind == "ordinal":
+        dist = tuple(float(np.mean(v == k)) for k in range(n_grades))
+        return ArmSummary(
+            kind,
+            float(v.mean()),
+            float(v.std(ddof=1)) if n > 1 else 0.0,
+            n,
+            float(np.median(v)),
+            dist,
+        )
+    return ArmSummary(
+        kind, float(v.mean()), float(v.std(ddof=1)) if n > 1 else 0.0, n, float(np.median(v))
+    )
+
+
+def summarise_arm(
+    per_patient: Mapping[str, Array], config: EndpointConfig, names: Sequence[str] | None = None
+) -> dict[str, ArmSummary]:
+    """Aggregate every endpoint of one arm."""
+    out = {}
+    for name in names or per_patient:
+        kind = ENDPOINTS[name][0]
+        out[name] = summarise(per_patient[name], kind, len(config.grade_names))
+    return out

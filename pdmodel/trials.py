@@ -1,0 +1,848 @@
+"""Trial designs and findings (files with provenance) and the simulated clinical trial.
+
+A trial file (TOML; the shipped ones are package data, see :func:`available`) holds
+
+* ``id``, ``title``, ``citation``;
+* ``[entry]`` criteria (``plt_max``: untreated platelets below this, 10^9/L);
+* ``[endpoints]``: an :class:`pdmodel.endpoints.EndpointConfig` (sampling schedule, windows,
+  grading, ...);
+* ``[[assumption]]`` tables (``key``, ``value``, ``reason``) for everything the source does not
+  state;
+* ``[[arm]]`` tables (``name``, ``n``, ``description``, and ``[[arm.regimen]]`` entries naming a
+  regimen ``builder`` of :mod:`pdmodel.regimens` with its arguments, or ``builder = "course"``
+  with the fields of a :class:`pdmodel.regimens.Course`);
+* ``[[finding]]`` tables, one published result each (design decision D7):
+
+  ============  =====================================================================
+  type          fields
+  ============  =====================================================================
+  proportion    ``arm``, ``endpoint``, ``n`` and ``k`` or ``rate``
+  mean          ``arm``, ``endpoint``, ``n``, ``mean``, ``sd``
+  median        ``arm``, ``endpoint``, ``n``, ``median``, optional ``low``, ``high``
+  comparison    ``arms = [a, b]``, ``endpoint``, ``direction`` (a ``greater``/``less``/
+                ``different`` than b), ``test``, ``alpha``, ``significant``, optional ``p``
+  change        ``arm``, ``endpoint`` (a ``*_change`` endpoint), ``direction`` (``greater``
+                or ``less`` than zero), ``test = "paired_t"``, ``alpha``, ``significant``
+  ============  =====================================================================
+
+  Every finding has a ``source``.
+
+:func:`simulate_trial` enrols a virtual population meeting the entry criteria, simulates every
+arm on the same virtual patients, scores them with the trial's endpoint definitions and says, for
+each finding, whether the model reproduces it and how likely a replicate trial of the published
+size is to reproduce it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import math
+import numbers
+import tomllib
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import stats as _st
+from scipy.special import ndtri
+
+from . import regimens as _reg
+from . import stats
+from .endpoints import (
+    ENDPOINTS,
+    ArmSummary,
+    EndpointConfig,
+    patient_endpoints,
+    summarise,
+)
+from .errors import PDModelError
+from .model import INDIVIDUAL_PARAMETERS
+from .parameters import ParameterSet, default_parameters
+from .population import Population
+from .regimens import Regimen
+from .solver import SimulationResult, simulate
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "Arm",
+    "Finding",
+    "FindingResult",
+    "Trial",
+    "TrialError",
+    "TrialResult",
+    "available",
+    "enrol",
+    "load",
+    "simulate_trial",
+]
+
+_FINDING_TYPES = ("proportion", "mean", "median", "comparison", "change")
+_DIRECTIONS = ("greater", "less", "different")
+_DEFAULT_TEST = {"proportion": "chi2", "continuous": "welch", "ordinal": "mannwhitney"}
+
+
+class TrialError(PDModelError, ValueError):
+    """A trial file or trial specification is invalid; the message names file, key and problem."""
+
+
+# ---------------------------------------------------------------------------------------------
+# specification
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm of a trial.
+
+    Parameters
+    ----------
+    name : str
+        Arm name used by findings.
+    n : int
+        Published number of patients.
+    regimen : Regimen
+        Treatment.
+    description : str
+        What the source says the arm received.
+    spec : tuple of dict
+        The regimen entries of the trial file (kept for round trips).
+    """
+
+    name: str
+    n: int
+    regimen: Regimen
+    description: str = ""
+    spec: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One published result (see the module docstring for the fields of each type)."""
+
+    type: str
+    endpoint: str
+    source: str
+    arm: str = ""
+    arms: tuple[str, ...] = ()
+    n: int = 0
+    k: int | None = None
+    rate: float | None = None
+    mean: float | None = None
+    sd: float | None = None
+    median: float | None = None
+    low: float | None = None
+    high: float | None = None
+    direction: str = ""
+    test: str = ""
+    alpha: float = 0.05
+    significant: bool | None = None
+    p: float | None = None
+    note: str = ""
+
+    @property
+    def value(self) -> float | None:
+        """The published number (rate, mean or median), if any."""
+        if self.type == "proportion":
+            return self.rate if self.rate is not None else (self.k or 0) / self.n
+        if self.type == "mean":
+            return self.mean
+        if self.type == "median":
+            return self.median
+        return None
+
+    def describe(self) -> str:
+        """Human-readable statement of the finding."""
+        if self.type == "comparison":
+            rel = {"greater": ">", "less": "<", "different": "!="}[self.direction]
+            a, b = self.arms
+            verdict = f"P < {self.alpha:g}" if self.significant else f"P > {self.alpha:g}"
+            return f"{self.endpoint}: {a} {rel} {b}, {verdict}"
+        if self.type == "change":
+            rel = {"greater": "rises", "less": "falls", "different": "changes"}[self.direction]
+            verdict = f"P < {self.alpha:g}" if self.significant else f"P > {self.alpha:g}"
+            return f"{self.endpoint} in {self.arm}: {rel}, {verdict}"
+        if self.type == "proportion":
+            return f"{self.endpoint} in {self.arm}: {self.value:.3g} (n = {self.n})"
+        if self.type == "mean":
+            return f"{self.endpoint} in {self.arm}: {self.mean:g} +/- {self.sd:g} (n = {self.n})"
+        return f"{self.endpoint} in {self.arm}: median {self.median:g} (n = {self.n})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (only the fields that are set)."""
+        out: dict[str, Any] = {"type": self.type, "endpoint": self.endpoint}
+        for f in (
+            "arm", "arms", "n", "k", "rate", "mean", "sd", "median", "low", "high",
+            "direction", "test", "alpha", "significant", "p", "source", "note",
+        ):  # fmt: skip
+            v = getattr(self, f)
+            if v is None or v == "" or v == () or (f == "n" and v == 0):
+                continue
+            if f == "alpha" and self.type not in ("comparison", "change"):
+                continue
+            out[f] = list(v) if isinstance(v, tuple) else v
+        return out
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A trial design with its published findings.
+
+    Attributes
+    ----------
+    id, title, citation : str
+        Identification and the original publication.
+    plt_max : float
+        Entry criterion: untreated platelets below this value, 10^9/L.
+    endpoints : EndpointConfig
+        Endpoint definitions.
+    arms : tuple of Arm
+        Arms.
+    findings : tuple of Finding
+        Published findings.
+    assumptions : tuple of dict
+        Documented assumptions (key, value, reason).
+    origin : str
+        File the trial was read from.
+    sha256 : str
+        Hash of that file's bytes (provenance).
+    """
+
+    id: str
+    title: str
+    citation: str
+    plt_max: float
+    endpoints: EndpointConfig
+    arms: tuple[Arm, ...]
+    findings: tuple[Finding, ...]
+    assumptions: tuple[Mapping[str, Any], ...] = ()
+    entry_source: str = ""
+    origin: str = field(default="", compare=False)
+    sha256: str = field(default="", compare=False)
+
+    def arm(self, name: str) -> Arm:
+        """The arm called `name`."""
+        for a in self.arms:
+            if a.name == name:
+                return a
+        raise TrialError(
+            f"trial `{self.id}` has no arm `{name}`; arms: {[a.name for a in self.arms]}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form, the inverse of :meth:`from_dict` (and the TOML layout)."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "citation": self.citation,
+            "entry": {"plt_max": self.plt_max, "source": self.entry_source},
+            "endpoints": self.endpoints.to_dict(),
+            "assumption": [dict(a) for a in self.assumptions],
+            "arm": [
+                {
+                    "name": a.name,
+                    "n": a.n,
+                    "description": a.description,
+                    "regimen": [dict(s) for s in a.spec],
+                }
+                for a in self.arms
+            ],
+            "finding": [f.to_dict() for f in self.findings],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], origin: str = "<dict>", sha256: str = "") -> Trial:
+        """Build and validate a trial from plain data (as read from a trial file)."""
+        return _parse(data, origin, sha256)
+
+
+# ---------------------------------------------------------------------------------------------
+# parsing and validation
+
+
+class _Where:
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+
+    def error(self, key: str, problem: str) -> TrialError:
+        return TrialError(f"{self.origin}: `{key}`: {problem}")
+
+
+def _need(
+    d: Mapping[str, Any], key: str, where: _Where, ctx: str, kind: type | tuple[type, ...]
+) -> Any:
+    if key not in d:
+        raise where.error(f"{ctx}{key}", "missing")
+    v = d[key]
+    if isinstance(v, bool) and kind is not bool:
+        raise where.error(f"{ctx}{key}", f"expected {_kind_name(kind)}, got {v!r}")
+    if not isinstance(v, kind):
+        raise where.error(f"{ctx}{key}", f"expected {_kind_name(kind)}, got {v!r}")
+    return v
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(k.__name__ for k in kinds)
+
+
+def _check_keys(d: Mapping[str, Any], allowed: set[str], where: _Where, ctx: str) -> None:
+    unknown = sorted(set(d) - allowed)
+    if unknown:
+        raise where.error(
+            f"{ctx}{unknown[0]}", f"unknown key; allowed: {', '.join(sorted(allowed))}"
+        )
+
+
+_BUILDERS: dict[str, Callable[..., Regimen]] = {
+    "prednisone": _reg.prednisone,
+    "dexamethasone": _reg.dexamethasone,
+    "il11": _reg.il11,
+    "taper": _reg.taper,
+    "dose": _reg.dose,
+}
+
+
+def _regimen(entries: Any, where: _Where, ctx: str) -> Regimen:
+    if not isinstance(entries, list):
+        raise where.error(f"{ctx}regimen", "expected a list of [[arm.regimen]] tables")
+    reg = Regimen()
+    for i, entry in enumerate(entries):
+        key = f"{ctx}regimen[{i}]"
+        if not isinstance(entry, Mapping) or "builder" not in entry:
+            raise where.error(key, "each regimen entry needs a `builder`")
+        kw = {k: v for k, v in entry.items() if k != "builder"}
+        name = entry["builder"]
+        try:
+            if name == "course":
+                part = Regimen((_reg.Course.from_dict(kw),))
+            elif name in _BUILDERS:
+                fn = _BUILDERS[name]
+                params = inspect.signature(fn).parameters
+                bad = sorted(set(kw) - set(params))
+                if bad:
+                    raise where.error(
+                        f"{key}.{bad[0]}",
+                        f"unknown argument of `{name}`; allowed: {', '.join(params)}",
+                    )
+                part = fn(**kw)
+            else:
+                raise where.error(
+                    f"{key}.builder",
+                    f"unknown builder `{name}`; use one of {sorted([*_BUILDERS, 'course'])}",
+                )
+            reg = reg + part
+        except TrialError:
+            raise
+        except (PDModelError, TypeError) as exc:
+            raise where.error(key, str(exc)) from None
+    return reg
+
+
+def _parse(data: Mapping[str, Any], origin: str, sha256: str) -> Trial:
+    w = _Where(origin)
+    _check_keys(
+        data,
+        {"id", "title", "citation", "entry", "endpoints", "assumption", "arm", "finding"},
+        w,
+        "",
+    )
+    tid = _need(data, "id", w, "", str)
+    title = _need(data, "title", w, "", str)
+    citation = _need(data, "citation", w, "", str)
+    entry = _need(data, "entry", w, "", Mapping)
+    _check_keys(entry, {"plt_max", "source"}, w, "entry.")
+    plt_max = float(_need(entry, "plt_max", w, "entry.", numbers.Real))
+    if not (math.isfinite(plt_max) and plt_max > 0):
+        raise w.error("entry.plt_max", f"must be a positive number of 10^9/L, got {plt_max}")
+    ep = _need(data, "endpoints", w, "", Mapping)
+    allowed_ep = set(EndpointConfig.__dataclass_fields__)
+    _check_keys(ep, allowed_ep, w, "endpoints.")
+    kw: dict[str, Any] = dict(ep)
+    if "sampling" in kw:
+        kw["sampling"] = tuple(tuple(float(x) for x in seg) for seg in kw["sampling"])
+    if "effective_grades" in kw:
+        kw["effective_grades"] = tuple(kw["effective_grades"])
+    try:
+        config = EndpointConfig(**kw)
+    except (PDModelError, TypeError, ValueError) as exc:
+        raise w.error("endpoints", str(exc)) from None
+
+    assumptions = []
+    for i, a in enumerate(data.get("assumption", [])):
+        ctx = f"assumption[{i}]."
+        _check_keys(a, {"key", "value", "reason"}, w, ctx)
+        for k in ("key", "value", "reason"):
+            _need(a, k, w, ctx, str)
+        assumptions.append(dict(a))
+
+    arms = []
+    raw_arms = _need(data, "arm", w, "", list)
+    if not raw_arms:
+        raise w.error("arm", "a trial needs at least one arm")
+    for i, a in enumerate(raw_arms):
+        ctx = f"arm[{i}]."
+        _check_keys(a, {"name", "n", "description", "regimen"}, w, ctx)
+        name = _need(a, "name", w, ctx, str)
+        n = _need(a, "n", w, ctx, int)
+        if n < 1:
+            raise w.error(f"{ctx}n", f"must be a positive number of patients, got {n}")
+        reg = _regimen(a.get("regimen", []), w, ctx)
+        arms.append(
+            Arm(
+                name,
+                n,
+                reg,
+                str(a.get("description", "")),
+                tuple(dict(s) for s in a.get("regimen", [])),
+            )
+        )
+    names = [a.name for a in arms]
+    if len(set(names)) != len(names):
+        raise w.error("arm", f"arm names must be unique, got {names}")
+
+    findings = []
+    for i, f in enumerate(data.get("finding", [])):
+        findings.append(_finding(f, w, f"finding[{i}].", names, config))
+    return Trial(
+        id=tid,
+        title=title,
+        citation=citation,
+        plt_max=plt_max,
+        endpoints=config,
+        arms=tuple(arms),
+        findings=tuple(findings),
+        assumptions=tuple(assumptions),
+        entry_source=str(entry.get("source", "")),
+        origin=origin,
+        sha256=sha256,
+    )
+
+
+def _finding(
+    f: Mapping[str, Any], w: _Where, ctx: str, arms: list[str], config: EndpointConfig
+) -> Finding:
+    allowed = set(Finding.__dataclass_fields__)
+    _check_keys(f, allowed, w, ctx)
+    typ = _need(f, "type", w, ctx, str)
+    if typ not in _FINDING_TYPES:
+        raise w.error(f"{ctx}type", f"unknown finding type `{typ}`; use one of {_FINDING_TYPES}")
+    endpoint = _need(f, "endpoint", w, ctx, str)
+    if endpoint not in ENDPOINTS:
+        raise w.error(
+            f"{ctx}endpoint", f"unknown endpoint `{endpoint}`; use one of {sorted(ENDPOINTS)}"
+        )
+    kind = ENDPOINTS[endpoint][0]
+    source = _need(f, "source", w, ctx, str)
+    kw: dict[str, Any] = {
+        "type": typ,
+        "endpoint": endpoint,
+        "source": source,
+        "note": str(f.get("note", "")),
+    }
+
+    def arm_name(key: str, value: Any) -> str:
+        if not isinstance(value, str) or value not in arms:
+            raise w.error(f"{ctx}{key}", f"unknown arm {value!r}; arms: {arms}")
+        return value
+
+    if typ in ("comparison", "change"):
+        if typ == "comparison":
+            pair = _need(f, "arms", w, ctx, list)
+            if len(pair) != 2 or pair[0] == pair[1]:
+                raise w.error(f"{ctx}arms", "a comparison names two different arms")
+            kw["arms"] = tuple(arm_name("arms", x) for x in pair)
+        else:
+            kw["arm"] = arm_name("arm", _need(f, "arm", w, ctx, str))
+            if not endpoint.endswith("_change"):
+                raise w.error(f"{ctx}endpoint", "a `change` finding needs a *_change endpoint")
+        direction = _need(f, "direction", w, ctx, str)
+        if direction not in _DIRECTIONS:
+            raise w.error(f"{ctx}direction", f"use one of {_DIRECTIONS}, got `{direction}`")
+        kw["direction"] = direction
+        kw["significant"] = _need(f, "significant", w, ctx, bool)
+        alpha = float(f.get("alpha", 0.05))
+        if not 0 < alpha < 1:
+            raise w.error(f"{ctx}alpha", f"must lie in (0, 1), got {alpha}")
+        kw["alpha"] = alpha
+        test_kind = "change" if typ == "change" else kind
+        if kind == "not modelled":
+            kw["test"] = str(f.get("test", ""))
+        else:
+            test = str(f.get("test", "paired_t" if typ == "change" else _DEFAULT_TEST[kind]))
+            if test not in stats.TESTS.get(test_kind, ()):
+                raise w.error(
+                    f"{ctx}test",
+                    f"test `{test}` does not suit a {test_kind} endpoint; "
+                    f"use one of {stats.TESTS.get(test_kind)}",
+                )
+            kw["test"] = test
+        if "p" in f:
+            p = float(f["p"])
+            if not 0 <= p <= 1:
+                raise w.error(f"{ctx}p", f"a p-value lies in [0, 1], got {p}")
+            kw["p"] = p
+        return Finding(**kw)
+
+    if kind == "not modelled":
+        raise w.error(
+            f"{ctx}endpoint", f"`{endpoint}` is not modelled; only comparisons may name it"
+        )
+    kw["arm"] = arm_name("arm", _need(f, "arm", w, ctx, str))
+    n = _need(f, "n", w, ctx, int)
+    if n < 1:
+        raise w.error(f"{ctx}n", f"must be a positive number of patients, got {n}")
+    kw["n"] = n
+    if typ == "proportion":
+        if kind != "proportion":
+            raise w.error(f"{ctx}endpoint", f"`{endpoint}` is not a proportion")
+        if "k" in f:
+            k = _need(f, "k", w, ctx, int)
+            if not 0 <= k <= n:
+                raise w.error(f"{ctx}k", f"must lie in [0, n = {n}], got {k}")
+            kw["k"] = k
+        elif "rate" in f:
+            rate = float(_need(f, "rate", w, ctx, numbers.Real))
+            if not 0.0 <= rate <= 1.0:
+                raise w.error(f"{ctx}rate", f"a rate lies in [0, 1], got {rate}")
+            kw["rate"] = rate
+        else:
+            raise w.error(f"{ctx}rate", "a proportion needs `k` or `rate`")
+    elif typ == "mean":
+        kw["mean"] = float(_need(f, "mean", w, ctx, numbers.Real))
+        sd = float(_need(f, "sd", w, ctx, numbers.Real))
+        if sd < 0:
+            raise w.error(f"{ctx}sd", f"must be >= 0, got {sd}")
+        kw["sd"] = sd
+    else:
+        kw["median"] = float(_need(f, "median", w, ctx, numbers.Real))
+        for k in ("low", "high"):
+            if k in f:
+                kw[k] = float(f[k])
+    return Finding(**kw)
+
+
+def available() -> list[str]:
+    """Names of the trial files shipped with the package."""
+    folder = resources.files("pdmodel").joinpath("data/trials")
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load(name_or_path: str | Path) -> Trial:
+    """Load a trial by shipped name (e.g. ``"wu2016"``) or from a TOML file path.
+
+    Raises
+    ------
+    TrialError
+        Unknown name, unreadable or malformed file; the message names the file, key and problem.
+    """
+    text: str
+    origin: str
+    key = str(name_or_path)
+    if key in available():
+        origin = f"pdmodel/data/trials/{key}.toml"
+        raw = resources.files("pdmodel").joinpath(f"data/trials/{key}.toml").read_bytes()
+    else:
+        path = Path(name_or_path)
+        if not path.suffix:
+            raise TrialError(
+                f"unknown trial `{key}`; shipped trials: {available()}, or give a .toml path"
+            )
+        origin = str(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise TrialError(f"cannot read trial file {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise TrialError(f"{origin}: malformed TOML: {exc}") from None
+    return _parse(data, origin, hashlib.sha256(raw).hexdigest())
+
+
+# ---------------------------------------------------------------------------------------------
+# simulation
+
+
+def enrol(trial: Trial, params: ParameterSet, n: int, seed: int) -> Population:
+    """A virtual population of `n` patients meeting the trial's entry criteria.
+
+    Untreated platelets are drawn from the log-normal distribution truncated at the entry
+    threshold by inverse-CDF sampling of fixed uniforms, so the draw is a smooth function of the
+    parameters for a given seed (common random numbers; no rejection).
+    """
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise TrialError(f"`n_per_arm` must be a whole number >= 1, got {n!r}")
+    rng = np.random.default_rng(seed)
+    keys = tuple(INDIVIDUAL_PARAMETERS)
+    z = dict(zip(keys, rng.standard_normal((len(keys), int(n))), strict=True))
+    u = rng.uniform(size=int(n))
+    typ, omega = params["plt_base"], params["omega_plt_base"]
+    if omega > 0:
+        zmax = math.log(trial.plt_max / typ) / omega
+        cap = float(_st.norm.cdf(zmax))
+        if cap <= 1e-12:
+            raise TrialError(
+                f"no virtual patient can meet the entry criterion plt < {trial.plt_max:g}: "
+                f"typical untreated platelets {typ:g} with IIV {omega:g}"
+            )
+        z["plt_base"] = ndtri(np.clip(u * cap, 1e-300, 1.0))
+    elif typ >= trial.plt_max:
+        raise TrialError(f"typical untreated platelets {typ:g} do not meet plt < {trial.plt_max:g}")
+    return Population(params, z)
+
+
+@dataclass(frozen=True)
+class FindingResult:
+    """How the model does on one finding.
+
+    Attributes
+    ----------
+    finding : Finding
+    status : str
+        ``reproduced``, ``not reproduced`` or ``not modelled``.
+    model : str
+        The model's values, in words.
+    direction_ok : bool or None
+        Whether the model predicts the published direction (comparisons, changes).
+    probability : float or None
+        Comparisons and changes: probability that a replicate trial of the published size
+        reaches the published verdict (direction and significance).  Numbers: two-sided
+        probability of a replicate value at least as far from the prediction as the published
+        one (>= 0.05 means inside the replicate 95% interval).
+    """
+
+    finding: Finding
+    status: str
+    model: str
+    direction_ok: bool | None
+    probability: float | None
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """Result of :func:`simulate_trial`."""
+
+    trial: Trial
+    n_per_arm: int
+    seed: int
+    summaries: dict[str, dict[str, ArmSummary]]
+    per_patient: dict[str, dict[str, NDArray[np.float64]]]
+    findings: tuple[FindingResult, ...]
+    simulations: dict[str, SimulationResult]
+
+    def table(self) -> pd.DataFrame:
+        """One row per endpoint and arm: model value, SD, median, n and replicate 95% interval."""
+        import pandas as pd
+
+        rows = []
+        for arm in self.trial.arms:
+            for name, s in self.summaries[arm.name].items():
+                lo, hi = _replicate_interval(s, arm.n)
+                rows.append(
+                    {
+                        "endpoint": name,
+                        "arm": arm.name,
+                        "kind": s.kind,
+                        "unit": ENDPOINTS[name][1],
+                        "value": s.value,
+                        "sd": s.sd,
+                        "median": s.median,
+                        "n_simulated": s.n,
+                        "replicate_n": arm.n,
+                        "replicate_low": lo,
+                        "replicate_high": hi,
+                    }
+                )
+        return pd.DataFrame(rows)
+
+    def findings_table(self) -> pd.DataFrame:
+        """One row per published finding: what was published, the model, the verdict."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "finding": r.finding.describe(),
+                    "endpoint": r.finding.endpoint,
+                    "type": r.finding.type,
+                    "model": r.model,
+                    "direction_ok": r.direction_ok,
+                    "probability": r.probability,
+                    "status": r.status,
+                    "source": r.finding.source,
+                }
+                for r in self.findings
+            ]
+        )
+
+
+def _replicate_interval(s: ArmSummary, n_pub: int) -> tuple[float, float]:
+    if s.n == 0 or not math.isfinite(s.value):
+        return (math.nan, math.nan)
+    if s.kind == "proportion":
+        lo = float(_st.binom.ppf(0.025, n_pub, s.value)) / n_pub
+        hi = float(_st.binom.ppf(0.975, n_pub, s.value)) / n_pub
+        return (lo, hi)
+    half = 1.959963984540054 * s.sd / math.sqrt(max(n_pub, 1))
+    return (s.value - half, s.value + half)
+
+
+_OBS = ("platelets", "ab_positive", "cd4cd25_pct", "treg_pct")
+
+
+def simulate_trial(
+    trial: Trial,
+    params: ParameterSet | None = None,
+    n_per_arm: int = 2000,
+    seed: int = 1,
+    *,
+    executor: Executor | None = None,
+    chunk_size: int | None = None,
+    progress: bool | None = None,
+) -> TrialResult:
+    """Simulate a trial and score it against its published findings.
+
+    Parameters
+    ----------
+    trial : Trial
+        Design and findings (:func:`load`).
+    params : ParameterSet, optional
+        Parameters (default: package defaults).
+    n_per_arm : int
+        Virtual patients (the same patients are simulated in every arm).
+    seed : int
+        Seed of the virtual population.
+    executor, chunk_size, progress
+        Passed to :func:`pdmodel.simulate`.
+
+    Returns
+    -------
+    TrialResult
+    """
+    params = params or default_parameters()
+    pop = enrol(trial, params, n_per_arm, seed)
+    cfg = trial.endpoints
+    sims: dict[str, SimulationResult] = {}
+    per_patient: dict[str, dict[str, NDArray[np.float64]]] = {}
+    summaries: dict[str, dict[str, ArmSummary]] = {}
+    for arm in trial.arms:
+        res = simulate(
+            pop, arm.regimen, cfg.followup, observables=_OBS, executor=executor,
+            chunk_size=chunk_size, progress=progress,
+        )  # fmt: skip
+        sims[arm.name] = res
+        pp = patient_endpoints(
+            res["platelets"],
+            res.times,
+            cfg,
+            res.treatment_days(),
+            ab_positive=res["ab_positive"],
+            cd4cd25=res["cd4cd25_pct"],
+            treg=res["treg_pct"],
+        )
+        per_patient[arm.name] = pp
+        summaries[arm.name] = {
+            name: summarise(v, ENDPOINTS[name][0], len(cfg.grade_names)) for name, v in pp.items()
+        }
+    results = tuple(_evaluate(f, trial, summaries) for f in trial.findings)
+    return TrialResult(trial, int(n_per_arm), int(seed), summaries, per_patient, results, sims)
+
+
+def _fmt(s: ArmSummary, endpoint: str) -> str:
+    if s.kind == "proportion":
+        return f"{s.value:.3f}"
+    if s.kind == "ordinal":
+        return "(" + ", ".join(f"{x:.2f}" for x in s.distribution) + ")"
+    return f"{s.value:.3g} +/- {s.sd:.2g}"
+
+
+def _evaluate(
+    f: Finding, trial: Trial, summaries: Mapping[str, Mapping[str, ArmSummary]]
+) -> FindingResult:
+    kind = ENDPOINTS[f.endpoint][0]
+    if kind == "not modelled":
+        return FindingResult(f, "not modelled", "complications are not modelled", None, None)
+    if f.type == "comparison":
+        a, b = f.arms
+        sa, sb = summaries[a][f.endpoint], summaries[b][f.endpoint]
+        na, nb = (
+            _effective_n(trial.arm(a).n, sa, summaries[a]),
+            _effective_n(trial.arm(b).n, sb, summaries[b]),
+        )
+        up, down = _powers(kind, sa, sb, na, nb, f.alpha)
+        diff = _difference(kind, sa, sb)
+        model = f"{a} {_fmt(sa, f.endpoint)} vs {b} {_fmt(sb, f.endpoint)}"
+        return _verdict(f, diff, up, down, model)
+    if f.type == "change":
+        s = summaries[f.arm][f.endpoint]
+        n = trial.arm(f.arm).n
+        up = stats.power_change(s.value, s.sd, n, f.alpha)
+        down = stats.power_change(-s.value, s.sd, n, f.alpha)
+        return _verdict(f, s.value, up, down, f"{f.arm} {_fmt(s, f.endpoint)}")
+    s = summaries[f.arm][f.endpoint]
+    published = f.value
+    assert published is not None
+    if f.type == "proportion":
+        p = min(max(s.value, 1e-12), 1 - 1e-12)
+        k = round(published * f.n)
+        lo = float(_st.binom.cdf(k, f.n, p))
+        hi = float(_st.binom.sf(k - 1, f.n, p))
+        prob = min(1.0, 2 * min(lo, hi))
+    else:
+        se = s.sd / math.sqrt(f.n) if s.sd > 0 else 1e-12
+        prob = float(2 * _st.norm.sf(abs(published - s.value) / se))
+    status = "reproduced" if prob >= 0.05 else "not reproduced"
+    return FindingResult(f, status, f"{f.arm} {_fmt(s, f.endpoint)}", None, prob)
+
+
+def _effective_n(n_pub: int, s: ArmSummary, arm: Mapping[str, ArmSummary]) -> int:
+    """Replicate-trial size for an endpoint defined on a subset (e.g. responders)."""
+    total = max(x.n for x in arm.values())
+    return max(2, round(n_pub * s.n / total)) if total else n_pub
+
+
+def _difference(kind: str, sa: ArmSummary, sb: ArmSummary) -> float:
+    if kind == "ordinal":
+        # grade index 0 is the best grade: "greater" means a better grade distribution
+        return stats.probability_index(sa.distribution[::-1], sb.distribution[::-1]) - 0.5
+    return sa.value - sb.value
+
+
+def _powers(
+    kind: str, sa: ArmSummary, sb: ArmSummary, na: int, nb: int, alpha: float
+) -> tuple[float, float]:
+    """P(significant with a > b), P(significant with a < b) in a replicate trial."""
+    if kind == "proportion":
+        return (
+            stats.power_rates(sa.value, sb.value, na, nb, alpha),
+            stats.power_rates(sb.value, sa.value, nb, na, alpha),
+        )
+    if kind == "ordinal":
+        da, db = sa.distribution[::-1], sb.distribution[::-1]
+        return stats.power_grades(da, db, na, nb, alpha), stats.power_grades(db, da, nb, na, alpha)
+    return (
+        stats.power_means(sa.value, sa.sd, na, sb.value, sb.sd, nb, alpha),
+        stats.power_means(sb.value, sb.sd, nb, sa.value, sa.sd, na, alpha),
+    )
+
+
+def _verdict(f: Finding, diff: float, up: float, down: float, model: str) -> FindingResult:
+    if f.direction == "greater":
+        direction_ok, p_sig = diff > 0, up
+    elif f.direction == "less":
+        direction_ok, p_sig = diff < 0, down
+    else:
+        direction_ok, p_sig = diff != 0, up + down
+    prob = p_sig if f.significant else 1.0 - (up + down)
+    ok = (direction_ok or not f.significant) and prob >= 0.5
+    return FindingResult(
+        f, "reproduced" if ok else "not reproduced", model, bool(direction_ok), prob
+    )
