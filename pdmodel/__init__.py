@@ -14,7 +14,7 @@ Quick start::
 
 from __future__ import annotations
 
-from . import io, model, pk, regimens
+from . import endpoints, io, model, pk, plotting, regimens, stats, trials
 from .errors import (
     MissingExtraError,
     OptionError,
@@ -37,6 +37,7 @@ from .parameters import (
 from .population import Population
 from .regimens import Course, Regimen, Rule
 from .solver import SimulationResult, simulate
+from .trials import TrialResult, simulate_trial
 
 __version__ = "0.1.0"
 
@@ -57,15 +58,21 @@ __all__ = [
     "Rule",
     "SimulationResult",
     "SolverError",
+    "TrialResult",
     "UnknownParameterError",
     "__version__",
     "default_parameters",
+    "endpoints",
     "io",
     "load_parameters",
     "model",
     "parameter_table",
     "pk",
+    "plotting",
     "regimens",
     "save_parameters",
     "simulate",
+    "simulate_trial",
+    "stats",
+    "trials",
 ]

@@ -21,6 +21,8 @@ from .parameters import ParameterSet, default_parameters
 __all__ = ["build_parser", "main"]
 
 _EPILOG = """examples:
+  pdmodel reproduce                            simulate Wu 2016 and compare with its findings
+  pdmodel reproduce --n 500 --out results/     smaller and faster, into results/
   pdmodel params                               the parameter table with units, bounds, sources
   pdmodel params --format markdown             the same as a Markdown table
   pdmodel params --params fitted.json          values from a parameter file
@@ -45,6 +47,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pdmodel {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+
+    r = sub.add_parser(
+        "reproduce",
+        help="simulate the primary trial (Wu 2016) and compare with its published findings",
+        epilog="examples:\n  pdmodel reproduce\n"
+        "  pdmodel reproduce --n 500 --seed 2 --out results/\n"
+        "  pdmodel reproduce --trial wei2016_prednisone --params fitted.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("--params", metavar="FILE", help="parameter file (default: shipped set)")
+    r.add_argument("--n", type=int, default=2000, help="virtual patients per arm (default 2000)")
+    r.add_argument("--seed", type=int, default=1, help="seed of the virtual population (default 1)")
+    r.add_argument(
+        "--out", default="pdmodel-output", help="output folder (default: pdmodel-output/)"
+    )
+    r.add_argument("--trial", default="wu2016", help="shipped trial name or trial file")
+    r.add_argument("--quiet", action="store_true", help="no progress bar, no tables")
 
     p = sub.add_parser(
         "params",
@@ -114,7 +133,21 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"params": _cmd_params, "export": _cmd_export}
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from .reproduce import reproduce
+
+    reproduce(
+        trial=args.trial,
+        params_file=args.params,
+        n_per_arm=args.n,
+        seed=args.seed,
+        out=Path(args.out),
+        quiet=args.quiet,
+    )
+    return 0
+
+
+_COMMANDS = {"params": _cmd_params, "export": _cmd_export, "reproduce": _cmd_reproduce}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._progress import progress_iter, want_progress
 from .errors import OptionError, PopulationError, RegimenError, SolverError
 from .model import OBSERVABLES, Individuals, baseline_state, observables, rhs
 from .pk import DrugPK, drug_pk
@@ -783,14 +783,14 @@ def simulate(
     if chunk_size is None:
         chunk_size = len(population) if executor is None else 2000
     chunks = population.chunks(chunk_size)
-    show = _want_progress(progress) and len(chunks) > 1
+    show = want_progress(progress) and len(chunks) > 1
     results: list[_ChunkResult] = []
     if executor is None:
-        for chunk in _progress(chunks, show):
+        for chunk in progress_iter(chunks, show, "simulating chunks"):
             results.append(_run_chunk(chunk, regimen, opts))
     else:
         futures = [executor.submit(_run_chunk, chunk, regimen, opts) for chunk in chunks]
-        for fut in _progress(futures, show):
+        for fut in progress_iter(futures, show, "simulating chunks"):
             results.append(fut.result())
     return _combine(results, regimen, opts)
 
@@ -838,17 +838,3 @@ def _positive(value: Any, name: str) -> float:
     if value <= 0:
         raise OptionError(f"`{name}` must be positive, got {value!r}")
     return float(value)
-
-
-def _want_progress(progress: bool | None) -> bool:
-    if progress is not None:
-        return bool(progress)
-    return bool(getattr(sys.stderr, "isatty", lambda: False)())
-
-
-def _progress(items: list[Any], show: bool) -> Any:
-    if not show:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, desc="simulating", unit="chunk", leave=False)

@@ -54,6 +54,7 @@ from scipy.special import ndtri
 
 from . import regimens as _reg
 from . import stats
+from ._progress import progress_iter, want_progress
 from .endpoints import (
     ENDPOINTS,
     ArmSummary,
@@ -733,10 +734,11 @@ def simulate_trial(
     sims: dict[str, SimulationResult] = {}
     per_patient: dict[str, dict[str, NDArray[np.float64]]] = {}
     summaries: dict[str, dict[str, ArmSummary]] = {}
-    for arm in trial.arms:
+    show = want_progress(progress)
+    for arm in progress_iter(trial.arms, show, f"{trial.id}: simulating arms"):
         res = simulate(
             pop, arm.regimen, cfg.followup, observables=_OBS, executor=executor,
-            chunk_size=chunk_size, progress=progress,
+            chunk_size=chunk_size, progress=False,
         )  # fmt: skip
         sims[arm.name] = res
         pp = patient_endpoints(

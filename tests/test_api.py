@@ -5,9 +5,16 @@ from __future__ import annotations
 import inspect
 
 import pdmodel as pm
+from pdmodel import reproduce
 
 EXPECTED = {
     "__version__",
+    "simulate_trial",
+    "TrialResult",
+    "trials",
+    "endpoints",
+    "stats",
+    "plotting",
     "default_parameters",
     "parameter_table",
     "ParameterSet",
@@ -44,7 +51,10 @@ def test_public_surface() -> None:
 
 
 def _public_objects():
-    modules = [pm, pm.model, pm.pk, pm.regimens, pm.io, pm.parameters, pm.population, pm.solver]
+    modules = [
+        pm, pm.model, pm.pk, pm.regimens, pm.io, pm.parameters, pm.population, pm.solver,
+        pm.endpoints, pm.stats, pm.trials, pm.plotting, reproduce,
+    ]  # fmt: skip
     for mod in modules:
         for name in getattr(mod, "__all__", []):
             obj = getattr(mod, name)

@@ -60,3 +60,44 @@ def test_module_entry_point() -> None:
         [sys.executable, "-m", "pdmodel", "--version"], capture_output=True, text=True, check=False
     )
     assert proc.returncode == 0 and proc.stdout.strip() == f"pdmodel {pm.__version__}"
+
+
+def test_reproduce_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["reproduce", "--n", "40", "--seed", "3", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    from pdmodel import trials
+
+    for f in trials.load("wu2016").findings:
+        assert f.describe()[:57] in text  # every finding is listed with its status
+    assert "Complications are not modelled." in text
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "endpoints.csv",
+        "endpoints.png",
+        "findings.csv",
+        "report.json",
+        "trajectories.png",
+    ]
+    import json
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["trial"]["id"] == "wu2016" and report["n_per_arm"] == 40 and report["seed"] == 3
+    assert len(report["findings"]) == 11
+    assert {r["status"] for r in report["findings"]} <= {
+        "reproduced",
+        "not reproduced",
+        "not modelled",
+    }
+
+
+def test_reproduce_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["reproduce", "--n", "0", "--out", str(tmp_path / "a")]) == 2
+    assert "`--n` must be a whole number >= 1" in capsys.readouterr().err
+    assert main(["reproduce", "--trial", "nope", "--out", str(tmp_path / "b")]) == 2
+    assert "unknown trial `nope`" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["reproduce", "--n", "5", "--out", str(blocker), "--quiet"]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

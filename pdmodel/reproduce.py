@@ -1,0 +1,224 @@
+"""The main job: simulate a trial with the shipped parameters and report against its findings.
+
+``pdmodel reproduce`` calls :func:`reproduce`.  Outputs (each written atomically, so an
+interrupted run leaves no half-written file): ``report.json``, ``endpoints.csv``,
+``findings.csv``, ``trajectories.png`` and ``endpoints.png``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import numbers
+import os
+import sys
+import tempfile
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._progress import want_progress
+from .errors import OptionError
+from .io import load_parameters, parameters_to_json, write_text_atomic
+from .parameters import ParameterSet, default_parameters
+from .trials import TrialResult, load, simulate_trial
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["format_report", "reproduce", "shipped_parameters"]
+
+_CALIBRATED = "data/calibrated.json"
+
+
+def shipped_parameters() -> tuple[ParameterSet, str]:
+    """The parameter set `reproduce` uses by default, and where it comes from.
+
+    The calibrated set (``pdmodel/data/calibrated.json``, produced by ``pdmodel fit``) when the
+    package ships one, else the parameter table's defaults.
+    """
+    ref = resources.files("pdmodel").joinpath(_CALIBRATED)
+    if ref.is_file():
+        with resources.as_file(ref) as path:
+            return load_parameters(path), f"shipped calibrated set (pdmodel/{_CALIBRATED})"
+    return default_parameters(), "parameter-table defaults (no calibrated set is shipped yet)"
+
+
+def _fmt_value(kind: str, value: float, sd: float, distribution: tuple[float, ...]) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    if kind == "proportion":
+        return f"{value:.3f}"
+    if kind == "ordinal":
+        return " / ".join(f"{x:.2f}" for x in distribution)
+    if abs(sd) < 1e-9 * max(abs(value), 1.0):
+        sd = 0.0
+    return f"{value:.3g} +/- {sd:.2g}"
+
+
+def format_report(result: TrialResult, params_label: str) -> str:
+    """The console report: endpoints per arm, then every published finding with its status."""
+    t = result.trial
+    arms = [a.name for a in t.arms]
+    lines = [
+        f"{t.id}: {t.title}",
+        f"source: {t.citation}",
+        f"parameters: {params_label}",
+        f"virtual patients per arm: {result.n_per_arm} (the same patients in every arm), "
+        f"seed {result.seed}",
+        "",
+    ]
+    names = list(result.summaries[arms[0]])
+    width = max(len(n) for n in names) + 12
+    header = "endpoint".ljust(width) + "".join(a.ljust(28) for a in arms)
+    lines += [header, "-" * len(header)]
+    grading = t.endpoints.grade_names
+    for name in names:
+        s0 = result.summaries[arms[0]][name]
+        unit = {"proportion": "", "ordinal": " (grades)"}.get(s0.kind, "")
+        cells = [
+            _fmt_value(s.kind, s.value, s.sd, s.distribution)
+            for s in (result.summaries[a][name] for a in arms)
+        ]
+        lines.append((name + unit).ljust(width) + "".join(c.ljust(28) for c in cells))
+    lines += [
+        f"(grades: {' / '.join(grading)}; continuous endpoints: mean +/- SD between patients)",
+        "",
+        "published finding".ljust(58) + "model".ljust(50) + "P(replicate)  status",
+        "-" * 128,
+    ]
+    for r in result.findings:
+        prob = "" if r.probability is None else f"{r.probability:.2f}"
+        lines.append(
+            r.finding.describe()[:57].ljust(58) + r.model[:49].ljust(50) + prob.ljust(14) + r.status
+        )
+    n_ok = sum(r.status == "reproduced" for r in result.findings)
+    n_mod = sum(r.status != "not modelled" for r in result.findings)
+    lines += [
+        "",
+        f"{n_ok} of {n_mod} modelled findings reproduced.  P(replicate): probability that a "
+        "replicate trial of the published size reaches the published verdict.",
+        "Complications are not modelled.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _report_json(result: TrialResult, params: ParameterSet, params_label: str) -> dict[str, Any]:
+    from . import __version__
+
+    t = result.trial
+    table = result.table()
+    return {
+        "pdmodel_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "trial": {
+            "id": t.id,
+            "title": t.title,
+            "citation": t.citation,
+            "file": t.origin,
+            "sha256": t.sha256,
+            "assumptions": [dict(a) for a in t.assumptions],
+        },
+        "parameters": {
+            "source": params_label,
+            "sha256": hashlib.sha256(parameters_to_json(params).encode()).hexdigest(),
+            "values": dict(params),
+        },
+        "n_per_arm": result.n_per_arm,
+        "seed": result.seed,
+        "endpoints": json.loads(table.to_json(orient="records")),
+        "findings": [
+            {
+                "finding": r.finding.describe(),
+                **r.finding.to_dict(),
+                "model": r.model,
+                "direction_ok": r.direction_ok,
+                "probability": r.probability,
+                "status": r.status,
+            }
+            for r in result.findings
+        ],
+        "not_modelled": "complications and adverse events",
+    }
+
+
+def _save_figure(fig: Figure, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def reproduce(
+    trial: str = "wu2016",
+    params_file: str | None = None,
+    n_per_arm: int = 2000,
+    seed: int = 1,
+    out: Path = Path("pdmodel-output"),
+    quiet: bool = False,
+) -> TrialResult:
+    """Simulate `trial`, print the report and write the output files.
+
+    Parameters
+    ----------
+    trial : str
+        Shipped trial name or trial file.
+    params_file : str, optional
+        Parameter file (default: :func:`shipped_parameters`).
+    n_per_arm : int
+        Virtual patients per arm.
+    seed : int
+        Seed of the virtual population.
+    out : Path
+        Output folder (created if needed).
+    quiet : bool
+        No progress bar and no printed report.
+    """
+    for name, v, lo in (("--n", n_per_arm, 1), ("--seed", seed, 0)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
+            raise OptionError(f"`{name}` must be a whole number >= {lo}, got {v!r}")
+    design = load(trial)
+    if params_file is None:
+        params, label = shipped_parameters()
+    else:
+        params, label = load_parameters(params_file), f"file {params_file}"
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OptionError(f"--out {out} exists and is not a folder")
+    result = simulate_trial(
+        design, params, n_per_arm=n_per_arm, seed=seed, progress=want_progress(None) and not quiet
+    )
+    if not quiet:
+        sys.stdout.write(format_report(result, label))
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plotting import plot_bands, plot_findings
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(
+        out / "report.json", json.dumps(_report_json(result, params, label), indent=2)
+    )
+    write_text_atomic(out / "endpoints.csv", result.table().to_csv(index=False))
+    write_text_atomic(out / "findings.csv", result.findings_table().to_csv(index=False))
+    fig, ax = plt.subplots(figsize=(9, 4.8), constrained_layout=True)
+    plot_bands(result.simulations, "platelets", ax=ax)
+    ax.set_title(f"{design.id}: platelet counts per arm ({n_per_arm} virtual patients each)")
+    _save_figure(fig, out / "trajectories.png")
+    plt.close(fig)
+    fig = plot_findings(result)
+    _save_figure(fig, out / "endpoints.png")
+    plt.close(fig)
+    if not quiet:
+        files = "report.json, endpoints.csv, findings.csv, trajectories.png, endpoints.png"
+        print(f"wrote {files} to {out}/")
+    return result

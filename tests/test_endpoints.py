@@ -1,0 +1,135 @@
+"""Endpoints on hand-built trajectories with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pdmodel.endpoints import EndpointConfig, patient_endpoints, sampling_days, sustained
+from pdmodel.errors import OptionError
+
+DAYS = np.arange(0.0, 181.0)
+
+
+def traj(*segments: tuple[float, float, float]) -> np.ndarray:
+    """Piecewise-constant platelet trajectory: (from_day, to_day, value) segments."""
+    x = np.full(DAYS.size, 10.0)
+    for a, b, v in segments:
+        x[(DAYS >= a) & (DAYS < b)] = v
+    return x
+
+
+def run(cols: list[np.ndarray], cfg: EndpointConfig, course=None) -> dict[str, np.ndarray]:
+    plt = np.stack(cols, axis=1)
+    course = np.zeros(plt.shape[1]) if course is None else course
+    return patient_endpoints(plt, DAYS, cfg, course)
+
+
+IWG = EndpointConfig(
+    sampling=((0, 14, 1), (14, 180, 7)), response_window=56, grading="iwg2009",
+    effective_grades=("CR", "R"),
+)  # fmt: skip
+
+
+def test_never_responds() -> None:
+    out = run([traj((0, 181, 12.0))], IWG)
+    assert out["initial_response"][0] == 0 and out["complete_response"][0] == 0
+    assert np.isnan(out["onset_time"][0]) and np.isnan(out["recurrence_rate"][0])
+    assert out["sustained_response"][0] == 0
+    assert out["effective_degree"][0] == 2  # NR
+    assert out["peak_platelets"][0] == 12.0
+
+
+def test_responds_then_relapses() -> None:
+    # baseline 10; >= 30 from day 5 to day 39 (sampled daily, then days 14, 21, 28, 35), relapse by 42
+    out = run([traj((5, 40, 35.0))], IWG)
+    assert out["initial_response"][0] == 1 and out["onset_time"][0] == 5.0
+    assert out["recurrence_rate"][0] == 1 and out["sustained_response"][0] == 0
+    assert out["effective_degree"][0] == 1  # R
+
+
+def test_responds_on_last_sampling_day_of_window() -> None:
+    # day 56 is a sampling day (14 + 6 x 7) and the last day of the response window
+    out = run([traj((56, 181, 120.0))], IWG)
+    assert out["onset_time"][0] == 56.0 and out["complete_response"][0] == 1
+    assert out["sustained_response"][0] == 1 and out["recurrence_rate"][0] == 0
+    # one sample later is outside the window
+    late = run([traj((57, 181, 120.0))], IWG)
+    assert late["initial_response"][0] == 0 and np.isnan(late["onset_time"][0])
+
+
+def test_doubling_needed_for_iwg_r() -> None:
+    # baseline 20: 35 is >= 30 but not >= 2 x 20
+    out = run([traj((0, 1, 20.0), (1, 181, 35.0))], IWG)
+    assert out["initial_response"][0] == 0
+
+
+def test_sampling_schedule_changes_onset() -> None:
+    x = traj((17, 181, 40.0))  # response from day 17
+    daily = EndpointConfig(sampling=((0, 180, 1),), grading="iwg2009", effective_grades=("R",))
+    weekly = EndpointConfig(sampling=((0, 180, 7),), grading="iwg2009", effective_grades=("R",))
+    assert run([x], daily)["onset_time"][0] == 17.0
+    assert run([x], weekly)["onset_time"][0] == 21.0
+
+
+def test_chinese_grading_needs_sustained_counts() -> None:
+    cfg = EndpointConfig(
+        grading="cn_national", effective_grades=("markedly effective", "good effect")
+    )
+    cols = [
+        traj((7, 181, 110.0)),  # >= 100 for more than 84 days: markedly effective
+        traj((7, 60, 110.0)),  # >= 100 only ~7 weeks, >= 50 too short for 56 d: progress
+        traj((7, 100, 60.0)),  # >= 50 for > 56 days: good effect
+        traj((0, 181, 12.0)),  # ineffective
+    ]
+    out = run(cols, cfg)
+    assert out["effective_degree"].tolist() == [0, 2, 1, 3]
+    assert out["total_effective_rate"].tolist() == [1, 0, 1, 0]
+
+
+def test_recovery_course_and_immune_changes() -> None:
+    cfg = EndpointConfig(recovery_day=14, after_day=28)
+    plt = np.stack([traj((10, 181, 55.0))], axis=1)
+    ab = np.zeros_like(plt)
+    ab[0] = 1.0
+    cd25 = np.linspace(15.0, 10.0, DAYS.size)[:, None]
+    treg = np.full_like(plt, 4.0)
+    out = patient_endpoints(
+        plt, DAYS, cfg, np.array([42.0]), ab_positive=ab, cd4cd25=cd25, treg=treg
+    )
+    assert out["recovery_level"][0] == 55.0 and out["treatment_course"][0] == 42.0
+    assert out["ab_positive_before"][0] == 1 and out["ab_positive_after"][0] == 0
+    assert out["cd4cd25_change"][0] == pytest.approx(cd25[28, 0] - 15.0)
+    assert out["treg_change"][0] == 0.0
+
+
+def test_sustained_helper() -> None:
+    days = np.array([0.0, 7, 14, 21, 28])
+    mask = np.array([[0, 1, 1], [1, 1, 1], [1, 0, 1], [1, 1, 0], [0, 1, 0]], dtype=bool)
+    assert sustained(mask, days, 14, 28).tolist() == [True, False, True]
+    assert sustained(mask, days, 7, 28).tolist() == [True, True, True]
+    assert sustained(mask, days, 15, 28).tolist() == [False, False, False]
+    assert sustained(mask, days, 14, 0).tolist() == [False, False, True]
+
+
+def test_sampling_days_and_config_errors() -> None:
+    cfg = EndpointConfig(
+        sampling=((0, 3, 1), (3, 10, 7)),
+        followup=12,
+        response_window=12,
+        recovery_day=5,
+        after_day=5,
+    )
+    assert sampling_days(cfg).tolist() == [0, 1, 2, 3, 12]  # stops are exclusive
+    with pytest.raises(OptionError, match="unknown grading"):
+        EndpointConfig(grading="who")
+    with pytest.raises(OptionError, match="are not grades of"):
+        EndpointConfig(effective_grades=("cured",))
+    with pytest.raises(OptionError, match="`recovery_day` must lie within"):
+        EndpointConfig(recovery_day=200)
+    with pytest.raises(OptionError, match="whole days"):
+        EndpointConfig(sampling=((0, 3, 0.5),))
+    with pytest.raises(OptionError, match="invalid sampling segment"):
+        EndpointConfig(sampling=((5, 3, 1),))
+    with pytest.raises(OptionError, match="not among the simulated days"):
+        patient_endpoints(np.ones((3, 1)), np.arange(3.0), EndpointConfig(), np.zeros(1))

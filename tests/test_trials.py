@@ -1,0 +1,171 @@
+"""Trial files, enrolment and the simulated trial."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pdmodel as pm
+from pdmodel import trials
+from pdmodel.trials import TrialError
+
+WU = resources.files("pdmodel").joinpath("data/trials/wu2016.toml").read_text("utf-8")
+
+
+def test_shipped_trials_load_and_round_trip() -> None:
+    assert set(trials.available()) >= {"wu2016", "wei2016_prednisone"}
+    for name in trials.available():
+        t = trials.load(name)
+        assert t.sha256 and t.origin.endswith(f"{name}.toml")
+        again = trials.Trial.from_dict(t.to_dict())
+        assert again == t
+
+
+def test_wu2016_lists_every_published_finding() -> None:
+    t = trials.load("wu2016")
+    endpoints = [f.endpoint for f in t.findings]
+    for e in (
+        "total_effective_rate", "effective_degree", "onset_time", "recovery_level",
+        "ab_positive_after", "treatment_course", "recurrence_rate", "complications",
+        "cd4cd25_change",
+    ):  # fmt: skip
+        assert e in endpoints
+    assert [a.n for a in t.arms] == [40, 40]
+    assert all(f.source for f in t.findings)
+    assert len(t.assumptions) >= 5
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "bad.toml"
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "match"),
+    [
+        (
+            'endpoint = "onset_time"',
+            'endpoint = "onset"',
+            r"finding\[2\].endpoint`: unknown endpoint `onset`",
+        ),
+        ('name = "control"\nn = 40\n', 'name = "control"\n', r"`arm\[0\].n`: missing"),
+        (
+            'arms = ["observation", "control"]\ndirection = "less"\ntest = "t"',
+            'arms = ["observation", "placebo"]\ndirection = "less"\ntest = "t"',
+            r"finding\[2\].arms`: unknown arm 'placebo'",
+        ),
+        (
+            "ug_per_kg = 50.0",
+            "ug_per_kg = 50.0\nweeks = 2",
+            r"arm\[1\].regimen\[1\].weeks`: unknown argument of `il11`",
+        ),
+        (
+            "ug_per_kg = 50.0",
+            "ug_per_kg = -50.0",
+            r"arm\[1\].regimen\[1\]`: il11 dose `amount` must be positive",
+        ),
+        (
+            'builder = "il11"',
+            'builder = "aspirin"',
+            r"regimen\[1\].builder`: unknown builder `aspirin`",
+        ),
+        (
+            'test = "chi2"',
+            'test = "t"',
+            r"finding\[0\].test`: test `t` does not suit a proportion endpoint",
+        ),
+        ("followup = 180", "followup = 180\ncolour = 1", r"`endpoints.colour`: unknown key"),
+        ('grading = "cn_national"', 'grading = "who"', r"`endpoints`: unknown grading `who`"),
+        ("plt_max = 30.0", "plt_max = -1.0", r"`entry.plt_max`: must be a positive number"),
+        ('direction = "greater"', 'direction = "up"', r"direction`: use one of"),
+    ],
+)
+def test_malformed_trial_files(tmp_path: Path, old: str, new: str, match: str) -> None:
+    assert old in WU
+    path = _write(tmp_path, WU.replace(old, new, 1))
+    with pytest.raises(TrialError, match=match) as info:
+        trials.load(path)
+    assert str(path) in str(info.value)
+
+
+PROPORTION = """
+id = "x"
+title = "x"
+citation = "x"
+[entry]
+plt_max = 30.0
+[endpoints]
+grading = "iwg2009"
+effective_grades = ["CR", "R"]
+[[arm]]
+name = "a"
+n = 10
+[[arm.regimen]]
+builder = "prednisone"
+days = 7
+[[finding]]
+type = "proportion"
+endpoint = "initial_response"
+arm = "a"
+{extra}
+source = "test"
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        ("rate = 1.5\nn = 10", r"finding\[0\].rate`: a rate lies in \[0, 1\], got 1.5"),
+        ("rate = 0.5", r"finding\[0\].n`: missing"),
+        ("k = 11\nn = 10", r"finding\[0\].k`: must lie in \[0, n = 10\]"),
+        ("n = 10", r"a proportion needs `k` or `rate`"),
+        ('rate = "high"\nn = 10', r"`finding\[0\].rate`: expected Real"),
+    ],
+)
+def test_malformed_proportions(tmp_path: Path, extra: str, match: str) -> None:
+    with pytest.raises(TrialError, match=match):
+        trials.load(_write(tmp_path, PROPORTION.format(extra=extra)))
+
+
+def test_unknown_trial_and_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(TrialError, match="unknown trial `wu2017`"):
+        trials.load("wu2017")
+    with pytest.raises(TrialError, match="cannot read trial file"):
+        trials.load(tmp_path / "absent.toml")
+    with pytest.raises(TrialError, match="malformed TOML"):
+        trials.load(_write(tmp_path, "id = "))
+
+
+def test_enrolment_meets_entry_and_is_smooth(params: pm.ParameterSet) -> None:
+    t = trials.load("wu2016")
+    pop = trials.enrol(t, params, 500, seed=3)
+    base = pop.covariates()["plt_base"]
+    assert base.max() < t.plt_max and base.min() > 0
+    again = trials.enrol(t, params, 500, seed=3)
+    np.testing.assert_array_equal(again.covariates()["plt_base"], base)
+    # common random numbers: a small parameter step moves every patient a little
+    moved = trials.enrol(t, params.replace(plt_base=15.001), 500, seed=3).covariates()["plt_base"]
+    assert 0 < np.max(np.abs(moved - base)) < 0.01
+    with pytest.raises(TrialError, match="no virtual patient can meet the entry criterion"):
+        trials.enrol(t, params.replace(plt_base=150.0, omega_plt_base=0.01), 10, seed=1)
+
+
+def test_simulate_trial_small(params: pm.ParameterSet) -> None:
+    t = trials.load("wu2016")
+    res = trials.simulate_trial(t, params, n_per_arm=60, seed=2)
+    table = res.table()
+    assert set(table.arm) == {"control", "observation"}
+    assert len(table) == 2 * len(res.summaries["control"])
+    findings = res.findings_table()
+    assert len(findings) == len(t.findings)  # none silently dropped
+    assert set(findings.status) <= {"reproduced", "not reproduced", "not modelled"}
+    assert findings.loc[findings.endpoint == "complications", "status"].item() == "not modelled"
+    probs = findings.probability.dropna()
+    assert ((probs >= 0) & (probs <= 1)).all()
+    # the replicate interval of a proportion contains the model value
+    row = table[(table.endpoint == "initial_response") & (table.arm == "control")].iloc[0]
+    assert row.replicate_low <= row.value <= row.replicate_high
