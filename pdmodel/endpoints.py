@@ -87,6 +87,16 @@ GRADINGS: dict[str, tuple[tuple[Grade, ...], str]] = {
         (Grade("CR", 100.0), Grade("R", 30.0, fold=2.0)),
         "NR",
     ),
+    # Three-level Chinese grading used by many trials of the period (best count within the
+    # response window): markedly effective (>= 100), effective (>= 50 or a rise of >= 30),
+    # ineffective.
+    "cn3": (
+        (
+            Grade("markedly effective", 100.0),
+            Grade("effective", 50.0, rise=30.0),
+        ),
+        "ineffective",
+    ),
     # Older Chinese national criteria (as summarised in Chinese clinical references; secondary
     # source): markedly effective (>= 100, lasting 3 months), good effect (>= 50 or a rise of
     # >= 30, lasting 2 months), progress (a rise of >= 10 lasting 2 weeks), ineffective.

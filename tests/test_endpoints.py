@@ -133,3 +133,12 @@ def test_sampling_days_and_config_errors() -> None:
         EndpointConfig(sampling=((5, 3, 1),))
     with pytest.raises(OptionError, match="not among the simulated days"):
         patient_endpoints(np.ones((3, 1)), np.arange(3.0), EndpointConfig(), np.zeros(1))
+
+
+def test_three_level_chinese_grading() -> None:
+    cfg = EndpointConfig(grading="cn3", effective_grades=("markedly effective", "effective"))
+    cols = [traj((21, 22, 105.0)), traj((3, 5, 45.0)), traj((3, 5, 55.0)), traj((0, 181, 12.0))]
+    out = run(cols, cfg)
+    # 105 on sampling day 21 only: markedly; 45 = baseline 10 + 35 >= 30 rise: effective; 55: effective; none
+    assert out["effective_degree"].tolist() == [0, 1, 1, 2]
+    assert out["total_effective_rate"].tolist() == [1, 1, 1, 0]

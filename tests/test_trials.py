@@ -79,7 +79,7 @@ def _write(tmp_path: Path, text: str) -> Path:
             r"finding\[0\].test`: test `t` does not suit a proportion endpoint",
         ),
         ("followup = 180", "followup = 180\ncolour = 1", r"`endpoints.colour`: unknown key"),
-        ('grading = "cn_national"', 'grading = "who"', r"`endpoints`: unknown grading `who`"),
+        ('grading = "cn3"', 'grading = "who"', r"`endpoints`: unknown grading `who`"),
         ("plt_max = 30.0", "plt_max = -1.0", r"`entry.plt_max`: must be a positive number"),
         ('direction = "greater"', 'direction = "up"', r"direction`: use one of"),
     ],
