@@ -117,6 +117,7 @@ INDIVIDUAL_PARAMETERS: dict[str, tuple[str, str]] = {
     "il11_ec50": ("il11_ec50", "omega_il11_ec50"),
     "clone_r": ("clone_r", "omega_clone_r"),
     "ab_assay": ("", "ab_assay_sd"),
+    "teff_base": ("", "omega_teff_base"),
 }
 
 
@@ -137,7 +138,7 @@ class Individuals:
     ab_log_signal: Array  # log assay signal at baseline minus log threshold
     kin: Array  # 10^9/L/day, derived: (ksen + k_ab) plt_base
     kin_fb: Array  # derived: kin * plt_base**fb_gamma
-    teff_drive0: Array  # derived: teff_base * treg_base (per patient for broadcasting)
+    teff_drive0: Array  # derived: teff_base * treg_base
     ktr: float
     ksen: float
     fb_gamma: float
@@ -153,7 +154,7 @@ class Individuals:
     treg_k: float
     gc_smax_treg: float
     treg_base: float
-    teff_base: float
+    teff_base: Array  # % of CD4+, per patient
     treg_supp: float
     dex_potency: float
 
@@ -191,7 +192,9 @@ class Individuals:
         log_thr = -sd_total * float(ndtri(params["ab_pos_baseline"]))
         ksen = params["plt_ksen"]
         kin = (ksen + ind["k_ab"]) * ind["plt_base"]
-        teff_base = params["cd25_base"] - params["treg_base"]
+        teff_base = (params["cd25_base"] - params["treg_base"]) * np.exp(
+            params["omega_teff_base"] * np.asarray(z["teff_base"], dtype=float)
+        )
         return cls(
             weight=ind["weight"],
             plt_base=ind["plt_base"],
@@ -202,7 +205,7 @@ class Individuals:
             ab_log_signal=log_signal - log_thr,
             kin=kin,
             kin_fb=kin * ind["plt_base"] ** params["fb_gamma"],
-            teff_drive0=np.full(kin.shape, teff_base * params["treg_base"]),
+            teff_drive0=teff_base * params["treg_base"],
             ktr=N_TRANSIT / params["mk_mtt"],
             ksen=ksen,
             fb_gamma=params["fb_gamma"],
@@ -300,7 +303,7 @@ def rhs(
     dtreg = dy[State.TREG]
     dclone = dy[State.CLONE]
     # clone: r (Teff / Teff0 - B) - kill
-    np.multiply(teff, 1.0 / ind.teff_base, out=dclone)
+    np.divide(teff, ind.teff_base, out=dclone)
     dclone -= clone
     dclone *= ind.clone_r
     if c_gc is not None:
