@@ -32,8 +32,10 @@ __all__ = [
     "grade",
     "patient_endpoints",
     "sampling_days",
+    "smooth_patient_endpoints",
     "summarise",
     "summarise_arm",
+    "summarise_smooth",
     "sustained",
 ]
 
@@ -448,3 +450,168 @@ def summarise_arm(
         kind = ENDPOINTS[name][0]
         out[name] = summarise(per_patient[name], kind, len(config.grade_names))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# smooth endpoints for calibration
+
+
+def _soft(margin: Array, width: float) -> Array:
+    """Logistic soft indicator of ``margin >= 0`` (margin in natural-log units)."""
+    with np.errstate(over="ignore"):
+        return np.asarray(0.5 * (1.0 + np.tanh(margin / (2.0 * width))), dtype=float)
+
+
+def smooth_patient_endpoints(
+    platelets: Array,
+    days: Array,
+    config: EndpointConfig,
+    treatment_days: Array,
+    width: float = 0.05,
+    ab_signal: Array | None = None,
+    cd4cd25: Array | None = None,
+    treg: Array | None = None,
+) -> dict[str, tuple[Array, Array]]:
+    """Smooth per-patient endpoints for calibration: ``name -> (value, weight)``.
+
+    Each hard endpoint is replaced by its expectation over a patient-level offset ``e`` of all
+    log-counts, drawn from a logistic distribution of scale `width` (a count "meets" ``PLT >= L``
+    when ``ln PLT - ln L >= e``).  The expectations have closed forms in the per-sample margins
+    (running maxima for first responses, span minima for sustained grades), are continuous in
+    the model parameters, and equal :func:`patient_endpoints`' values as `width` tends to 0
+    (tested).  Rates defined on responders carry the response probability as a weight.
+
+    Parameters
+    ----------
+    platelets, days, config, treatment_days
+        As for :func:`patient_endpoints`.
+    width : float
+        Logistic scale in natural-log units of the count (0.05: about 5%).
+    ab_signal : ndarray, shape (n_days, n), optional
+        Antibody assay signal over threshold (positive when >= 1).
+    cd4cd25, treg : ndarray, shape (n_days, n), optional
+        CD4+CD25+ % and FoxP3+ Treg %.
+
+    Returns
+    -------
+    dict of str to (ndarray, ndarray)
+        Per-patient value and weight, shape ``(n,)`` each; for ``effective_degree`` the value
+        has shape ``(n_grades, n)`` (probability of each grade, best first).
+    """
+    if not (math.isfinite(width) and width > 0):
+        raise OptionError(f"`width` must be positive, got {width!r}")
+    row = {float(d): i for i, d in enumerate(np.round(days, 9))}
+
+    def at(day: float, x: Array) -> Array:
+        try:
+            return x[row[float(round(day, 9))]]
+        except KeyError:
+            raise OptionError(f"day {day:g} is not among the simulated days") from None
+
+    def cdf(x: Array) -> Array:
+        return _soft(x, width)
+
+    sdays = sampling_days(config)
+    plt = np.stack([at(d, platelets) for d in sdays])
+    base = at(0.0, platelets)
+    lp = np.log(np.maximum(plt, 1e-300))
+    lb = np.log(np.maximum(base, 1e-300))
+    win = sdays <= config.response_window + 1e-9
+    n = plt.shape[1]
+    ones = np.ones(n)
+    out: dict[str, tuple[Array, Array]] = {}
+
+    # grades: margin of "this grade or better" reached; P = F(margin)
+    grades, _ = GRADINGS[config.grading]
+    reach = []
+    for g in grades:
+        m = lp - math.log(g.level) if math.isfinite(g.level) else np.full_like(lp, -np.inf)
+        if g.rise is not None:
+            m = np.maximum(m, np.log(np.maximum(plt - base, 1e-300)) - math.log(g.rise))
+        if g.fold is not None:
+            m = np.minimum(m, lp - lb - math.log(g.fold))
+        best = np.full(n, -np.inf)
+        for a in np.flatnonzero(win):
+            end = sdays[a] + g.sustain_days
+            if end > sdays[-1] + 1e-9:
+                continue
+            span = (sdays >= sdays[a]) & (sdays <= end + 1e-9)
+            best = np.maximum(best, m[span].min(axis=0))
+        reach.append(best)
+    cum = cdf(np.maximum.accumulate(np.array(reach), axis=0))  # better grades count as worse
+    probs = np.diff(np.vstack([np.zeros((1, n)), cum, ones[None, :]]), axis=0)
+    names = config.grade_names
+    effective = sum(probs[names.index(x)] for x in config.effective_grades)
+    out["total_effective_rate"] = (np.asarray(effective, dtype=float), ones)
+    out["effective_degree"] = (probs, ones)
+
+    def first_passage(m: Array) -> tuple[Array, Array]:
+        """Running maxima of the margins within the window, and P(first success at j)."""
+        run = np.maximum.accumulate(np.where(win[:, None], m, -np.inf), axis=0)
+        f = cdf(run)
+        return run, np.diff(np.vstack([np.zeros((1, n)), f]), axis=0)
+
+    m_r = np.minimum(lp - math.log(30.0), lp - lb - math.log(2.0))
+    run_r, _ = first_passage(m_r)
+    responder = cdf(run_r[-1])
+    out["initial_response"] = (responder, ones)
+    out["complete_response"] = (
+        cdf(np.where(win[:, None], lp, -np.inf).max(axis=0) - math.log(100.0)),
+        ones,
+    )
+    m_on = np.minimum(lp - math.log(config.onset_level), lp - lb - math.log(config.onset_fold))
+    _, first_on = first_passage(m_on)
+    w_on = first_on.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        onset = (first_on * sdays[:, None]).sum(axis=0) / w_on
+    out["onset_time"] = (np.where(w_on > 0, onset, 0.0), w_on)
+
+    # recurrence: first response at j (e in (M_{j-1}, M_j]) and a later kept-margin below e
+    m_keep = np.minimum(
+        lp - math.log(config.relapse_level), lp - lb - math.log(config.relapse_fold)
+    )
+    later_min = np.vstack(
+        [np.minimum.accumulate(m_keep[::-1], axis=0)[::-1][1:], np.full((1, n), np.inf)]
+    )
+    prev = np.vstack([np.full((1, n), -np.inf), run_r[:-1]])
+    lo = np.maximum(prev, later_min)
+    relapse_joint = np.clip(cdf(run_r) - cdf(lo), 0.0, None)
+    relapse_joint = np.where(run_r > prev, relapse_joint, 0.0).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rec = np.where(responder > 0, relapse_joint / responder, 0.0)
+    out["recurrence_rate"] = (rec, responder)
+    out["sustained_response"] = (responder - relapse_joint, ones)
+
+    out["recovery_level"] = (at(config.recovery_day, platelets), ones)
+    out["treatment_course"] = (np.asarray(treatment_days, dtype=float), ones)
+    if ab_signal is not None:
+        for key, day in (("ab_positive_before", 0.0), ("ab_positive_after", config.after_day)):
+            out[key] = (cdf(np.log(np.maximum(at(day, ab_signal), 1e-300))), ones)
+    for key, x in (("cd4cd25", cd4cd25), ("treg", treg)):
+        if x is not None:
+            before, after = at(0.0, x), at(config.after_day, x)
+            out[f"{key}_before"] = (before, ones)
+            out[f"{key}_after"] = (after, ones)
+            out[f"{key}_change"] = (after - before, ones)
+    return out
+
+
+def summarise_smooth(value: Array, weight: Array, kind: str) -> ArmSummary:
+    """Aggregate smooth per-patient values (weighted by membership probability)."""
+    wsum = float(np.sum(weight))
+    if wsum <= 0:
+        return ArmSummary(kind, math.nan, math.nan, 0)
+    if kind == "ordinal":
+        dist = tuple(float(x) for x in np.mean(value, axis=1))
+        idx = np.arange(len(dist))
+        mean = float(np.dot(idx, dist))
+        sd = math.sqrt(max(float(np.dot((idx - mean) ** 2, dist)), 0.0))
+        return ArmSummary(kind, mean, sd, value.shape[1], math.nan, dist)
+    mean = float(np.sum(weight * value) / wsum)
+    if kind == "proportion":
+        return ArmSummary(kind, mean, math.sqrt(max(mean * (1 - mean), 0.0)), round(wsum))
+    var = float(np.sum(weight * (value - mean) ** 2) / wsum)
+    n_eff = wsum
+    if n_eff > 1:
+        var *= n_eff / (n_eff - 1)
+    return ArmSummary(kind, mean, math.sqrt(max(var, 0.0)), round(wsum))

@@ -60,7 +60,9 @@ from .endpoints import (
     ArmSummary,
     EndpointConfig,
     patient_endpoints,
+    smooth_patient_endpoints,
     summarise,
+    summarise_smooth,
 )
 from .errors import PDModelError
 from .model import INDIVIDUAL_PARAMETERS
@@ -81,6 +83,7 @@ __all__ = [
     "TrialResult",
     "available",
     "enrol",
+    "evaluate_finding",
     "load",
     "simulate_trial",
 ]
@@ -638,6 +641,7 @@ class TrialResult:
     per_patient: dict[str, dict[str, NDArray[np.float64]]]
     findings: tuple[FindingResult, ...]
     simulations: dict[str, SimulationResult]
+    smooth: dict[str, dict[str, ArmSummary]] | None = None
 
     def table(self) -> pd.DataFrame:
         """One row per endpoint and arm: model value, SD, median, n and replicate 95% interval."""
@@ -696,7 +700,7 @@ def _replicate_interval(s: ArmSummary, n_pub: int) -> tuple[float, float]:
     return (s.value - half, s.value + half)
 
 
-_OBS = ("platelets", "ab_positive", "cd4cd25_pct", "treg_pct")
+_OBS = ("platelets", "ab_positive", "ab_signal", "cd4cd25_pct", "treg_pct")
 
 
 def simulate_trial(
@@ -708,6 +712,7 @@ def simulate_trial(
     executor: Executor | None = None,
     chunk_size: int | None = None,
     progress: bool | None = None,
+    smooth_width: float | None = None,
 ) -> TrialResult:
     """Simulate a trial and score it against its published findings.
 
@@ -723,6 +728,10 @@ def simulate_trial(
         Seed of the virtual population.
     executor, chunk_size, progress
         Passed to :func:`pdmodel.simulate`.
+    smooth_width : float, optional
+        Also compute smooth endpoint summaries (logistic width in log-platelets, see
+        :func:`pdmodel.endpoints.smooth_patient_endpoints`) in ``TrialResult.smooth``; the
+        calibration objective uses them.
 
     Returns
     -------
@@ -734,6 +743,7 @@ def simulate_trial(
     sims: dict[str, SimulationResult] = {}
     per_patient: dict[str, dict[str, NDArray[np.float64]]] = {}
     summaries: dict[str, dict[str, ArmSummary]] = {}
+    smooth: dict[str, dict[str, ArmSummary]] = {}
     show = want_progress(progress)
     for arm in progress_iter(trial.arms, show, f"{trial.id}: simulating arms"):
         res = simulate(
@@ -754,8 +764,24 @@ def simulate_trial(
         summaries[arm.name] = {
             name: summarise(v, ENDPOINTS[name][0], len(cfg.grade_names)) for name, v in pp.items()
         }
-    results = tuple(_evaluate(f, trial, summaries) for f in trial.findings)
-    return TrialResult(trial, int(n_per_arm), int(seed), summaries, per_patient, results, sims)
+        if smooth_width is not None:
+            soft = smooth_patient_endpoints(
+                res["platelets"],
+                res.times,
+                cfg,
+                res.treatment_days(),
+                width=smooth_width,
+                ab_signal=res["ab_signal"],
+                cd4cd25=res["cd4cd25_pct"],
+                treg=res["treg_pct"],
+            )
+            smooth[arm.name] = {
+                name: summarise_smooth(v, w, ENDPOINTS[name][0]) for name, (v, w) in soft.items()
+            }
+    results = tuple(evaluate_finding(f, trial, summaries) for f in trial.findings)
+    return TrialResult(
+        trial, int(n_per_arm), int(seed), summaries, per_patient, results, sims, smooth or None
+    )
 
 
 def _fmt(s: ArmSummary, endpoint: str) -> str:
@@ -766,9 +792,10 @@ def _fmt(s: ArmSummary, endpoint: str) -> str:
     return f"{s.value:.3g} +/- {s.sd:.2g}"
 
 
-def _evaluate(
+def evaluate_finding(
     f: Finding, trial: Trial, summaries: Mapping[str, Mapping[str, ArmSummary]]
 ) -> FindingResult:
+    """Evaluate one finding against per-arm endpoint summaries (hard or smooth)."""
     kind = ENDPOINTS[f.endpoint][0]
     if kind == "not modelled":
         return FindingResult(f, "not modelled", "complications are not modelled", None, None)

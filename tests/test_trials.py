@@ -169,3 +169,31 @@ def test_simulate_trial_small(params: pm.ParameterSet) -> None:
     # the replicate interval of a proportion contains the model value
     row = table[(table.endpoint == "initial_response") & (table.arm == "control")].iloc[0]
     assert row.replicate_low <= row.value <= row.replicate_high
+
+
+@pytest.mark.parametrize("name", ["wu2016", "wei2016_prednisone"])
+def test_smooth_endpoints_agree_with_hard_as_width_shrinks(params: pm.ParameterSet, name: str) -> None:
+    t = trials.load(name)
+    tiny = trials.simulate_trial(t, params, n_per_arm=150, seed=1, smooth_width=1e-8)
+    wide = trials.simulate_trial(t, params, n_per_arm=150, seed=1, smooth_width=0.05)
+    assert tiny.smooth is not None and wide.smooth is not None
+    for arm, hard in tiny.summaries.items():
+        for key, h in hard.items():
+            s = tiny.smooth[arm][key]
+            assert s.value == pytest.approx(h.value, abs=1e-9), (arm, key)
+            assert s.n == h.n, (arm, key)
+            if h.kind == "ordinal":
+                np.testing.assert_allclose(s.distribution, h.distribution, atol=1e-9)
+            # the documented width changes rates by little
+            if h.kind == "proportion":
+                assert abs(wide.smooth[arm][key].value - h.value) < 0.05, (arm, key)
+
+
+def test_smooth_endpoints_are_continuous(params: pm.ParameterSet) -> None:
+    t = trials.load("wei2016_prednisone")
+    a = trials.simulate_trial(t, params, n_per_arm=200, seed=4, smooth_width=0.05)
+    b = trials.simulate_trial(t, params.replace(k_ab=0.53 * 1.0001), n_per_arm=200, seed=4, smooth_width=0.05)
+    assert a.smooth is not None and b.smooth is not None
+    for key in ("initial_response", "complete_response", "sustained_response", "onset_time"):
+        x, y = a.smooth["prednisone"][key].value, b.smooth["prednisone"][key].value
+        assert x != y and abs(x - y) < 2e-3 * max(abs(x), 1e-3), key
