@@ -23,6 +23,7 @@ __all__ = ["build_parser", "main"]
 _EPILOG = """examples:
   pdmodel reproduce                            simulate Wu 2016 and compare with its findings
   pdmodel reproduce --n 500 --out results/     smaller and faster, into results/
+  pdmodel fit --out fitted.json                calibrate to the shipped trials, export JSON + CSV
   pdmodel params                               the parameter table with units, bounds, sources
   pdmodel params --format markdown             the same as a Markdown table
   pdmodel params --params fitted.json          values from a parameter file
@@ -64,6 +65,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--trial", default="wu2016", help="shipped trial name or trial file")
     r.add_argument("--quiet", action="store_true", help="no progress bar, no tables")
+
+    f = sub.add_parser(
+        "fit",
+        help="calibrate parameters to trial findings (lmfit) and export them",
+        epilog="examples:\n  pdmodel fit --out fitted.json\n"
+        "  pdmodel fit wu2016 my_trial.toml --free k_ab,il11_smax --n 300 --out fitted.json\n"
+        "  pdmodel fit --profile il11_smax,gc_imax_mac --out fitted.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    f.add_argument("trials", nargs="*", help="shipped trial names or trial files (default: wu2016 "
+                   "wei2016_prednisone)")  # fmt: skip
+    f.add_argument("--params", metavar="FILE", help="start values (default: parameter table)")
+    f.add_argument("--free", help="comma-separated parameters to estimate (default: see docs)")
+    f.add_argument("--n", type=int, default=500, help="virtual patients per arm (default 500)")
+    f.add_argument("--seed", type=int, default=1, help="seed (default 1)")
+    f.add_argument("--starts", type=int, default=1, help="local fits from prior draws (default 1)")
+    f.add_argument("--max-nfev", type=int, default=None, help="evaluation budget per local fit")
+    f.add_argument("--profile", help="comma-separated parameters to profile after the fit")
+    f.add_argument("--out", metavar="FILE.json", default="fitted.json",
+                   help="output JSON (a CSV with the same stem is written too)")  # fmt: skip
+    f.add_argument("--quiet", action="store_true", help="no progress, no report")
 
     p = sub.add_parser(
         "params",
@@ -147,7 +169,55 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"params": _cmd_params, "export": _cmd_export, "reproduce": _cmd_reproduce}
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from .calibration import DEFAULT_FREE, check_options, fit, profile
+    from .errors import OptionError
+
+    check_options(args.n, args.seed, args.starts)
+    out = Path(args.out)
+    if out.suffix.lower() != ".json":
+        raise OptionError(f"--out must name a .json file, got {out}")
+    if not out.parent.exists():
+        raise OptionError(f"--out: folder {out.parent} does not exist")
+    free = (
+        tuple(x.strip() for x in args.free.split(",") if x.strip()) if args.free else DEFAULT_FREE
+    )
+    result = fit(
+        args.trials or None,
+        _params(args.params),
+        free,
+        n_per_arm=args.n,
+        seed=args.seed,
+        starts=args.starts,
+        max_nfev=args.max_nfev,
+        progress=False if args.quiet else None,
+    )
+    if not args.quiet:
+        sys.stdout.write(result.report())
+    if args.profile:
+        import numpy as np
+
+        for name in (x.strip() for x in args.profile.split(",") if x.strip()):
+            v = result.params[name]
+            grid = v * np.exp(np.linspace(-0.5, 0.5, 7))
+            spec = result.params.table[name]
+            grid = np.clip(grid, spec.lower, spec.upper)
+            rows = profile(result, name, list(np.unique(grid)))
+            print(f"profile of {name} (value, -2 log posterior):")
+            for x, y in rows:
+                print(f"  {x:12.5g}  {y:10.3f}")
+    save_parameters(result.params, out, fit=result)
+    save_parameters(result.params, out.with_suffix(".csv"), fit=result)
+    print(f"wrote {out} and {out.with_suffix('.csv')}")
+    return 0
+
+
+_COMMANDS = {
+    "params": _cmd_params,
+    "export": _cmd_export,
+    "reproduce": _cmd_reproduce,
+    "fit": _cmd_fit,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -583,6 +583,7 @@ def smooth_patient_endpoints(
     out["sustained_response"] = (responder - relapse_joint, ones)
 
     out["recovery_level"] = (at(config.recovery_day, platelets), ones)
+    out["peak_platelets"] = (np.where(win[:, None], plt, -np.inf).max(axis=0), ones)
     out["treatment_course"] = (np.asarray(treatment_days, dtype=float), ones)
     if ab_signal is not None:
         for key, day in (("ab_positive_before", 0.0), ("ab_positive_after", config.after_day)):

@@ -62,27 +62,86 @@ def _rows(params: ParameterSet) -> list[dict[str, Any]]:
     return rows
 
 
-def parameters_to_json(params: ParameterSet) -> str:
-    """JSON text of a parameter set with units, bounds, priors and sources (full precision)."""
+def _fit_rows(params: ParameterSet, fit: Any) -> dict[str, dict[str, Any]]:
+    extra: dict[str, dict[str, Any]] = {}
+    for name in params:
+        free = fit is not None and name in fit.free
+        row: dict[str, Any] = {"free": bool(free)}
+        if free:
+            row["stderr"] = _num(fit.stderr[name])
+            row["ci95"] = [_num(x) for x in fit.ci95[name]]
+        extra[name] = row
+    return extra
+
+
+def _num(x: float) -> float | None:
+    return None if x != x else float(x)  # NaN -> null in JSON
+
+
+def parameters_to_json(params: ParameterSet, fit: Any = None) -> str:
+    """JSON text of a parameter set with units, bounds, priors and sources (full precision).
+
+    Parameters
+    ----------
+    params : ParameterSet
+        Values.
+    fit : pdmodel.calibration.FitResult, optional
+        Adds per parameter ``free``, ``stderr`` and ``ci95``, and the fit's provenance and terms.
+    """
     from . import __version__
 
-    body = {
+    extra = _fit_rows(params, fit)
+    body: dict[str, Any] = {
         "format": _FORMAT,
         "format_version": 1,
         "pdmodel_version": __version__,
         "parameters": {
-            r["name"]: {k: v for k, v in r.items() if k != "name"} for r in _rows(params)
+            r["name"]: {**{k: v for k, v in r.items() if k != "name"}, **extra[r["name"]]}
+            for r in _rows(params)
         },
     }
+    if fit is not None:
+        body["provenance"] = fit.provenance
+        body["fit"] = {
+            "objective": fit.objective,
+            "success": fit.success,
+            "message": fit.message,
+            "terms": [
+                {
+                    "trial": t.trial,
+                    "term": t.label,
+                    "kind": t.kind,
+                    "value": t.value,
+                    "model": t.model,
+                    "probability": t.probability,
+                }
+                for t in fit.terms
+            ],
+        }
     return json.dumps(body, indent=2) + "\n"
 
 
-def parameters_to_csv(params: ParameterSet) -> str:
-    """CSV table of a parameter set (one row per parameter, ``repr`` precision for floats)."""
+def parameters_to_csv(params: ParameterSet, fit: Any = None) -> str:
+    """CSV table of a parameter set (one row per parameter, ``repr`` precision for floats).
+
+    With a `fit`, the columns ``free``, ``stderr``, ``ci95_low`` and ``ci95_high`` are added.
+    """
     buf = _io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=_COLUMNS, lineterminator="\n")
+    cols = [*_COLUMNS, "free", "stderr", "ci95_low", "ci95_high"] if fit is not None else _COLUMNS
+    writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
     writer.writeheader()
+    extra = _fit_rows(params, fit)
     for row in _rows(params):
+        if fit is not None:
+            e = extra[row["name"]]
+            ci = e.get("ci95", [None, None])
+            row = {
+                **row,
+                "free": e["free"],
+                "stderr": e.get("stderr"),
+                "ci95_low": ci[0],
+                "ci95_high": ci[1],
+            }
         writer.writerow({k: repr(v) if isinstance(v, float) else v for k, v in row.items()})
     return buf.getvalue()
 
@@ -150,7 +209,7 @@ def _format_of(path: Path, fmt: str | None) -> str:
 
 
 def save_parameters(
-    params: ParameterSet, path: str | os.PathLike[str], fmt: str | None = None
+    params: ParameterSet, path: str | os.PathLike[str], fmt: str | None = None, fit: Any = None
 ) -> Path:
     """Write a parameter set to a JSON or CSV file (format from the extension by default).
 
@@ -162,9 +221,14 @@ def save_parameters(
         Destination file (``.json`` or ``.csv``).
     fmt : {"json", "csv"}, optional
         Format, overriding the extension.
+    fit : pdmodel.calibration.FitResult, optional
+        Also write standard errors, 95% intervals, free/fixed flags and (JSON) the fit's
+        provenance and terms.
     """
     dest = Path(path)
-    return write_text_atomic(dest, EXPORTERS[_format_of(dest, fmt)](params))
+    kind = _format_of(dest, fmt)
+    text = parameters_to_json(params, fit) if kind == "json" else parameters_to_csv(params, fit)
+    return write_text_atomic(dest, text)
 
 
 def load_parameters(

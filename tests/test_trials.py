@@ -172,7 +172,9 @@ def test_simulate_trial_small(params: pm.ParameterSet) -> None:
 
 
 @pytest.mark.parametrize("name", ["wu2016", "wei2016_prednisone"])
-def test_smooth_endpoints_agree_with_hard_as_width_shrinks(params: pm.ParameterSet, name: str) -> None:
+def test_smooth_endpoints_agree_with_hard_as_width_shrinks(
+    params: pm.ParameterSet, name: str
+) -> None:
     t = trials.load(name)
     tiny = trials.simulate_trial(t, params, n_per_arm=150, seed=1, smooth_width=1e-8)
     wide = trials.simulate_trial(t, params, n_per_arm=150, seed=1, smooth_width=0.05)
@@ -192,7 +194,9 @@ def test_smooth_endpoints_agree_with_hard_as_width_shrinks(params: pm.ParameterS
 def test_smooth_endpoints_are_continuous(params: pm.ParameterSet) -> None:
     t = trials.load("wei2016_prednisone")
     a = trials.simulate_trial(t, params, n_per_arm=200, seed=4, smooth_width=0.05)
-    b = trials.simulate_trial(t, params.replace(k_ab=0.53 * 1.0001), n_per_arm=200, seed=4, smooth_width=0.05)
+    b = trials.simulate_trial(
+        t, params.replace(k_ab=0.53 * 1.0001), n_per_arm=200, seed=4, smooth_width=0.05
+    )
     assert a.smooth is not None and b.smooth is not None
     for key in ("initial_response", "complete_response", "sustained_response", "onset_time"):
         x, y = a.smooth["prednisone"][key].value, b.smooth["prednisone"][key].value

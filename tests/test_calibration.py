@@ -1,0 +1,117 @@
+"""Calibration: objective properties, parameter recovery, errors, export round trip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pdmodel as pm
+from pdmodel import calibration as cal
+from pdmodel import trials
+
+
+def _synthetic_trial(params: pm.ParameterSet, n_pub: int = 400) -> trials.Trial:
+    """A one-arm prednisone trial whose 'published' rates come from known parameters."""
+    base = trials.load("wei2016_prednisone")
+    truth = trials.simulate_trial(base, params, n_per_arm=3000, seed=99)
+    s = truth.summaries["prednisone"]
+    data = base.to_dict()
+    data["id"] = "synthetic"
+    data["arm"][0]["n"] = n_pub
+    data["finding"] = [
+        {"type": "proportion", "endpoint": e, "arm": "prednisone", "n": n_pub,
+         "k": round(s[e].value * n_pub), "source": "simulated from known parameters"}
+        for e in ("initial_response", "complete_response", "sustained_response")
+    ] + [
+        {"type": "mean", "endpoint": "recovery_level", "arm": "prednisone", "n": n_pub,
+         "mean": s["recovery_level"].value, "sd": s["recovery_level"].sd,
+         "source": "simulated from known parameters"}
+    ]  # fmt: skip
+    return trials.Trial.from_dict(data)
+
+
+def test_objective_is_repeatable_and_continuous(params: pm.ParameterSet) -> None:
+    obj = cal.Objective(
+        [trials.load("wei2016_prednisone")], params, ["k_ab", "gc_imax_mac"], n_per_arm=150, seed=3
+    )
+    a = obj(params)
+    assert obj(params) == a  # common random numbers: the same value every time
+    b = obj(params.replace(k_ab=0.53 * (1 + 1e-4)))
+    c = obj(params.replace(k_ab=0.53 * (1 + 2e-4)))
+    assert a != b and abs(b - a) < 0.05 and abs((c - b) - (b - a)) < 0.5 * abs(b - a) + 1e-6
+
+
+def test_parameter_recovery() -> None:
+    truth = pm.default_parameters().replace(k_ab=1.2, gc_imax_mac=0.9)
+    trial = _synthetic_trial(truth)
+    start = truth.replace(k_ab=0.7, gc_imax_mac=0.75)
+    res = cal.fit([trial], start, ["k_ab", "gc_imax_mac"], n_per_arm=300, seed=5, progress=False)
+    for name in ("k_ab", "gc_imax_mac"):
+        lo, hi = res.ci95[name]
+        assert lo <= truth[name] <= hi, (name, res.params[name], (lo, hi))
+        assert abs(res.params[name] - truth[name]) < abs(start[name] - truth[name])
+    assert res.success and res.moved()["k_ab"]
+    table = res.parameter_table()
+    assert list(table.parameter) == ["k_ab", "gc_imax_mac"]
+
+
+def test_fit_export_round_trip(tmp_path: Path) -> None:
+    truth = pm.default_parameters().replace(k_ab=1.2)
+    res = cal.fit([_synthetic_trial(truth, 200)], truth, ["k_ab"], n_per_arm=100, seed=1,
+                  max_nfev=6, progress=False)  # fmt: skip
+    path = pm.save_parameters(res.params, tmp_path / "fitted.json", fit=res)
+    assert pm.load_parameters(path) == res.params
+    body = json.loads(path.read_text())
+    assert body["parameters"]["k_ab"]["free"] is True and "stderr" in body["parameters"]["k_ab"]
+    assert body["parameters"]["mk_mtt"]["free"] is False
+    prov = body["provenance"]
+    assert prov["seed"] == 1 and prov["n_per_arm"] == 100 and prov["trials"][0]["id"] == "synthetic"
+    assert body["fit"]["terms"] and "report" not in body
+    csv_path = pm.save_parameters(res.params, tmp_path / "fitted.csv", fit=res)
+    assert pm.load_parameters(csv_path) == res.params
+    assert "stderr" in csv_path.read_text().splitlines()[0]
+    assert "k_ab" in res.report()
+
+
+def test_fit_errors(params: pm.ParameterSet, monkeypatch: pytest.MonkeyPatch) -> None:
+    t = trials.load("wei2016_prednisone")
+    with pytest.raises(cal.CalibrationError, match="unknown parameter `kab`"):
+        cal.fit([t], params, ["kab"], n_per_arm=20)
+    with pytest.raises(cal.CalibrationError, match="repeated"):
+        cal.Objective([t], params, ["k_ab", "k_ab"])
+    with pytest.raises(cal.CalibrationError, match="at least one free parameter"):
+        cal.Objective([t], params, [])
+    with pytest.raises(pm.ParameterError, match="lies outside its bounds"):
+        cal.fit([t], params.replace(k_ab=50.0), ["k_ab"], n_per_arm=20)
+    with pytest.raises(trials.TrialError, match="unknown trial"):
+        cal.fit(["nope"], params, ["k_ab"], n_per_arm=20)
+    monkeypatch.setattr(cal, "_finding_term", lambda *a: float("nan"))
+    with pytest.raises(cal.CalibrationError, match="objective is not finite"):
+        cal.Objective([t], params, ["k_ab"], n_per_arm=20)(params)
+
+
+def test_fit_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pdmodel.cli import main
+
+    assert main(["fit", "--n", "1", "--out", str(tmp_path / "f.json")]) == 2
+    assert "`--n` must be a whole number >= 2" in capsys.readouterr().err
+    assert main(["fit", "--free", "nope", "--n", "10", "--out", str(tmp_path / "f.json")]) == 2
+    assert "unknown parameter `nope`" in capsys.readouterr().err
+    assert main(["fit", "--out", str(tmp_path / "f.txt")]) == 2
+    assert main(["fit", "--out", str(tmp_path / "no" / "f.json")]) == 2
+    assert not list(tmp_path.iterdir())
+
+
+def test_fit_cli_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pdmodel.cli import main
+
+    out = tmp_path / "f.json"
+    code = main(["fit", "wei2016_prednisone", "--free", "k_ab", "--n", "60", "--max-nfev", "4",
+                 "--out", str(out), "--quiet"])  # fmt: skip
+    assert code == 0
+    assert out.exists() and out.with_suffix(".csv").exists()
+    assert pm.load_parameters(out)["k_ab"] > 0
+    assert np.isfinite(json.loads(out.read_text())["fit"]["objective"])
