@@ -14,7 +14,8 @@ Quick start::
 
 from __future__ import annotations
 
-from . import endpoints, io, model, pk, plotting, regimens, stats, trials
+from . import calibration, endpoints, io, model, pk, plotting, regimens, stats, trials
+from .calibration import FitResult, fit
 from .errors import (
     MissingExtraError,
     OptionError,
@@ -44,6 +45,7 @@ __version__ = "0.1.0"
 __all__ = [
     "OBSERVABLES",
     "Course",
+    "FitResult",
     "MissingExtraError",
     "OptionError",
     "PDModelError",
@@ -61,8 +63,10 @@ __all__ = [
     "TrialResult",
     "UnknownParameterError",
     "__version__",
+    "calibration",
     "default_parameters",
     "endpoints",
+    "fit",
     "io",
     "load_parameters",
     "model",

@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "wei2016_prednisone)")  # fmt: skip
     f.add_argument("--params", metavar="FILE", help="start values (default: parameter table)")
     f.add_argument("--free", help="comma-separated parameters to estimate (default: see docs)")
-    f.add_argument("--n", type=int, default=500, help="virtual patients per arm (default 500)")
+    f.add_argument("--n", type=int, default=300, help="virtual patients per arm (default 300)")
     f.add_argument("--seed", type=int, default=1, help="seed (default 1)")
     f.add_argument("--starts", type=int, default=1, help="local fits from prior draws (default 1)")
     f.add_argument("--max-nfev", type=int, default=None, help="evaluation budget per local fit")

@@ -9,6 +9,9 @@ from pdmodel import reproduce
 
 EXPECTED = {
     "__version__",
+    "fit",
+    "FitResult",
+    "calibration",
     "simulate_trial",
     "TrialResult",
     "trials",
@@ -53,7 +56,7 @@ def test_public_surface() -> None:
 def _public_objects():
     modules = [
         pm, pm.model, pm.pk, pm.regimens, pm.io, pm.parameters, pm.population, pm.solver,
-        pm.endpoints, pm.stats, pm.trials, pm.plotting, reproduce,
+        pm.endpoints, pm.stats, pm.trials, pm.plotting, reproduce, pm.calibration,
     ]  # fmt: skip
     for mod in modules:
         for name in getattr(mod, "__all__", []):
