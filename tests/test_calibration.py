@@ -115,3 +115,17 @@ def test_fit_cli_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert out.exists() and out.with_suffix(".csv").exists()
     assert pm.load_parameters(out)["k_ab"] > 0
     assert np.isfinite(json.loads(out.read_text())["fit"]["objective"])
+
+
+def test_profile_has_its_minimum_near_the_estimate() -> None:
+    truth = pm.default_parameters().replace(k_ab=1.2)
+    trial = _synthetic_trial(truth, 400)
+    res = cal.fit([trial], truth.replace(k_ab=0.9), ["k_ab"], n_per_arm=200, seed=2, progress=False)
+    est = res.params["k_ab"]
+    grid = [est * 0.7, est, est / 0.7]
+    prof = cal.profile(res, "k_ab", grid, trials=[trial])
+    values = [v for _, v in prof]
+    assert values[1] == pytest.approx(res.objective, rel=1e-9)
+    assert values[1] < values[0] and values[1] < values[2]
+    with pytest.raises(cal.CalibrationError, match="was not estimated"):
+        cal.profile(res, "gc_ec50", grid, trials=[trial])
