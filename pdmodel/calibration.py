@@ -235,7 +235,8 @@ class FitResult:
     stderr : dict of str to float
         Standard errors from the Gauss-Newton curvature at the optimum (NaN if unavailable).
     ci95 : dict of str to (float, float)
-        Approximate 95% intervals, symmetric on the log scale for positive parameters.
+        Approximate 95% intervals, symmetric on the log scale for positive parameters and
+        clipped to the parameter's bounds.
     correl : dict of (str, str) to float
         Correlations of the estimates.
     objective : float
@@ -452,11 +453,13 @@ def fit(
         se = float(se) if se is not None and np.isfinite(se) else math.nan
         stderr[k] = se
         v = final[k]
+        spec = final.table[k]
         if math.isfinite(se) and v > 0:
             f = math.exp(1.959963984540054 * se / v)
-            ci[k] = (v / f, v * f)
+            ci[k] = (max(v / f, spec.lower), min(v * f, spec.upper))
         elif math.isfinite(se):
-            ci[k] = (v - 1.959963984540054 * se, v + 1.959963984540054 * se)
+            half = 1.959963984540054 * se
+            ci[k] = (max(v - half, spec.lower), min(v + half, spec.upper))
         else:
             ci[k] = (math.nan, math.nan)
         for k2, c in (best.params[k].correl or {}).items():
