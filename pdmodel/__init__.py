@@ -14,7 +14,7 @@ Quick start::
 
 from __future__ import annotations
 
-from . import calibration, endpoints, io, model, pk, plotting, regimens, stats, trials
+from . import calibration, endpoints, io, model, pk, plotting, regimens, sbml, stats, trials
 from .calibration import FitResult, fit
 from .errors import (
     MissingExtraError,
@@ -75,6 +75,7 @@ __all__ = [
     "plotting",
     "regimens",
     "save_parameters",
+    "sbml",
     "simulate",
     "simulate_trial",
     "stats",

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .errors import PDModelError
@@ -105,12 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         help="write the parameter set to a file",
         epilog="examples:\n  pdmodel export params --out params.json\n"
-        "  pdmodel export params --params fitted.json --out fitted.csv",
+        "  pdmodel export params --params fitted.json --out fitted.csv\n"
+        "  pdmodel export sbml --params fitted.json --regimen regimen.toml --out model.xml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    e.add_argument("what", choices=("params",), help="what to export")
+    e.add_argument("what", choices=("params", "sbml"), help="what to export")
     e.add_argument("--params", metavar="FILE", help="parameter file (JSON or CSV) to start from")
-    e.add_argument("--out", metavar="FILE", required=True, help="output file (.json or .csv)")
+    e.add_argument(
+        "--regimen",
+        metavar="FILE.toml",
+        help="sbml: regimen file ([[regimen]] builder tables, optional [patient] table)",
+    )
+    e.add_argument("--out", metavar="FILE", required=True, help="output file (.json, .csv, .xml)")
     return parser
 
 
@@ -150,9 +157,43 @@ def _cmd_params(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     params = _params(args.params)
-    dest = save_parameters(params, Path(args.out))
+    if args.what == "params":
+        dest = save_parameters(params, Path(args.out))
+    else:
+        from .errors import OptionError
+        from .io import write_text_atomic
+        from .sbml import to_sbml
+
+        regimen, patient = _regimen_file(args.regimen, params) if args.regimen else (None, None)
+        if Path(args.out).suffix.lower() not in (".xml", ".sbml"):
+            raise OptionError(f"--out must name an .xml file for SBML, got {args.out}")
+        dest = write_text_atomic(Path(args.out), to_sbml(params, regimen, patient))
     print(f"wrote {dest}")
     return 0
+
+
+def _regimen_file(path: str, params: ParameterSet) -> tuple[Any, Any]:
+    """Read a regimen file: ``[[regimen]]`` builder tables and an optional ``[patient]`` table."""
+    import tomllib
+
+    from .population import Population
+    from .trials import TrialError, regimen_from_entries
+
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise TrialError(f"cannot read regimen file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise TrialError(f"{path}: malformed TOML: {exc}") from None
+    unknown = sorted(set(data) - {"regimen", "patient"})
+    if unknown:
+        raise TrialError(f"{path}: `{unknown[0]}`: unknown key; allowed: regimen, patient")
+    regimen = regimen_from_entries(data.get("regimen", []), origin=path)
+    try:
+        patient = Population.patient(params, **data.get("patient", {}))
+    except PDModelError as exc:
+        raise TrialError(f"{path}: `patient`: {exc}") from None
+    return regimen, patient
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:

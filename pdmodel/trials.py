@@ -85,6 +85,7 @@ __all__ = [
     "enrol",
     "evaluate_finding",
     "load",
+    "regimen_from_entries",
     "simulate_trial",
 ]
 
@@ -311,6 +312,17 @@ _BUILDERS: dict[str, Callable[..., Regimen]] = {
     "taper": _reg.taper,
     "dose": _reg.dose,
 }
+
+
+def regimen_from_entries(entries: Any, origin: str = "<regimen>") -> Regimen:
+    """Build a regimen from a list of ``{builder = ..., **arguments}`` tables (as in trial files).
+
+    Raises
+    ------
+    TrialError
+        Unknown builder or argument, or an invalid regimen; the message names `origin` and key.
+    """
+    return _regimen(entries, _Where(origin), "")
 
 
 def _regimen(entries: Any, where: _Where, ctx: str) -> Regimen:

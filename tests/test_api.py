@@ -12,6 +12,7 @@ EXPECTED = {
     "fit",
     "FitResult",
     "calibration",
+    "sbml",
     "simulate_trial",
     "TrialResult",
     "trials",
@@ -56,7 +57,7 @@ def test_public_surface() -> None:
 def _public_objects():
     modules = [
         pm, pm.model, pm.pk, pm.regimens, pm.io, pm.parameters, pm.population, pm.solver,
-        pm.endpoints, pm.stats, pm.trials, pm.plotting, reproduce, pm.calibration,
+        pm.endpoints, pm.stats, pm.trials, pm.plotting, reproduce, pm.calibration, pm.sbml,
     ]  # fmt: skip
     for mod in modules:
         for name in getattr(mod, "__all__", []):
