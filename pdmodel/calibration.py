@@ -47,6 +47,7 @@ __all__ = [
     "Objective",
     "Term",
     "fit",
+    "predictive_bands",
     "profile",
     "sensitivity",
 ]
@@ -582,3 +583,63 @@ def sensitivity(
             r.append(np.sqrt([t.value for t in terms]))
         cols[name] = (r[0] - r[1]) / (math.log(up) - math.log(down))
     return pd.DataFrame(cols, index=labels)
+
+
+def predictive_bands(
+    result: FitResult,
+    trial: Trial | str,
+    n_draws: int = 50,
+    n_per_arm: int = 300,
+    seed: int = 1,
+    quantiles: Sequence[float] = (0.025, 0.5, 0.975),
+) -> pd.DataFrame:
+    """Endpoint bands from parameter uncertainty.
+
+    Draws parameter vectors from the fit's approximate posterior (multivariate normal of the
+    log-parameters with the fit's standard errors and correlations, clipped to the bounds),
+    simulates the trial for each draw on the same virtual patients, and returns the quantiles of
+    every endpoint per arm (one row per endpoint and arm, one column per quantile).  Parameters
+    without a finite standard error are kept at their estimates.
+    """
+    import pandas as pd
+
+    design = trial if isinstance(trial, Trial) else load(trial)
+    names = [k for k in result.free if math.isfinite(result.stderr[k]) and result.params[k] > 0]
+    if isinstance(n_draws, bool) or not isinstance(n_draws, int) or n_draws < 2:
+        raise CalibrationError(f"`n_draws` must be a whole number >= 2, got {n_draws!r}")
+    if not names:
+        raise CalibrationError(
+            "the fit has no finite standard errors (no curvature at the optimum): nothing to draw"
+        )
+    mean = np.array([math.log(result.params[k]) for k in names])
+    sd = np.array([result.stderr[k] / result.params[k] for k in names])
+    corr = np.eye(len(names))
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            if i != j:
+                corr[i, j] = result.correl.get((a, b), 0.0)
+    cov = corr * np.outer(sd, sd)
+    rng = np.random.default_rng(seed)
+    draws = rng.multivariate_normal(mean, cov, size=n_draws, method="eigh")
+    values: dict[tuple[str, str], list[float]] = {}
+    for row in draws:
+        changes = {}
+        for k, v in zip(names, np.exp(row), strict=True):
+            spec = result.params.table[k]
+            changes[k] = float(min(max(v, spec.lower), spec.upper))
+        res = simulate_trial(design, result.params.replace(**changes), n_per_arm, seed,
+                             progress=False)  # fmt: skip
+        for arm, summ in res.summaries.items():
+            for endpoint, s in summ.items():
+                values.setdefault((endpoint, arm), []).append(s.value)
+    rows = []
+    for (endpoint, arm), v in values.items():
+        q = np.nanquantile(np.array(v, dtype=float), quantiles)
+        rows.append(
+            {
+                "endpoint": endpoint,
+                "arm": arm,
+                **{f"q{x:g}": y for x, y in zip(quantiles, q, strict=True)},
+            }
+        )
+    return pd.DataFrame(rows)

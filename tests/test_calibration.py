@@ -129,3 +129,16 @@ def test_profile_has_its_minimum_near_the_estimate() -> None:
     assert values[1] < values[0] and values[1] < values[2]
     with pytest.raises(cal.CalibrationError, match="was not estimated"):
         cal.profile(res, "gc_ec50", grid, trials=[trial])
+
+
+def test_predictive_bands_bracket_the_estimate() -> None:
+    truth = pm.default_parameters().replace(k_ab=1.2)
+    trial = _synthetic_trial(truth, 200)
+    res = cal.fit([trial], truth, ["k_ab"], n_per_arm=150, seed=1, progress=False)
+    assert np.isfinite(res.stderr["k_ab"])
+    bands = cal.predictive_bands(res, trial, n_draws=8, n_per_arm=100, seed=2)
+    row = bands[(bands.endpoint == "initial_response") & (bands.arm == "prednisone")].iloc[0]
+    assert row["q0.025"] <= row["q0.5"] <= row["q0.975"]
+    assert row["q0.975"] > row["q0.025"]  # parameter uncertainty propagates
+    with pytest.raises(cal.CalibrationError, match="n_draws"):
+        cal.predictive_bands(res, trial, n_draws=1)
