@@ -1,0 +1,209 @@
+"""Dose-scenario files (TOML) for ``pdmodel simulate``.
+
+A scenario file::
+
+    [scenario]
+    title = "Prednisone 1 mg/kg/day + rhIL-11 50 ug/kg/day with a stop rule"
+    days = 90                       # simulated days
+    step = 1.0                      # output every `step` days (or `times = [...]`)
+    observables = ["platelets", "cd4cd25_pct"]   # optional; default: see DEFAULT_OBSERVABLES
+
+    [population]                    # a virtual population ...
+    n = 500
+    seed = 1
+
+    # [patient]                     # ... or one patient (individual values, see Population.patient)
+    # weight = 70.0
+
+    [[regimen]]                     # regimen builders, as in trial files
+    builder = "prednisone"
+    mg_per_kg = 1.0
+    days = 28
+    taper_days = 28
+
+Every problem is reported with the file name and the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import numbers
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import PDModelError
+from .model import OBSERVABLES
+from .parameters import ParameterSet
+from .population import Population
+from .regimens import Regimen
+from .trials import TrialError, regimen_from_entries
+
+__all__ = ["DEFAULT_OBSERVABLES", "Scenario", "ScenarioError", "load_scenario"]
+
+#: Observables written when a scenario does not list any.
+DEFAULT_OBSERVABLES: tuple[str, ...] = (
+    "platelets",
+    "antibody",
+    "paigg",
+    "ab_positive",
+    "cd4cd25_pct",
+    "treg_pct",
+    "conc_prednisolone",
+    "conc_dexamethasone",
+    "conc_il11",
+)
+
+
+class ScenarioError(TrialError):
+    """A scenario file is invalid; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A parsed scenario: regimen, population or patient, duration and outputs."""
+
+    title: str
+    days: float
+    times: tuple[float, ...]
+    observables: tuple[str, ...]
+    regimen: Regimen
+    n: int
+    seed: int
+    patient: Mapping[str, float]
+    origin: str
+    sha256: str
+
+    def population(self, params: ParameterSet) -> Population:
+        """The scenario's patients under `params`."""
+        if self.patient:
+            try:
+                return Population.patient(params, **self.patient)
+            except PDModelError as exc:
+                raise ScenarioError(f"{self.origin}: `patient`: {exc}") from None
+        return Population.sample(self.n, params, seed=self.seed)
+
+
+def _err(origin: str, key: str, problem: str) -> ScenarioError:
+    return ScenarioError(f"{origin}: `{key}`: {problem}")
+
+
+def _number(origin: str, key: str, value: Any, positive: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise _err(origin, key, f"expected a finite number, got {value!r}")
+    if positive and value <= 0:
+        raise _err(origin, key, f"must be positive, got {value!r}")
+    return float(value)
+
+
+def _integer(origin: str, key: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise _err(origin, key, f"expected a whole number >= {low}, got {value!r}")
+    return value
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file.
+
+    Raises
+    ------
+    ScenarioError
+        Unreadable or malformed file, unknown key, wrong type, invalid regimen (negative dose,
+        unknown drug, ...), missing section.
+    """
+    src = Path(path)
+    origin = str(src)
+    try:
+        raw = src.read_bytes()
+    except OSError as exc:
+        raise ScenarioError(f"cannot read scenario file {src}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ScenarioError(f"{origin}: malformed TOML: {exc}") from None
+    allowed = {"scenario", "population", "patient", "regimen"}
+    for key in data:
+        if key not in allowed:
+            raise _err(origin, key, f"unknown section; allowed: {', '.join(sorted(allowed))}")
+    if "scenario" not in data:
+        raise _err(origin, "scenario", "missing section")
+    sc = data["scenario"]
+    if not isinstance(sc, Mapping):
+        raise _err(origin, "scenario", "expected a table")
+    sc_allowed = {"title", "days", "step", "times", "observables"}
+    for key in sc:
+        if key not in sc_allowed:
+            raise _err(
+                origin, f"scenario.{key}", f"unknown key; allowed: {', '.join(sorted(sc_allowed))}"
+            )
+    if "days" not in sc:
+        raise _err(origin, "scenario.days", "missing")
+    days = _number(origin, "scenario.days", sc["days"])
+    if "times" in sc and "step" in sc:
+        raise _err(origin, "scenario.times", "give either `times` or `step`, not both")
+    if "times" in sc:
+        if not isinstance(sc["times"], list) or not sc["times"]:
+            raise _err(origin, "scenario.times", "expected a non-empty list of days")
+        times = [_number(origin, "scenario.times", t, positive=False) for t in sc["times"]]
+        if any(b <= a for a, b in itertools.pairwise(times)) or times[0] < 0 or times[-1] > days:
+            raise _err(
+                origin, "scenario.times", f"must increase strictly within [0, days = {days:g}]"
+            )
+    else:
+        step = _number(origin, "scenario.step", sc.get("step", 1.0))
+        times = list(np.arange(0.0, days + 1e-9, step))
+    obs = sc.get("observables", list(DEFAULT_OBSERVABLES))
+    if not isinstance(obs, list) or not obs:
+        raise _err(origin, "scenario.observables", "expected a non-empty list of names")
+    for name in obs:
+        if name not in OBSERVABLES:
+            raise _err(
+                origin,
+                "scenario.observables",
+                f"unknown observable {name!r}; available: {', '.join(OBSERVABLES)}",
+            )
+    title = sc.get("title", src.stem)
+    if not isinstance(title, str):
+        raise _err(origin, "scenario.title", "expected a string")
+
+    has_pop, has_patient = "population" in data, "patient" in data
+    if has_pop == has_patient:
+        raise _err(
+            origin, "population", "give exactly one of a [population] and a [patient] section"
+        )
+    n, seed, patient = 1, 0, {}
+    if has_pop:
+        pop = data["population"]
+        for key in pop:
+            if key not in ("n", "seed"):
+                raise _err(origin, f"population.{key}", "unknown key; allowed: n, seed")
+        n = _integer(origin, "population.n", pop.get("n"), 1)
+        seed = _integer(origin, "population.seed", pop.get("seed", 1), 0)
+    else:
+        patient = dict(data["patient"])
+        for key, value in patient.items():
+            _number(origin, f"patient.{key}", value, positive=False)
+    if "regimen" not in data:
+        raise _err(origin, "regimen", "missing section: add [[regimen]] tables")
+    try:
+        regimen = regimen_from_entries(data["regimen"], origin=origin)
+    except TrialError as exc:
+        raise ScenarioError(str(exc)) from None
+    return Scenario(
+        title=title,
+        days=days,
+        times=tuple(float(t) for t in times),
+        observables=tuple(obs),
+        regimen=regimen,
+        n=n,
+        seed=seed,
+        patient=patient,
+        origin=origin,
+        sha256=hashlib.sha256(raw).hexdigest(),
+    )
