@@ -84,6 +84,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--figure", help="output figure (.png; default: <scenario>.png)")
     s.add_argument("--quiet", action="store_true", help="no progress and no summary")
 
+    w = sub.add_parser(
+        "sweep",
+        help="run a scenario over a grid of values; endpoint summary and dose-response figure",
+        epilog="examples:\n  pdmodel sweep examples/scenarios/prednisone_il11_50.toml "
+        "--vary il11.ug_per_kg=10,25,50,75 --vary il11.days=7,14\n"
+        "  pdmodel sweep my.toml --vary param.il11_smax=1,2,4 --n 200 --workers 2",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    w.add_argument("scenario", help="scenario file (TOML)")
+    w.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2,...",
+        help="builder.argument, regimen[i].argument, scenario.days, param.NAME",
+    )
+    w.add_argument("--params", metavar="FILE", help="parameter file (default: shipped set)")
+    w.add_argument("--n", type=int, help="override the population size")
+    w.add_argument("--seed", type=int, help="override the population seed")
+    w.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    w.add_argument("--out", help="summary table (default: <scenario>-sweep.csv)")
+    w.add_argument("--figure", help="dose-response figure (default: <scenario>-sweep.png)")
+    w.add_argument("--quiet", action="store_true", help="no table on stdout")
+
     f = sub.add_parser(
         "fit",
         help="calibrate parameters to trial findings (lmfit) and export them",
@@ -359,7 +383,76 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    import concurrent.futures as cf
+
+    from .errors import OptionError
+    from .io import write_text_atomic
+    from .reproduce import _save_figure, shipped_parameters
+    from .scenarios import parse_vary, sweep
+
+    vary = dict(parse_vary(v) for v in args.vary)
+    if not vary:
+        raise OptionError("give at least one --vary KEY=V1,V2,...")
+    for name, value, low in (
+        ("--n", args.n, 1),
+        ("--seed", args.seed, 0),
+        ("--workers", args.workers, 1),
+    ):
+        if value is not None and value < low:
+            raise OptionError(f"`{name}` must be a whole number >= {low}, got {value}")
+    stem = Path(args.scenario).stem
+    out = Path(args.out or f"{stem}-sweep.csv")
+    fig_path = Path(args.figure or f"{stem}-sweep.png")
+    for p in (out, fig_path):
+        if not p.parent.exists():
+            raise OptionError(f"folder {p.parent} does not exist")
+    params = load_parameters(args.params) if args.params else shipped_parameters()[0]
+    if args.workers > 1:
+        with cf.ProcessPoolExecutor(args.workers) as ex:
+            table = sweep(args.scenario, vary, params, args.n, args.seed, executor=ex)
+    else:
+        table = sweep(args.scenario, vary, params, args.n, args.seed)
+    write_text_atomic(out, table.to_csv(index=False))
+    if not args.quiet:
+        import pandas as pd
+
+        with pd.option_context("display.width", 200, "display.max_columns", 30):
+            print(table.round(3).to_string(index=False))
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = list(vary)
+    x = keys[0]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4), constrained_layout=True)
+    groups = table.groupby(keys[1:]) if len(keys) > 1 else [((), table)]
+    for i, (label, g) in enumerate(groups):
+        g = g.sort_values(x)
+        name = ", ".join(f"{k}={v}" for k, v in zip(keys[1:], np.atleast_1d(label), strict=False))
+        c = f"C{i}"
+        axes[0].plot(g[x], g["initial_response"], "o-", color=c, label=name or None)
+        axes[0].plot(g[x], g["complete_response"], "s--", color=c, alpha=0.6)
+        axes[1].plot(g[x], g["onset_time"], "o-", color=c, label=name or None)
+        axes[2].plot(g[x], g["peak_platelets"], "o-", color=c, label=name or None)
+    axes[0].set_ylabel("fraction of patients (o: IWG response, s: CR)")
+    axes[1].set_ylabel("mean time to response, responders (days)")
+    axes[2].set_ylabel("mean peak platelets (10$^9$/L)")
+    for ax in axes:
+        ax.set_xlabel(x)
+        if len(keys) > 1:
+            ax.legend(fontsize=7, frameon=False)
+    fig.suptitle(f"{stem}: sweep over {', '.join(keys)}", fontsize=10)
+    _save_figure(fig, fig_path)
+    plt.close(fig)
+    print(f"wrote {out} and {fig_path}")
+    return 0
+
+
 _COMMANDS = {
+    "sweep": _cmd_sweep,
     "simulate": _cmd_simulate,
     "params": _cmd_params,
     "export": _cmd_export,

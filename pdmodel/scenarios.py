@@ -26,6 +26,7 @@ Every problem is reported with the file name and the key.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import itertools
 import math
@@ -38,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from .endpoints import ENDPOINTS, EndpointConfig, patient_endpoints, summarise
 from .errors import PDModelError
 from .model import OBSERVABLES
 from .parameters import ParameterSet
@@ -45,7 +47,15 @@ from .population import Population
 from .regimens import Regimen
 from .trials import TrialError, regimen_from_entries
 
-__all__ = ["DEFAULT_OBSERVABLES", "Scenario", "ScenarioError", "load_scenario"]
+__all__ = [
+    "DEFAULT_OBSERVABLES",
+    "Scenario",
+    "ScenarioError",
+    "load_scenario",
+    "parse_vary",
+    "scenario_from_dict",
+    "sweep",
+]
 
 #: Observables written when a scenario does not list any.
 DEFAULT_OBSERVABLES: tuple[str, ...] = (
@@ -127,6 +137,13 @@ def load_scenario(path: str | Path) -> Scenario:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ScenarioError(f"{origin}: malformed TOML: {exc}") from None
+    return scenario_from_dict(data, origin, hashlib.sha256(raw).hexdigest(), src.stem)
+
+
+def scenario_from_dict(
+    data: Mapping[str, Any], origin: str = "<scenario>", sha256: str = "", name: str = "scenario"
+) -> Scenario:
+    """Validate a scenario given as plain data (the parsed TOML); see :func:`load_scenario`."""
     allowed = {"scenario", "population", "patient", "regimen"}
     for key in data:
         if key not in allowed:
@@ -168,7 +185,7 @@ def load_scenario(path: str | Path) -> Scenario:
                 "scenario.observables",
                 f"unknown observable {name!r}; available: {', '.join(OBSERVABLES)}",
             )
-    title = sc.get("title", src.stem)
+    title = sc.get("title", name)
     if not isinstance(title, str):
         raise _err(origin, "scenario.title", "expected a string")
 
@@ -205,5 +222,164 @@ def load_scenario(path: str | Path) -> Scenario:
         seed=seed,
         patient=patient,
         origin=origin,
-        sha256=hashlib.sha256(raw).hexdigest(),
+        sha256=sha256,
     )
+
+
+def _set_key(data: dict[str, Any], key: str, value: Any, origin: str) -> tuple[str, Any]:
+    """Apply one ``--vary`` assignment to scenario data; returns a parameter change if any."""
+    if key.startswith("param."):
+        return key[len("param.") :], value
+    head, _, field = key.partition(".")
+    if not field:
+        raise _err(origin, key, "use section.key, builder.argument or param.name")
+    if head in ("scenario", "population", "patient"):
+        data.setdefault(head, {})[field] = value
+        return "", None
+    entries = data.get("regimen", [])
+    index = None
+    if head.startswith("regimen[") and head.endswith("]"):
+        try:
+            index = int(head[len("regimen[") : -1])
+        except ValueError:
+            raise _err(origin, key, "regimen index must be a whole number") from None
+    else:
+        matches = [i for i, e in enumerate(entries) if e.get("builder") == head]
+        if not matches:
+            raise _err(origin, key, f"no [[regimen]] entry with builder `{head}`")
+        index = matches[0]
+    if not 0 <= index < len(entries):
+        raise _err(origin, key, f"regimen index {index} out of range (0..{len(entries) - 1})")
+    entries[index][field] = value
+    return "", None
+
+
+def _parse_value(text: str) -> Any:
+    text = text.strip()
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text in ("true", "false"):
+        return text == "true"
+    return text
+
+
+def parse_vary(spec: str) -> tuple[str, list[Any]]:
+    """Parse ``KEY=V1,V2,...`` into the key and its values."""
+    key, sep, values = spec.partition("=")
+    if not sep or not key.strip() or not values.strip():
+        raise ScenarioError(f"--vary `{spec}`: expected KEY=V1,V2,...")
+    return key.strip(), [_parse_value(v) for v in values.split(",") if v.strip()]
+
+
+def _prepare(
+    data: Mapping[str, Any], point: tuple[tuple[str, Any], ...], params: ParameterSet, origin: str
+) -> tuple[Scenario, ParameterSet]:
+    d = copy.deepcopy(dict(data))
+    changes: dict[str, Any] = {}
+    for key, value in point:
+        name, v = _set_key(d, key, value, origin)
+        if name:
+            changes[name] = v
+    try:
+        p = params.replace(**changes) if changes else params
+    except PDModelError as exc:
+        raise ScenarioError(f"{origin}: --vary: {exc}") from None
+    return scenario_from_dict(d, origin), p
+
+
+_SWEEP_ENDPOINTS = (
+    "initial_response",
+    "complete_response",
+    "sustained_response",
+    "recurrence_rate",
+    "onset_time",
+    "peak_platelets",
+    "recovery_level",
+    "treatment_course",
+)
+
+
+def _sweep_point(
+    data: Mapping[str, Any],
+    point: tuple[tuple[str, Any], ...],
+    params: ParameterSet,
+    origin: str,
+) -> dict[str, Any]:
+    from .solver import simulate
+
+    sc, p = _prepare(data, point, params, origin)
+    pop = sc.population(p)
+    days = float(math.floor(sc.days))
+    res = simulate(pop, sc.regimen, days, observables=["platelets"], progress=False)
+    cfg = EndpointConfig(
+        sampling=((0.0, days, 1.0),),
+        followup=days,
+        response_window=min(56.0, days),
+        recovery_day=min(14.0, days),
+        after_day=min(14.0, days),
+    )
+    pp = patient_endpoints(res["platelets"], res.times, cfg, res.treatment_days())
+    row: dict[str, Any] = dict(point)
+    for name in _SWEEP_ENDPOINTS:
+        s = summarise(pp[name], ENDPOINTS[name][0])
+        row[name] = s.value
+        if name == "onset_time":
+            row["onset_time_median"] = s.median
+    return row
+
+
+def sweep(
+    scenario: str | Path,
+    vary: Mapping[str, list[Any]],
+    params: ParameterSet,
+    n: int | None = None,
+    seed: int | None = None,
+    executor: Any = None,
+) -> Any:
+    """Run a scenario over the grid of `vary` values and summarise endpoints per grid point.
+
+    Parameters
+    ----------
+    scenario : path
+        Scenario file.
+    vary : mapping of str to list
+        Keys (``builder.argument`` of the first regimen entry with that builder,
+        ``regimen[i].argument``, ``scenario.days``, ``population.n``, ``param.<name>``) and
+        their values; the grid is their Cartesian product.
+    params : ParameterSet
+        Base parameters.
+    n, seed : int, optional
+        Override the population size and seed.
+    executor : concurrent.futures.Executor, optional
+        Runs grid points in parallel; the same virtual patients are used at every point.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per grid point: the varied values and IWG endpoints (daily counts, response
+        window 56 days or the scenario length, follow-up to the end of the scenario).
+    """
+    import pandas as pd
+
+    base = load_scenario(scenario)
+    origin = base.origin
+    data = tomllib.loads(Path(scenario).read_text(encoding="utf-8"))
+    if n is not None:
+        data.setdefault("population", {})["n"] = n
+    if seed is not None:
+        data.setdefault("population", {})["seed"] = seed
+    if not vary:
+        raise ScenarioError("give at least one --vary KEY=V1,V2,...")
+    keys = list(vary)
+    grid = [tuple(zip(keys, combo, strict=True)) for combo in itertools.product(*vary.values())]
+    for point in grid:  # validate every point before running any
+        _prepare(data, point, params, origin)
+    if executor is None:
+        rows = [_sweep_point(data, point, params, origin) for point in grid]
+    else:
+        futures = [executor.submit(_sweep_point, data, point, params, origin) for point in grid]
+        rows = [f.result() for f in futures]
+    return pd.DataFrame(rows)

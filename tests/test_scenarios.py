@@ -94,3 +94,45 @@ def test_bad_scenarios(
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("pdmodel: error: ") and err.count("\n") == 1
     assert not list(outdir.iterdir())  # nothing half-written
+
+
+def test_sweep_dose_response_is_monotone_and_reproducible(tmp_path: Path) -> None:
+    import pdmodel as pm
+    from pdmodel.scenarios import sweep
+
+    scenario = next(p for p in SCENARIOS if p.stem == "prednisone_il11_50")
+    params = pm.default_parameters()
+    vary = {"il11.ug_per_kg": [5, 25, 75]}
+    a = sweep(scenario, vary, params, n=80, seed=3)
+    b = sweep(scenario, vary, params, n=80, seed=3)
+    pd.testing.assert_frame_equal(a, b)  # same seed, same answer
+    response = a["initial_response"].to_numpy()
+    peak = a["peak_platelets"].to_numpy()
+    assert (response[1:] >= response[:-1]).all() and (peak[1:] > peak[:-1]).all()
+    onset = a["onset_time"].to_numpy()
+    assert onset[-1] <= onset[0]
+    # saturating: the second step adds less than the first per ug/kg
+    assert (peak[2] - peak[1]) / 50 < (peak[1] - peak[0]) / 20
+
+
+def test_sweep_cli_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = str(next(p for p in SCENARIOS if p.stem == "prednisone_il11_50"))
+    out, fig = tmp_path / "s.csv", tmp_path / "s.png"
+    args = ["sweep", scenario, "--vary", "il11.days=7,14", "--vary", "param.il11_smax=1,3", "--n",
+            "20", "--out", str(out), "--figure", str(fig), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    assert len(pd.read_csv(out)) == 4 and fig.stat().st_size > 10_000
+    for vary, match in [
+        ("aspirin.dose=1,2", "no \\[\\[regimen\\]\\] entry with builder `aspirin`"),
+        ("param.nope=1,2", "unknown parameter `nope`"),
+        ("il11.ug_per_kg=-5", "dose `amount` must be positive"),
+        ("il11.ug_per_kg", "expected KEY=V1,V2"),
+    ]:
+        assert main(["sweep", scenario, "--vary", vary, "--out", str(tmp_path / "x.csv"),
+                     "--figure", str(tmp_path / "x.png")]) == 2  # fmt: skip
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        import re
+
+        assert re.search(match, err), err
+    assert not (tmp_path / "x.csv").exists()
