@@ -9,12 +9,19 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"))
-SMALL = {"population_bands.py": ["--n", "40"]}
+SMALL = {
+    "population_bands.py": ["--n", "40"],
+    "reproduce_wu2016.py": ["--n", "40"],
+    "il11_dose_response.py": ["--n", "20"],
+    "fit_and_export.py": ["--n", "40", "--max-nfev", "4"],
+    "parameter_uncertainty.py": ["--n", "30", "--points", "3", "--max-nfev", "6"],
+}
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs(script: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / f"{script.stem}.png"
     monkeypatch.setattr(sys, "argv", [str(script), *SMALL.get(script.name, []), "--out", str(out)])
     runpy.run_path(str(script), run_name="__main__")
