@@ -215,17 +215,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _regimen_file(path: str, params: ParameterSet) -> tuple[Any, Any]:
     """Read a regimen file: ``[[regimen]]`` builder tables and an optional ``[patient]`` table."""
-    import tomllib
-
+    from ._toml import read_toml
     from .population import Population
     from .trials import TrialError, regimen_from_entries
 
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise TrialError(f"cannot read regimen file {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise TrialError(f"{path}: malformed TOML: {exc}") from None
+    data, _ = read_toml(Path(path), TrialError, "regimen")
     unknown = sorted(set(data) - {"regimen", "patient"})
     if unknown:
         raise TrialError(f"{path}: `{unknown[0]}`: unknown key; allowed: regimen, patient")

@@ -45,6 +45,7 @@ _UNITS: dict[str, list[tuple[str, float, int, float]]] = {
     "mg_per_L": [("gram", 1, -3, 1.0), ("litre", -1, 0, 1.0)],
     "ug_per_L": [("gram", 1, -6, 1.0), ("litre", -1, 0, 1.0)],
     "plt": [("item", 1, 9, 1.0), ("litre", -1, 0, 1.0)],
+    "plt_per_day": [("item", 1, 9, 1.0), ("litre", -1, 0, 1.0), ("second", -1, 0, 1 / 86400.0)],
     "percent": [("dimensionless", 1, -2, 1.0)],
     "ng_mL_per_mg_L": [("dimensionless", 1, -3, 1.0)],
     "ng_mL_per_ug_L": [("dimensionless", 1, 0, 1.0)],
@@ -142,19 +143,18 @@ def to_sbml(
             u.setScale(scale)
             u.setMultiplier(mult)
 
-    def const(pid: str, value: float, unit: str) -> None:
+    def parameter(pid: str, value: float, unit: str, constant: bool) -> None:
         p = model.createParameter()
         p.setId(pid)
         p.setValue(float(value))
         p.setUnits(unit)
-        p.setConstant(True)
+        p.setConstant(constant)
+
+    def const(pid: str, value: float, unit: str) -> None:
+        parameter(pid, value, unit, True)
 
     def var(pid: str, value: float, unit: str) -> None:
-        p = model.createParameter()
-        p.setId(pid)
-        p.setValue(float(value))
-        p.setUnits(unit)
-        p.setConstant(False)
+        parameter(pid, value, unit, False)
 
     def rate(pid: str, formula: str) -> None:
         r = model.createRateRule()
@@ -179,18 +179,6 @@ def to_sbml(
         "kin": (ind.kin[0], "plt_per_day"),
         "weight": (ind.weight[0], "kg"),
     }
-    ud = model.createUnitDefinition()
-    ud.setId("plt_per_day")
-    for kind, exp, scale, mult in [
-        ("item", 1, 9, 1.0),
-        ("litre", -1, 0, 1.0),
-        ("second", -1, 0, 1 / 86400.0),
-    ]:
-        u = ud.createUnit()
-        u.setKind(libsbml.UnitKind_forName(kind))
-        u.setExponent(exp)
-        u.setScale(scale)
-        u.setMultiplier(mult)
     for name, (value, unit) in individual.items():
         const(name, value, unit)
     for name in (

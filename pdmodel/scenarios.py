@@ -31,7 +31,6 @@ import hashlib
 import itertools
 import math
 import numbers
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from ._toml import read_toml
 from .endpoints import ENDPOINTS, EndpointConfig, patient_endpoints, summarise
 from .errors import PDModelError
 from .model import OBSERVABLES
@@ -128,16 +128,8 @@ def load_scenario(path: str | Path) -> Scenario:
         unknown drug, ...), missing section.
     """
     src = Path(path)
-    origin = str(src)
-    try:
-        raw = src.read_bytes()
-    except OSError as exc:
-        raise ScenarioError(f"cannot read scenario file {src}: {exc.strerror or exc}") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ScenarioError(f"{origin}: malformed TOML: {exc}") from None
-    return scenario_from_dict(data, origin, hashlib.sha256(raw).hexdigest(), src.stem)
+    data, raw = read_toml(src, ScenarioError, "scenario")
+    return scenario_from_dict(data, str(src), hashlib.sha256(raw).hexdigest(), src.stem)
 
 
 def scenario_from_dict(
@@ -366,7 +358,7 @@ def sweep(
 
     base = load_scenario(scenario)
     origin = base.origin
-    data = tomllib.loads(Path(scenario).read_text(encoding="utf-8"))
+    data, _ = read_toml(Path(scenario), ScenarioError, "scenario")
     if n is not None:
         data.setdefault("population", {})["n"] = n
     if seed is not None:

@@ -39,7 +39,6 @@ import hashlib
 import inspect
 import math
 import numbers
-import tomllib
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -55,6 +54,7 @@ from scipy.special import ndtri
 from . import regimens as _reg
 from . import stats
 from ._progress import progress_iter, want_progress
+from ._toml import parse_toml, read_toml
 from .endpoints import (
     ENDPOINTS,
     ArmSummary,
@@ -558,7 +558,6 @@ def load(name_or_path: str | Path) -> Trial:
     TrialError
         Unknown name, unreadable or malformed file; the message names the file, key and problem.
     """
-    text: str
     origin: str
     key = str(name_or_path)
     if key in available():
@@ -571,15 +570,8 @@ def load(name_or_path: str | Path) -> Trial:
                 f"unknown trial `{key}`; shipped trials: {available()}, or give a .toml path"
             )
         origin = str(path)
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise TrialError(f"cannot read trial file {path}: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-        data = tomllib.loads(text)
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise TrialError(f"{origin}: malformed TOML: {exc}") from None
+        _, raw = read_toml(path, TrialError, "trial")
+    data = parse_toml(raw, origin, TrialError)
     return _parse(data, origin, hashlib.sha256(raw).hexdigest())
 
 
