@@ -1,4 +1,6 @@
-"""Fit two parameters to the prednisone anchor trial and export them (JSON and CSV).
+"""
+Fit two parameters to the prednisone anchor trial and export them (JSON and CSV)
+================================================================================
 
 A short calibration (glucocorticoid effect on clearance and antibody-mediated clearance) to the
 Wei 2016 prednisone arm, the fit report, the exported files, and a figure of the fitted versus

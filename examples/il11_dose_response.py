@@ -1,4 +1,6 @@
-"""rhIL-11 dose-response and schedule sweep on top of prednisone.
+"""
+rhIL-11 dose-response and schedule sweep on top of prednisone
+=============================================================
 
 Runs the `prednisone_il11_50` scenario over rhIL-11 doses and course lengths on the same
 virtual patients and plots IWG response, complete response and peak platelets against dose.
@@ -14,7 +16,9 @@ from pathlib import Path
 from pdmodel.reproduce import shipped_parameters
 from pdmodel.scenarios import sweep
 
-SCENARIO = Path(__file__).resolve().parent / "scenarios" / "prednisone_il11_50.toml"
+# the scenario next to this script (the docs gallery runs scripts here, without __file__)
+HERE = Path(globals().get("__file__", "il11_dose_response.py")).resolve().parent
+SCENARIO = HERE / "scenarios" / "prednisone_il11_50.toml"
 
 
 def main(argv: list[str] | None = None) -> str:

@@ -1,4 +1,6 @@
-"""Fitted-parameter uncertainty: profile likelihood of one parameter.
+"""
+Fitted-parameter uncertainty: profile likelihood of one parameter
+=================================================================
 
 Fits the glucocorticoid effect and clearance to the prednisone anchor trial, then profiles
 `gc_imax_mac` (refitting `k_ab` at each value) and plots -2 log posterior with the 95% threshold.

@@ -1,4 +1,6 @@
-"""Virtual-population platelet bands per arm: prednisone vs prednisone + rhIL-11.
+"""
+Virtual-population platelet bands per arm: prednisone vs prednisone + rhIL-11
+=============================================================================
 
 Median and 5-95% / 25-75% bands of platelet counts over 180 days.
 

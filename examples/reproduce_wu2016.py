@@ -1,4 +1,6 @@
-"""Reproduce the Wu 2016 endpoints and compare them with the published findings.
+"""
+Reproduce the Wu 2016 endpoints and compare them with the published findings
+============================================================================
 
 Simulates both arms with the shipped calibrated parameters, prints every finding with the
 probability that a replicate 40 vs 40 trial reproduces it, and saves the comparison figure.

@@ -1,4 +1,6 @@
-"""One typical patient under prednisone alone and prednisone + rhIL-11.
+"""
+One typical patient under prednisone alone and prednisone + rhIL-11
+===================================================================
 
 Plots platelets, antibody (circulating and platelet-associated), CD4+CD25+ and FoxP3+ Treg
 percentages, and drug concentrations over the first 8 weeks.

@@ -1,0 +1,83 @@
+"""Sphinx configuration: Markdown pages (MyST), numpydoc API reference, sphinx-gallery examples.
+
+Build:  python -m sphinx -W -b html docs docs/_build/html
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pdmodel
+
+project = "pdmodel"
+author = "pdmodel developers"
+release = version = pdmodel.__version__
+root_doc = "contents"
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip"]
+myst_heading_anchors = 3
+numpydoc_show_class_members = False
+numpydoc_validation_checks: set[str] = set()
+autodoc_typehints = "none"
+html_theme = "alabaster"
+suppress_warnings = ["myst.xref_missing", "config.cache"]
+
+# examples run at small sizes in the gallery (the same as the tests)
+SMALL = {
+    "population_bands.py": ["--n", "200"],
+    "reproduce_wu2016.py": ["--n", "200"],
+    "il11_dose_response.py": ["--n", "60"],
+    "fit_and_export.py": ["--n", "60", "--max-nfev", "8"],
+    "parameter_uncertainty.py": ["--n", "60", "--points", "3", "--max-nfev", "8"],
+}
+
+
+# examples write their figures (and any other files) here, never into the source tree
+_OUT = Path(tempfile.mkdtemp(prefix="pdmodel-gallery-"))
+
+
+def _argv(gallery_conf: dict, script_vars: dict) -> list[str]:
+    name = Path(script_vars["src_file"]).name
+    return [*SMALL.get(name, []), "--out", str(_OUT / f"{Path(name).stem}.png")]
+
+
+def _png_scraper(block: object, block_vars: dict, gallery_conf: dict) -> str:
+    """Collect the PNG files an example wrote (the examples save and close their figures)."""
+    from sphinx_gallery.scrapers import figure_rst
+
+    written = sorted(_OUT.glob(f"{Path(block_vars['src_file']).stem}*.png"))
+    paths = []
+    image_names = block_vars["image_path_iterator"]
+    for png, target in zip(written, image_names, strict=False):
+        shutil.move(str(png), target)
+        paths.append(target)
+    return figure_rst(paths, gallery_conf["src_dir"])
+
+
+def _reset(gallery_conf: dict, fname: str) -> None:
+    os.environ["MPLBACKEND"] = "Agg"
+
+
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r".*\.py",
+    "ignore_pattern": r"__init__\.py",
+    "reset_argv": _argv,
+    "image_scrapers": (_png_scraper,),
+    "reset_modules": (_reset,),
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "write_computation_times": False,
+}
