@@ -366,6 +366,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     ax.set_title(f"{sc.title} ({len(pop)} patient{'s' if len(pop) > 1 else ''})", fontsize=10)
     _save_figure(fig, fig_path)
     plt.close(fig)
+    if sc.endpoints:
+        import pandas as pd
+
+        from .scenarios import endpoint_summary
+
+        daily = simulate(pop, sc.regimen, float(int(sc.days)), observables=["platelets"],
+                         progress=False)  # fmt: skip
+        summary = pd.DataFrame([endpoint_summary(daily, sc.days)])
+        ep_path = out.with_name(f"{out.stem}-endpoints.csv")
+        write_text_atomic(ep_path, summary.to_csv(index=False))
+        if not args.quiet:
+            print(summary.round(3).to_string(index=False))
     if not args.quiet:
         q = np.percentile(res["platelets"], [25, 50, 75], axis=1)
         for day in (0, 7, 14, 28, 56, 90, 180):

@@ -7,6 +7,7 @@ A scenario file::
     days = 90                       # simulated days
     step = 1.0                      # output every `step` days (or `times = [...]`)
     observables = ["platelets", "cd4cd25_pct"]   # optional; default: see DEFAULT_OBSERVABLES
+    endpoints = true                # optional: also write IWG endpoints (<out>-endpoints.csv)
 
     [population]                    # a virtual population ...
     n = 500
@@ -51,6 +52,7 @@ __all__ = [
     "DEFAULT_OBSERVABLES",
     "Scenario",
     "ScenarioError",
+    "endpoint_summary",
     "load_scenario",
     "parse_vary",
     "scenario_from_dict",
@@ -83,6 +85,7 @@ class Scenario:
     days: float
     times: tuple[float, ...]
     observables: tuple[str, ...]
+    endpoints: bool
     regimen: Regimen
     n: int
     seed: int
@@ -145,7 +148,7 @@ def scenario_from_dict(
     sc = data["scenario"]
     if not isinstance(sc, Mapping):
         raise _err(origin, "scenario", "expected a table")
-    sc_allowed = {"title", "days", "step", "times", "observables"}
+    sc_allowed = {"title", "days", "step", "times", "observables", "endpoints"}
     for key in sc:
         if key not in sc_allowed:
             raise _err(
@@ -177,6 +180,9 @@ def scenario_from_dict(
                 "scenario.observables",
                 f"unknown observable {name!r}; available: {', '.join(OBSERVABLES)}",
             )
+    endpoints = sc.get("endpoints", False)
+    if not isinstance(endpoints, bool):
+        raise _err(origin, "scenario.endpoints", f"expected true or false, got {endpoints!r}")
     title = sc.get("title", name)
     if not isinstance(title, str):
         raise _err(origin, "scenario.title", "expected a string")
@@ -209,6 +215,7 @@ def scenario_from_dict(
         days=days,
         times=tuple(float(t) for t in times),
         observables=tuple(obs),
+        endpoints=endpoints,
         regimen=regimen,
         n=n,
         seed=seed,
@@ -306,6 +313,20 @@ def _sweep_point(
     pop = sc.population(p)
     days = float(math.floor(sc.days))
     res = simulate(pop, sc.regimen, days, observables=["platelets"], progress=False)
+    return {**dict(point), **endpoint_summary(res, days)}
+
+
+def endpoint_summary(res: Any, days: float) -> dict[str, float]:
+    """IWG endpoints of a simulation with daily counts (window 56 days or `days`).
+
+    Parameters
+    ----------
+    res : SimulationResult
+        Simulation with platelets recorded at least daily from day 0 to `days`.
+    days : float
+        End of follow-up, days (whole days).
+    """
+    days = float(math.floor(days))
     cfg = EndpointConfig(
         sampling=((0.0, days, 1.0),),
         followup=days,
@@ -314,7 +335,7 @@ def _sweep_point(
         after_day=min(14.0, days),
     )
     pp = patient_endpoints(res["platelets"], res.times, cfg, res.treatment_days())
-    row: dict[str, Any] = dict(point)
+    row: dict[str, float] = {}
     for name in _SWEEP_ENDPOINTS:
         s = summarise(pp[name], ENDPOINTS[name][0])
         row[name] = s.value

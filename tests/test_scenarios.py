@@ -36,6 +36,11 @@ def test_shipped_scenario_runs(
         "pdmodel_version" in line for line in header
     )
     assert fig.stat().st_size > 10_000
+    ep = tmp_path / "out-endpoints.csv"
+    assert ep.exists() == sc.endpoints
+    if sc.endpoints:
+        summary = pd.read_csv(ep)
+        assert 0 <= summary.initial_response.item() <= 1
 
 
 BASE = """[scenario]
