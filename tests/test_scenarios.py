@@ -141,3 +141,25 @@ def test_sweep_cli_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]
 
         assert re.search(match, err), err
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_parquet_output(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    scenario = str(next(p for p in SCENARIOS if p.stem == "il11_stop_rule"))
+    out = tmp_path / "s.parquet"
+    assert (
+        main(
+            [
+                "simulate",
+                scenario,
+                "--out",
+                str(out),
+                "--figure",
+                str(tmp_path / "s.png"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    frame = pd.read_parquet(out)
+    assert "platelets" in frame.columns and frame.attrs["title"].startswith("Prednisone")
