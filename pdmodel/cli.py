@@ -76,13 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
         "  pdmodel simulate my.toml --n 100 --out my.csv --figure my.png",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    s.add_argument("scenario", help="scenario file (TOML)")
-    s.add_argument("--params", metavar="FILE", help="parameter file (default: shipped set)")
-    s.add_argument("--n", type=int, help="override the population size")
-    s.add_argument("--seed", type=int, help="override the population seed")
-    s.add_argument("--out", help="output table (.csv or .parquet; default: <scenario>.csv)")
-    s.add_argument("--figure", help="output figure (.png; default: <scenario>.png)")
-    s.add_argument("--quiet", action="store_true", help="no progress and no summary")
+    _scenario_arguments(
+        s,
+        out="output table (.csv or .parquet; default: <scenario>.csv)",
+        figure="output figure (.png; default: <scenario>.png)",
+        quiet="no progress and no summary",
+    )
 
     w = sub.add_parser(
         "sweep",
@@ -92,7 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
         "  pdmodel sweep my.toml --vary param.il11_smax=1,2,4 --n 200 --workers 2",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    w.add_argument("scenario", help="scenario file (TOML)")
+    _scenario_arguments(
+        w,
+        out="summary table (default: <scenario>-sweep.csv)",
+        figure="dose-response figure (default: <scenario>-sweep.png)",
+        quiet="no table on stdout",
+    )
     w.add_argument(
         "--vary",
         action="append",
@@ -100,13 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=V1,V2,...",
         help="builder.argument, regimen[i].argument, scenario.days, param.NAME",
     )
-    w.add_argument("--params", metavar="FILE", help="parameter file (default: shipped set)")
-    w.add_argument("--n", type=int, help="override the population size")
-    w.add_argument("--seed", type=int, help="override the population seed")
     w.add_argument("--workers", type=int, default=1, help="processes (default 1)")
-    w.add_argument("--out", help="summary table (default: <scenario>-sweep.csv)")
-    w.add_argument("--figure", help="dose-response figure (default: <scenario>-sweep.png)")
-    w.add_argument("--quiet", action="store_true", help="no table on stdout")
 
     f = sub.add_parser(
         "fit",
@@ -160,6 +158,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--out", metavar="FILE", required=True, help="output file (.json, .csv, .xml)")
     return parser
+
+
+def _scenario_arguments(p: argparse.ArgumentParser, out: str, figure: str, quiet: str) -> None:
+    """The arguments `simulate` and `sweep` share."""
+    p.add_argument("scenario", help="scenario file (TOML)")
+    p.add_argument("--params", metavar="FILE", help="parameter file (default: shipped set)")
+    p.add_argument("--n", type=int, help="override the population size")
+    p.add_argument("--seed", type=int, help="override the population seed")
+    p.add_argument("--out", help=out)
+    p.add_argument("--figure", help=figure)
+    p.add_argument("--quiet", action="store_true", help=quiet)
+
+
+def _scenario_outputs(
+    args: argparse.Namespace, out_suffix: str, figure_suffix: str
+) -> tuple[Path, Path]:
+    """Validate --n, --seed (and --workers) and the output paths of `simulate` and `sweep`."""
+    from .errors import OptionError
+
+    for name, low in (("n", 1), ("seed", 0), ("workers", 1)):
+        value = getattr(args, name, None)
+        if value is not None and value < low:
+            raise OptionError(f"`--{name}` must be a whole number >= {low}, got {value}")
+    stem = Path(args.scenario).stem
+    out = Path(args.out or f"{stem}{out_suffix}")
+    fig = Path(args.figure or f"{stem}{figure_suffix}")
+    for path in (out, fig):
+        if not path.parent.exists():
+            raise OptionError(f"folder {path.parent} does not exist")
+    return out, fig
 
 
 def _params(path: str | None) -> ParameterSet:
@@ -299,21 +327,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from .scenarios import load_scenario
     from .solver import simulate
 
+    out, fig_path = _scenario_outputs(args, ".csv", ".png")
     sc = load_scenario(args.scenario)
     if args.n is not None:
-        if args.n < 1:
-            raise OptionError(f"`--n` must be a whole number >= 1, got {args.n}")
         sc = dataclasses.replace(sc, n=args.n)
     if args.seed is not None:
-        if args.seed < 0:
-            raise OptionError(f"`--seed` must be a whole number >= 0, got {args.seed}")
         sc = dataclasses.replace(sc, seed=args.seed)
-    stem = Path(args.scenario).stem
-    out = Path(args.out or f"{stem}.csv")
-    fig_path = Path(args.figure or f"{stem}.png")
-    for p in (out, fig_path):
-        if not p.parent.exists():
-            raise OptionError(f"folder {p.parent} does not exist")
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise OptionError(f"--out must end in .csv or .parquet, got {out}")
     if args.params:
@@ -400,19 +419,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     vary = dict(parse_vary(v) for v in args.vary)
     if not vary:
         raise OptionError("give at least one --vary KEY=V1,V2,...")
-    for name, value, low in (
-        ("--n", args.n, 1),
-        ("--seed", args.seed, 0),
-        ("--workers", args.workers, 1),
-    ):
-        if value is not None and value < low:
-            raise OptionError(f"`{name}` must be a whole number >= {low}, got {value}")
+    out, fig_path = _scenario_outputs(args, "-sweep.csv", "-sweep.png")
     stem = Path(args.scenario).stem
-    out = Path(args.out or f"{stem}-sweep.csv")
-    fig_path = Path(args.figure or f"{stem}-sweep.png")
-    for p in (out, fig_path):
-        if not p.parent.exists():
-            raise OptionError(f"folder {p.parent} does not exist")
     params = load_parameters(args.params) if args.params else shipped_parameters()[0]
     if args.workers > 1:
         with cf.ProcessPoolExecutor(args.workers) as ex:
