@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import tomllib
 from pathlib import Path
 
 import pdmodel
@@ -33,14 +34,10 @@ autodoc_typehints = "none"
 html_theme = "alabaster"
 suppress_warnings = ["myst.xref_missing", "config.cache"]
 
-# examples run at small sizes in the gallery (the same as the tests)
-SMALL = {
-    "population_bands.py": ["--n", "200"],
-    "reproduce_wu2016.py": ["--n", "200"],
-    "il11_dose_response.py": ["--n", "60"],
-    "fit_and_export.py": ["--n", "60", "--max-nfev", "8"],
-    "parameter_uncertainty.py": ["--n", "60", "--points", "3", "--max-nfev", "8"],
-}
+# examples run at reduced sizes in the gallery (examples/run_sizes.toml)
+SMALL = tomllib.loads((Path(__file__).parents[1] / "examples" / "run_sizes.toml").read_text())[
+    "gallery"
+]
 
 
 # examples write their figures (and any other files) here, never into the source tree

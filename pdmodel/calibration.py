@@ -405,8 +405,6 @@ def fit(
     obj = Objective(designs, base, names, n_per_arm, seed, width)
     for name in names:
         spec = base.table[name]
-        if not spec.lower <= base[name] <= spec.upper:  # pragma: no cover - ParameterSet checks
-            raise CalibrationError(f"start of `{name}` lies outside its bounds")
         if spec.lower == spec.upper:
             raise CalibrationError(f"`{name}` has equal bounds; it cannot be estimated")
     show = want_progress(progress)

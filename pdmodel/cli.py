@@ -357,17 +357,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             import pyarrow  # noqa: F401
         except ImportError:
             raise OptionError("Parquet output needs pyarrow: pip install pyarrow") from None
-        import tempfile
+        from .io import write_atomic
 
         frame.attrs.update(meta)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-        os.close(fd)
-        try:
-            frame.to_parquet(tmp)
-            os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(out, frame.to_parquet)
     else:
         header = "".join(f"# {k}: {v}\n" for k, v in meta.items())
         write_text_atomic(out, header + frame.to_csv(index=False))
@@ -378,12 +371,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     import matplotlib.pyplot as plt
 
     from .plotting import plot_bands
-    from .reproduce import _save_figure
+    from .reproduce import save_figure
 
     fig, ax = plt.subplots(figsize=(9, 4.8), constrained_layout=True)
     plot_bands({sc.title: res}, "platelets", ax=ax)
     ax.set_title(f"{sc.title} ({len(pop)} patient{'s' if len(pop) > 1 else ''})", fontsize=10)
-    _save_figure(fig, fig_path)
+    save_figure(fig, fig_path)
     plt.close(fig)
     if sc.endpoints:
         import pandas as pd
@@ -413,7 +406,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     from .errors import OptionError
     from .io import write_text_atomic
-    from .reproduce import _save_figure, shipped_parameters
+    from .reproduce import save_figure, shipped_parameters
     from .scenarios import parse_vary, sweep
 
     vary = dict(parse_vary(v) for v in args.vary)
@@ -459,7 +452,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         if len(keys) > 1:
             ax.legend(fontsize=7, frameon=False)
     fig.suptitle(f"{stem}: sweep over {', '.join(keys)}", fontsize=10)
-    _save_figure(fig, fig_path)
+    save_figure(fig, fig_path)
     plt.close(fig)
     print(f"wrote {out} and {fig_path}")
     return 0

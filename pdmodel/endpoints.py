@@ -13,7 +13,7 @@ Per-patient arrays have shape ``(n_patients,)``; trajectories have shape
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -304,6 +304,19 @@ def grade(plt: Array, baseline: Array, days: Array, config: EndpointConfig) -> N
     return out
 
 
+def _day_reader(days: Array) -> Callable[[float, Array], Array]:
+    """``at(day, x)``: the row of trajectory `x` (rows = `days`) on a given day."""
+    row = {float(d): i for i, d in enumerate(np.round(days, 9))}
+
+    def at(day: float, x: Array) -> Array:
+        try:
+            return x[row[float(round(day, 9))]]
+        except KeyError:
+            raise OptionError(f"day {day:g} is not among the simulated days") from None
+
+    return at
+
+
 def _iwg_response(plt: Array, baseline: Array) -> Mask:
     return np.asarray((plt >= 30.0) & (plt >= 2.0 * baseline), dtype=bool)
 
@@ -338,13 +351,7 @@ def patient_endpoints(
         Keys of :data:`ENDPOINTS` (except ``complications``); NaN where undefined (e.g. onset
         time of a non-responder, recurrence of a non-responder).
     """
-    row = {float(d): i for i, d in enumerate(np.round(days, 9))}
-
-    def at(day: float, x: Array) -> Array:
-        try:
-            return x[row[float(round(day, 9))]]
-        except KeyError:
-            raise OptionError(f"day {day:g} is not among the simulated days") from None
+    at = _day_reader(days)
 
     sdays = sampling_days(config)
     plt = np.stack([at(d, platelets) for d in sdays])
@@ -500,13 +507,7 @@ def smooth_patient_endpoints(
     """
     if not (math.isfinite(width) and width > 0):
         raise OptionError(f"`width` must be positive, got {width!r}")
-    row = {float(d): i for i, d in enumerate(np.round(days, 9))}
-
-    def at(day: float, x: Array) -> Array:
-        try:
-            return x[row[float(round(day, 9))]]
-        except KeyError:
-            raise OptionError(f"day {day:g} is not among the simulated days") from None
+    at = _day_reader(days)
 
     def cdf(x: Array) -> Array:
         return _soft(x, width)

@@ -36,6 +36,7 @@ __all__ = [
     "parameters_to_json",
     "parameters_to_markdown",
     "save_parameters",
+    "write_atomic",
     "write_text_atomic",
 ]
 
@@ -185,13 +186,34 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     text : str
         Content (UTF-8).
     """
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+
+    return write_atomic(path, write)
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[str], None]) -> Path:
+    """Let `write` fill a temporary file next to `path`, then rename it onto `path`.
+
+    An interrupted or failing write leaves neither a partial `path` nor the temporary file.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination; its folder must exist.
+    write : callable
+        Called with the temporary file's name (same suffix as `path`, so writers that infer
+        the format from it, such as ``Figure.savefig``, work).
+    """
     dest = Path(path)
     if not dest.parent.exists():
         raise ParameterError(f"cannot write {dest}: folder {dest.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=dest.suffix, dir=dest.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        write(tmp)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

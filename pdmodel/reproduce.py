@@ -11,9 +11,7 @@ import hashlib
 import json
 import math
 import numbers
-import os
 import sys
-import tempfile
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -21,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from ._progress import want_progress
 from .errors import OptionError
-from .io import load_parameters, parameters_to_json, write_text_atomic
+from .io import load_parameters, parameters_to_json, write_atomic, write_text_atomic
 from .parameters import ParameterSet, default_parameters
 from .trials import TrialResult, load, simulate_trial
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["format_report", "reproduce", "shipped_parameters"]
+__all__ = ["format_report", "reproduce", "save_figure", "shipped_parameters"]
 
 _CALIBRATED = "data/calibrated.json"
 
@@ -144,15 +142,9 @@ def _report_json(result: TrialResult, params: ParameterSet, params_label: str) -
     }
 
 
-def _save_figure(fig: Figure, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Save a figure atomically (no partial file if saving fails)."""
+    return write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120))
 
 
 def reproduce(
@@ -213,10 +205,10 @@ def reproduce(
     fig, ax = plt.subplots(figsize=(9, 4.8), constrained_layout=True)
     plot_bands(result.simulations, "platelets", ax=ax)
     ax.set_title(f"{design.id}: platelet counts per arm ({n_per_arm} virtual patients each)")
-    _save_figure(fig, out / "trajectories.png")
+    save_figure(fig, out / "trajectories.png")
     plt.close(fig)
     fig = plot_findings(result)
-    _save_figure(fig, out / "endpoints.png")
+    save_figure(fig, out / "endpoints.png")
     plt.close(fig)
     if not quiet:
         files = "report.json, endpoints.csv, findings.csv, trajectories.png, endpoints.png"

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import runpy
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"))
-SMALL = {
-    "population_bands.py": ["--n", "40"],
-    "reproduce_wu2016.py": ["--n", "40"],
-    "il11_dose_response.py": ["--n", "20"],
-    "fit_and_export.py": ["--n", "40", "--max-nfev", "4"],
-    "parameter_uncertainty.py": ["--n", "30", "--points", "3", "--max-nfev", "6"],
-}
+SMALL = tomllib.loads((EXAMPLES[0].parent / "run_sizes.toml").read_text())["test"]
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
