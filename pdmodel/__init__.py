@@ -37,8 +37,8 @@ from .parameters import (
 )
 from .population import Population
 from .regimens import Course, Regimen, Rule
-from .solver import SimulationResult, simulate
-from .trials import TrialResult, simulate_trial
+from .solver import SimulationResult, simulate, simulate_many
+from .trials import TrialResult, simulate_trial, simulate_trials
 
 __version__ = "0.1.0"
 
@@ -77,7 +77,9 @@ __all__ = [
     "save_parameters",
     "sbml",
     "simulate",
+    "simulate_many",
     "simulate_trial",
+    "simulate_trials",
     "stats",
     "trials",
 ]

@@ -34,7 +34,7 @@ import numpy as np
 from ._progress import want_progress
 from .errors import OptionError, ParameterError, PDModelError
 from .parameters import ParameterSet, default_parameters, unknown_parameter_message
-from .trials import Trial, evaluate_finding, load, simulate_trial
+from .trials import Trial, evaluate_finding, load, simulate_trial, simulate_trials
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -164,10 +164,10 @@ class Objective:
         """Every contribution to the objective at `params`."""
         self.n_evaluations += 1
         out: list[Term] = []
-        for trial in self.trials:
-            res = simulate_trial(
-                trial, params, self.n_per_arm, self.seed, smooth_width=self.width, progress=False
-            )
+        results = simulate_trials(
+            self.trials, params, self.n_per_arm, self.seed, smooth_width=self.width, progress=False
+        )
+        for trial, res in zip(self.trials, results, strict=True):
             assert res.smooth is not None
             for f in trial.findings:
                 r = evaluate_finding(f, trial, res.smooth)

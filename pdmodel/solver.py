@@ -37,7 +37,14 @@ from .regimens import Course, Regimen
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["METHODS", "CourseRecord", "SimulationResult", "SolverDiagnostics", "simulate"]
+__all__ = [
+    "METHODS",
+    "CourseRecord",
+    "SimulationResult",
+    "SolverDiagnostics",
+    "simulate",
+    "simulate_many",
+]
 
 Array = NDArray[np.float64]
 
@@ -101,11 +108,13 @@ class SolverDiagnostics:
     n_steps, n_rejected : ndarray of int, shape (n_patients,)
         Accepted and rejected steps per patient (dopri5; zeros for scipy methods).
     n_rhs : int
-        Right-hand-side evaluations (vectorised calls for dopri5, per-patient calls otherwise).
+        Right-hand-side evaluations (vectorised calls for dopri5, per-patient calls otherwise;
+        under :func:`simulate_many`, the calls shared by all jobs).
     n_segments : int
         Segments between decision times.
     wall_time : float
-        Seconds spent, summed over chunks.
+        Seconds spent, summed over chunks (under :func:`simulate_many`, this job's share by
+        number of patients).
     """
 
     method: str
@@ -498,10 +507,17 @@ class _ChunkResult:
 
 
 class _CourseState:
-    """Per-patient dosing state of one course during a simulation."""
+    """Per-patient dosing state of one course during a simulation.
 
-    def __init__(self, course: Course, slots: Array, n: int, absorbed: Array) -> None:
+    `member` marks the patients the course belongs to (those of its regimen's group).
+    """
+
+    def __init__(
+        self, course: Course, slots: Array, n: int, absorbed: Array, member: NDArray[np.bool_]
+    ) -> None:
         self.course = course
+        self.member = member
+        self.group = 0  # index of the regimen the course belongs to
         self.slots = slots
         self.slot_index = {_key(t): i for i, t in enumerate(slots)}
         self.absorbed = absorbed
@@ -519,17 +535,25 @@ class _CourseState:
             k_float = (te - self.anchor - c.start) / c.interval
         k = np.rint(np.nan_to_num(k_float, nan=-1.0)).astype(np.int64)
         on_grid = np.abs(k_float - k) < _TIME_TOL * max(1.0, abs(te))
-        due = ~self.ended & on_grid & (k >= 0) & (k < c.n_doses)
+        due = self.member & ~self.ended & on_grid & (k >= 0) & (k < c.n_doses)
         return due, k
 
 
-def _run_chunk(pop: Population, regimen: Regimen, opts: _Options) -> _ChunkResult:
+def _run_chunk(
+    pop: Population, regimens: tuple[Regimen, ...], group: NDArray[np.int64], opts: _Options
+) -> _ChunkResult:
+    """Simulate one chunk; patient i follows ``regimens[group[i]]``.
+
+    The courses of all regimens are handled together (each only for its group's patients);
+    the per-course results are in the order of ``regimens[0].courses, regimens[1].courses, ...``.
+    """
     start_clock = time.perf_counter()
     ind = pop.individuals()
     assert pop.ids is not None
     ids = pop.ids
     n = ind.n
     pks = drug_pk(pop.params)
+    drugs = sorted({d for r in regimens for d in r.drugs})
     states = {
         drug: _DrugState(
             pk=pks[drug],
@@ -537,7 +561,7 @@ def _run_chunk(pop: Population, regimen: Regimen, opts: _Options) -> _ChunkResul
             depot=np.zeros(n),
             central=np.zeros(n),
         )
-        for drug in regimen.drugs
+        for drug in drugs
     }
     for drug, st in states.items():
         if abs(st.pk.ka - st.pk.k) <= 1e-9 * max(st.pk.ka, st.pk.k):
@@ -546,18 +570,21 @@ def _run_chunk(pop: Population, regimen: Regimen, opts: _Options) -> _ChunkResul
                 "perturb one of them"
             )
 
-    # courses in dependency order (a course after the one it follows)
-    slots = regimen.dose_slots()
+    # courses in dependency order (a course after the one it follows), regimen by regimen
     cstates: list[_CourseState] = []
     amounts: list[Array] = []
-    for c in regimen.courses:
-        amount = c.amounts(ind.weight)
-        amounts.append(amount)
-        cstates.append(_CourseState(c, slots[c.label], n, pks[c.drug].absorbed(c.route, amount)))
-    followers: dict[str, list[_CourseState]] = {}
-    for cs in cstates:
-        if cs.course.after:
-            followers.setdefault(cs.course.after, []).append(cs)
+    followers: dict[tuple[int, str], list[_CourseState]] = {}
+    for gi, regimen in enumerate(regimens):
+        member = group == gi
+        slots = regimen.dose_slots()
+        for c in regimen.courses:
+            amount = np.where(member, c.amounts(ind.weight), 0.0)
+            amounts.append(amount)
+            cs = _CourseState(c, slots[c.label], n, pks[c.drug].absorbed(c.route, amount), member)
+            cs.group = gi
+            cstates.append(cs)
+            if c.after:
+                followers.setdefault((gi, c.after), []).append(cs)
 
     # decision times
     dose_events: dict[float, list[_CourseState]] = {}
@@ -641,7 +668,7 @@ def _dose_course(
     obs_now: dict[str, Array],
     states: dict[str, _DrugState],
     pks: dict[str, DrugPK],
-    followers: dict[str, list[_CourseState]],
+    followers: dict[tuple[int, str], list[_CourseState]],
     dosed: dict[str, NDArray[np.bool_]],
     ids: NDArray[np.int64],
 ) -> None:
@@ -678,7 +705,7 @@ def _dose_course(
         st.depot = st.depot + amount
     if ending.any():
         cs.ended |= ending
-        for fol in followers.get(c.label, []):
+        for fol in followers.get((cs.group, c.label), []):
             fol.anchor = np.where(ending, end_time, fol.anchor)
 
 
@@ -749,12 +776,88 @@ def simulate(
     SolverError
         If integration fails; the message names the patients and the time.
     """
+    _check_job(population, regimen, "")
+    opts = _options(days, times, observables, method, rtol, atol, max_steps)
+    group = np.zeros(len(population), dtype=np.int64)
+    return _run_groups(population, (regimen,), group, opts, chunk_size, executor, progress)[0]
+
+
+def simulate_many(
+    jobs: Sequence[tuple[Population, Regimen]],
+    days: float,
+    *,
+    times: ArrayLike | None = None,
+    observables: Sequence[str] | None = None,
+    method: str = "dopri5",
+    rtol: float = 3e-7,
+    atol: float = 1e-9,
+    max_steps: int = 100_000,
+    chunk_size: int | None = None,
+    executor: Executor | None = None,
+    progress: bool | None = None,
+) -> list[SimulationResult]:
+    """Simulate several (population, regimen) pairs in one vectorised solve.
+
+    Equivalent to ``[simulate(pop, reg, days, ...) for pop, reg in jobs]`` (the engine's step
+    control is per patient, so the results are the same), but the patients of all jobs share
+    one integration loop, which saves the per-step overhead when each job is small (e.g. the
+    arms of trials during calibration).
+
+    Parameters
+    ----------
+    jobs : sequence of (Population, Regimen)
+        The populations must share one parameter set.
+    days, times, observables, method, rtol, atol, max_steps, chunk_size, executor, progress
+        As for :func:`simulate`; `chunk_size` counts patients over all jobs.
+
+    Returns
+    -------
+    list of SimulationResult
+        One per job, in order.
+    """
+    if not isinstance(jobs, tuple | list) or not jobs:
+        raise OptionError("`jobs` must be a non-empty sequence of (population, regimen) pairs")
+    for j, job in enumerate(jobs):
+        if not (isinstance(job, tuple | list) and len(job) == 2):
+            raise OptionError(f"`jobs[{j}]` must be a (population, regimen) pair")
+        _check_job(job[0], job[1], f"`jobs[{j}]`: ")
+    params = jobs[0][0].params
+    for j, (pop, _) in enumerate(jobs):
+        if pop.params != params:
+            raise PopulationError(
+                f"`jobs[{j}]`: every population must use the same parameter set as `jobs[0]`"
+            )
+    opts = _options(days, times, observables, method, rtol, atol, max_steps)
+    z = {k: np.concatenate([pop.z[k] for pop, _ in jobs]) for k in jobs[0][0].z}
+    ids = np.concatenate([pop.ids for pop, _ in jobs if pop.ids is not None])
+    group = np.concatenate(
+        [np.full(len(pop), j, dtype=np.int64) for j, (pop, _) in enumerate(jobs)]
+    )
+    merged = Population(params, z, ids)
+    regimens = tuple(reg for _, reg in jobs)
+    return _run_groups(merged, regimens, group, opts, chunk_size, executor, progress)
+
+
+def _check_job(population: Any, regimen: Any, where: str) -> None:
     if not isinstance(population, Population):
         raise PopulationError(
-            f"`population` must be a pdmodel Population, got {type(population).__name__}"
+            f"{where}`population` must be a pdmodel Population, got {type(population).__name__}"
         )
     if not isinstance(regimen, Regimen):
-        raise OptionError(f"`regimen` must be a pdmodel Regimen, got {type(regimen).__name__}")
+        raise OptionError(
+            f"{where}`regimen` must be a pdmodel Regimen, got {type(regimen).__name__}"
+        )
+
+
+def _options(
+    days: Any,
+    times: ArrayLike | None,
+    observables: Sequence[str] | None,
+    method: str,
+    rtol: Any,
+    atol: Any,
+    max_steps: Any,
+) -> _Options:
     days_f = _positive(days, "days")
     if times is None:
         grid = np.arange(0.0, math.floor(days_f + _TIME_TOL) + 1.0)
@@ -778,58 +881,99 @@ def simulate(
         raise OptionError(f"`rtol` = {rtol:g} is below what double precision supports (1e-13)")
     if isinstance(max_steps, bool) or not isinstance(max_steps, numbers.Integral) or max_steps < 1:
         raise OptionError(f"`max_steps` must be a positive integer, got {max_steps!r}")
-    opts = _Options(method, rtol, atol, int(max_steps), names, grid, days_f)
+    return _Options(method, rtol, atol, int(max_steps), names, grid, days_f)
 
+
+def _run_groups(
+    population: Population,
+    regimens: tuple[Regimen, ...],
+    group: NDArray[np.int64],
+    opts: _Options,
+    chunk_size: int | None,
+    executor: Executor | None,
+    progress: bool | None,
+) -> list[SimulationResult]:
     if chunk_size is None:
         chunk_size = len(population) if executor is None else 2000
     chunks = population.chunks(chunk_size)
+    bounds = np.cumsum([0] + [len(c) for c in chunks])
+    groups = [group[bounds[i] : bounds[i + 1]] for i in range(len(chunks))]
     show = want_progress(progress) and len(chunks) > 1
     results: list[_ChunkResult] = []
     if executor is None:
-        for chunk in progress_iter(chunks, show, "simulating chunks"):
-            results.append(_run_chunk(chunk, regimen, opts))
+        for chunk, g in progress_iter(
+            list(zip(chunks, groups, strict=True)), show, "simulating chunks"
+        ):
+            results.append(_run_chunk(chunk, regimens, g, opts))
     else:
-        futures = [executor.submit(_run_chunk, chunk, regimen, opts) for chunk in chunks]
+        futures = [
+            executor.submit(_run_chunk, chunk, regimens, g, opts)
+            for chunk, g in zip(chunks, groups, strict=True)
+        ]
         for fut in progress_iter(futures, show, "simulating chunks"):
             results.append(fut.result())
-    return _combine(results, regimen, opts)
+    return _combine(results, regimens, group, opts)
 
 
-def _combine(results: list[_ChunkResult], regimen: Regimen, opts: _Options) -> SimulationResult:
+def _combine(
+    results: list[_ChunkResult],
+    regimens: tuple[Regimen, ...],
+    group: NDArray[np.int64],
+    opts: _Options,
+) -> list[SimulationResult]:
     obs = {
         name: np.concatenate([r.observables[name] for r in results], axis=1)
         for name in opts.observables
     }
-    records = []
-    for ci, c in enumerate(regimen.courses):
-        records.append(
-            CourseRecord(
-                label=c.label,
-                drug=c.drug,
-                route=c.route,
-                times=results[0].times[ci],
-                amount=np.concatenate([r.amounts[ci] for r in results]),
-                given=np.concatenate([r.given[ci] for r in results], axis=1),
+    ids = np.concatenate([r.ids for r in results])
+    n_steps = np.concatenate([r.stats.n_steps for r in results])
+    n_rejected = np.concatenate([r.stats.n_rejected for r in results])
+    amounts = [
+        np.concatenate([r.amounts[ci] for r in results]) for ci in range(len(results[0].amounts))
+    ]
+    given = [
+        np.concatenate([r.given[ci] for r in results], axis=1)
+        for ci in range(len(results[0].given))
+    ]
+    out: list[SimulationResult] = []
+    ci = 0
+    for gi, regimen in enumerate(regimens):
+        sel = group == gi
+        records = []
+        for c in regimen.courses:
+            records.append(
+                CourseRecord(
+                    label=c.label,
+                    drug=c.drug,
+                    route=c.route,
+                    times=results[0].times[ci],
+                    amount=amounts[ci][sel],
+                    given=given[ci][:, sel],
+                )
+            )
+            ci += 1
+        share = float(sel.mean()) if sel.size else 0.0
+        diag = SolverDiagnostics(
+            method=opts.method,
+            rtol=opts.rtol,
+            atol=opts.atol,
+            n_steps=n_steps[sel],
+            n_rejected=n_rejected[sel],
+            n_rhs=sum(r.stats.n_rhs for r in results),
+            n_segments=max(r.n_segments for r in results),
+            wall_time=sum(r.wall_time for r in results) * share,
+        )
+        out.append(
+            SimulationResult(
+                times=opts.times.copy(),
+                observables={k: v[:, sel] for k, v in obs.items()},
+                patient_ids=ids[sel],
+                courses=tuple(records),
+                diagnostics=diag,
+                regimen=regimen,
             )
         )
-    diag = SolverDiagnostics(
-        method=opts.method,
-        rtol=opts.rtol,
-        atol=opts.atol,
-        n_steps=np.concatenate([r.stats.n_steps for r in results]),
-        n_rejected=np.concatenate([r.stats.n_rejected for r in results]),
-        n_rhs=sum(r.stats.n_rhs for r in results),
-        n_segments=max(r.n_segments for r in results),
-        wall_time=sum(r.wall_time for r in results),
-    )
-    return SimulationResult(
-        times=opts.times.copy(),
-        observables=obs,
-        patient_ids=np.concatenate([r.ids for r in results]),
-        courses=tuple(records),
-        diagnostics=diag,
-        regimen=regimen,
-    )
+    return out
 
 
 def _positive(value: Any, name: str) -> float:

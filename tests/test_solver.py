@@ -314,3 +314,44 @@ def test_follower_overlap_is_refused_at_run_time(params: pm.ParameterSet) -> Non
     assert reg.last_dose == 5.0
     with pytest.raises(pm.RegimenError, match="two courses give prednisone on day 4 to patients 0"):
         pm.simulate(pm.Population.patient(params), reg, 10)
+
+
+def test_simulate_many_equals_separate_runs(params: pm.ParameterSet) -> None:
+    # three jobs with different populations and regimens (follower courses, stop rules, rescue
+    # pulses, IV dosing) solved together give what each gives alone, course records included
+    guided = prednisone(days=28, taper_days=28, until_platelets_above=50, min_days=14)
+    jobs = [
+        (
+            pm.Population.sample(20, params, seed=3),
+            guided + il11(days=14, stop_if_platelets_above=80),
+        ),
+        (pm.Population.sample(15, params, seed=4), guided),
+        (pm.Population.sample(10, params, seed=5), REGIMENS["dexamethasone oral pulses+rescue"]),
+        (pm.Population.sample(5, params, seed=6), pm.Regimen()),
+    ]
+    together = pm.simulate_many(jobs, 90, chunk_size=17)
+    assert len(together) == len(jobs)
+    for (pop, reg), res in zip(jobs, together, strict=True):
+        alone = pm.simulate(pop, reg, 90)
+        np.testing.assert_array_equal(res.patient_ids, alone.patient_ids)
+        for name in COMPARED:
+            np.testing.assert_allclose(res[name], alone[name], rtol=1e-12, atol=0)
+        assert [c.label for c in res.courses] == [c.label for c in alone.courses]
+        for a, b in zip(res.courses, alone.courses, strict=True):
+            np.testing.assert_array_equal(a.given, b.given)
+            np.testing.assert_array_equal(a.amount, b.amount)
+        np.testing.assert_array_equal(res.treatment_days(), alone.treatment_days())
+        np.testing.assert_array_equal(res.diagnostics.n_steps, alone.diagnostics.n_steps)
+
+
+def test_simulate_many_bad_input(params: pm.ParameterSet) -> None:
+    pop = pm.Population.sample(3, params, seed=1)
+    other = pm.Population.sample(3, params.replace(k_ab=1.0), seed=1)
+    with pytest.raises(pm.PopulationError, match=r"jobs\[1\].*same parameter set"):
+        pm.simulate_many([(pop, pm.Regimen()), (other, pm.Regimen())], 10)
+    with pytest.raises(pm.OptionError, match="non-empty sequence"):
+        pm.simulate_many([], 10)
+    with pytest.raises(pm.OptionError, match=r"jobs\[0\].*pair"):
+        pm.simulate_many([pop], 10)  # type: ignore[list-item]
+    with pytest.raises(pm.OptionError, match=r"jobs\[1\]`: `regimen` must be"):
+        pm.simulate_many([(pop, pm.Regimen()), (pop, "prednisone")], 10)  # type: ignore[list-item]
