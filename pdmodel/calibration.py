@@ -122,6 +122,10 @@ class Objective:
         Seed of the virtual populations (common random numbers).
     width : float
         Smooth-threshold width in log-platelets.
+    rtol : float
+        Relative tolerance of the engine.  The default 1e-6 keeps simulated observables within
+        about 1e-4 of a tight reference solve (docs/engine.md) and is about 15% faster than the
+        simulation default 3e-7.
     """
 
     def __init__(
@@ -132,6 +136,7 @@ class Objective:
         n_per_arm: int = 500,
         seed: int = 1,
         width: float = 0.05,
+        rtol: float = 1e-6,
     ) -> None:
         if not trials:
             raise CalibrationError("give at least one trial to fit")
@@ -152,6 +157,7 @@ class Objective:
         self.n_per_arm = int(n_per_arm)
         self.seed = int(seed)
         self.width = float(width)
+        self.rtol = float(rtol)
         self.n_evaluations = 0
 
     def params(self, values: Sequence[float]) -> ParameterSet:
@@ -165,7 +171,14 @@ class Objective:
         self.n_evaluations += 1
         out: list[Term] = []
         results = simulate_trials(
-            self.trials, params, self.n_per_arm, self.seed, smooth_width=self.width, progress=False
+            self.trials,
+            params,
+            self.n_per_arm,
+            self.seed,
+            smooth_width=self.width,
+            progress=False,
+            daily=False,
+            rtol=self.rtol,
         )
         for trial, res in zip(self.trials, results, strict=True):
             assert res.smooth is not None

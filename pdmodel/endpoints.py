@@ -176,6 +176,11 @@ class EndpointConfig:
         grades, none = GRADINGS[self.grading]
         return (*(g.name for g in grades), none)
 
+    def required_days(self) -> Array:
+        """Every day the endpoints read: sampling days, day 0, recovery and after-treatment days."""
+        extra = [0.0, self.recovery_day, self.after_day]
+        return np.unique(np.round(np.concatenate([sampling_days(self), extra]), 9))
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form."""
         return {

@@ -282,18 +282,24 @@ class _Inputs:
             group = "il11" if drug == "il11" else "gc"
             self.terms.setdefault(group, []).extend([(st.pk.k, weight * a), (st.pk.ka, weight * b)])
 
-    def __call__(self, tau: Array | float) -> tuple[Array | None, Array | None]:
-        out: list[Array | None] = []
-        for group in ("gc", "il11"):
-            terms = self.terms.get(group)
-            if not terms:
-                out.append(None)
-                continue
-            c: Any = 0.0
-            for rate, coef in terms:
-                c = c + coef * np.exp(-rate * tau)
-            out.append(np.asarray(c, dtype=float))
-        return out[0], out[1]
+        self.gc = self.terms.get("gc")
+        self.il11 = self.terms.get("il11")
+
+    @staticmethod
+    def _sum(terms: list[tuple[float, Array]], tau: Array) -> Array:
+        c = np.zeros_like(tau)
+        for rate, coef in terms:
+            e = np.multiply(tau, -rate)
+            np.exp(e, out=e)
+            e *= coef
+            c += e
+        return c
+
+    def __call__(self, tau: Array) -> tuple[Array | None, Array | None]:
+        return (
+            None if not self.gc else self._sum(self.gc, tau),
+            None if not self.il11 else self._sum(self.il11, tau),
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -360,20 +366,37 @@ def _dopri5(
     the step size to start the next segment with (the first accepted step of this one, which
     follows a dose when there is one).
     """
+
+    def f(tt: Array, yy: Array, out: Array) -> Array:
+        c_gc, c_11 = inputs(tt)
+        stats.n_rhs += 1
+        return rhs(t0 + tt, yy, c_gc, c_11, ind, out=out)
+
+    # A trial stage of a too-large step may leave the physical domain (e.g. P < 0); the
+    # resulting non-finite derivatives make the error estimate non-finite, so the step is
+    # rejected and shrunk.  Only accepted steps are kept.
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return _dopri5_loop(y, h, length, f, rtol, atol, max_steps, stats, t0, ids, ws)
+
+
+def _dopri5_loop(
+    y: Array,
+    h: Array,
+    length: float,
+    f: Any,
+    rtol: float,
+    atol: float,
+    max_steps: int,
+    stats: _Stats,
+    t0: float,
+    ids: NDArray[np.int64],
+    ws: _Workspace,
+) -> tuple[Array, Array]:
     n = y.shape[1]
     k = ws.k
     tau = np.zeros(n)
     done = np.zeros(n, dtype=bool)
     first_h = np.full(n, np.nan)
-
-    def f(tt: Array | float, yy: Array, out: Array) -> Array:
-        c_gc, c_11 = inputs(tt)
-        stats.n_rhs += 1
-        # A trial stage of a too-large step may leave the physical domain (e.g. P < 0); the
-        # resulting non-finite derivatives make the error estimate non-finite, so the step is
-        # rejected and shrunk.  Only accepted steps are kept.
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            return rhs(t0 + tt, yy, c_gc, c_11, ind, out=out)
 
     f(tau, y, k[0])
     h = np.minimum(h, length)
@@ -404,15 +427,13 @@ def _dopri5(
         np.maximum(scale, ws.tmp, out=scale)
         scale *= rtol
         scale += atol
-        with np.errstate(invalid="ignore", over="ignore"):
-            err /= scale
-            err *= err
-            en = np.sqrt(np.einsum("i,ij->j", ws.ones, err))
+        err /= scale
+        err *= err
+        en = np.sqrt(np.einsum("i,ij->j", ws.ones, err))
         finite = np.isfinite(en)
         accept = active & finite & (en <= 1.0)
         # standard controller: safety 0.9, growth limited to [0.2, 10], no growth after a reject
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            fac = np.clip(0.9 * np.maximum(en, 1e-10) ** -0.2, 0.2, 10.0)
+        fac = np.clip(0.9 * np.maximum(en, 1e-10) ** -0.2, 0.2, 10.0)
         fac[~finite] = 0.2
         np.minimum(fac, 1.0, out=fac, where=~accept)
         stats.n_steps += accept
@@ -450,11 +471,12 @@ def _scipy_segment(
     from scipy.integrate import solve_ivp
 
     out = np.empty_like(y)
+    n = y.shape[1]
     for i, ind in enumerate(ind_single):
         pick = slice(i, i + 1)
 
         def fun(tt: float, yy: Array, ind: Individuals = ind, pick: slice = pick) -> Array:
-            c_gc, c_11 = inputs(tt)
+            c_gc, c_11 = inputs(np.full(n, tt))
             stats.n_rhs += 1
             return rhs(
                 t0 + tt,

@@ -201,3 +201,26 @@ def test_smooth_endpoints_are_continuous(params: pm.ParameterSet) -> None:
     for key in ("initial_response", "complete_response", "sustained_response", "onset_time"):
         x, y = a.smooth["prednisone"][key].value, b.smooth["prednisone"][key].value
         assert x != y and abs(x - y) < 2e-3 * max(abs(x), 1e-3), key
+
+
+def test_simulate_trials_batches_and_records_only_needed_days(params: pm.ParameterSet) -> None:
+    designs = [trials.load("wu2016"), trials.load("wei2016_prednisone")]
+    daily = [
+        trials.simulate_trial(t, params, n_per_arm=80, seed=3, smooth_width=0.05) for t in designs
+    ]
+    sparse = trials.simulate_trials(designs, params, 80, 3, smooth_width=0.05, daily=False)
+    for t, a, b in zip(designs, daily, sparse, strict=True):
+        assert b.trial is t
+        need = t.endpoints.required_days()
+        assert {0.0, t.endpoints.recovery_day, t.endpoints.after_day} <= set(need)
+        for arm in t.arms:
+            assert set(b.simulations[arm.name].times) >= set(need)
+            assert b.simulations[arm.name].times.size < a.simulations[arm.name].times.size
+        assert a.smooth is not None and b.smooth is not None
+        # other segment boundaries change the steps, not the endpoints (beyond the tolerance)
+        for arm, summ in a.smooth.items():
+            for key, s in summ.items():
+                assert b.smooth[arm][key].value == pytest.approx(s.value, rel=1e-4, abs=1e-5), (
+                    arm,
+                    key,
+                )
