@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="calibrate parameters to trial findings (lmfit) and export them",
         epilog="examples:\n  pdmodel fit --out fitted.json\n"
         "  pdmodel fit wu2016 my_trial.toml --free k_ab,il11_smax --n 300 --out fitted.json\n"
-        "  pdmodel fit --profile il11_smax,gc_imax_mac --out fitted.json",
+        "  pdmodel fit --profile il11_smax,gc_imax_mac --out fitted.json\n"
+        "  pdmodel fit --emcee 300 --out fitted.json   (needs pdmodel[mcmc])",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     f.add_argument("trials", nargs="*", help="shipped trial names or trial files (default: wu2016 "
@@ -123,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--starts", type=int, default=1, help="local fits from prior draws (default 1)")
     f.add_argument("--max-nfev", type=int, default=None, help="evaluation budget per local fit")
     f.add_argument("--profile", help="comma-separated parameters to profile after the fit")
+    f.add_argument("--emcee", type=int, default=0, metavar="STEPS",
+                   help="after the fit, sample the posterior with emcee for STEPS steps and "
+                   "write FILE_chain.csv (needs pdmodel[mcmc])")  # fmt: skip
+    f.add_argument("--walkers", type=int, default=None,
+                   help="emcee walkers (default: 2 x free parameters, at least 8)")  # fmt: skip
     f.add_argument("--out", metavar="FILE.json", default="fitted.json",
                    help="output JSON (a CSV with the same stem is written too)")  # fmt: skip
     f.add_argument("--quiet", action="store_true", help="no progress, no report")
@@ -286,6 +292,20 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     free = (
         tuple(x.strip() for x in args.free.split(",") if x.strip()) if args.free else DEFAULT_FREE
     )
+    # check the after-fit options before the (long) fit
+    to_profile = [x.strip() for x in (args.profile or "").split(",") if x.strip()]
+    bad = [x for x in to_profile if x not in free]
+    if bad:
+        raise OptionError(f"--profile: {bad} are not estimated; estimated: {', '.join(free)}")
+    if args.emcee:
+        import importlib.util
+
+        from .errors import MissingExtraError
+
+        if isinstance(args.emcee, bool) or args.emcee < 2:
+            raise OptionError(f"--emcee must be a number of steps >= 2, got {args.emcee}")
+        if importlib.util.find_spec("emcee") is None:
+            raise MissingExtraError('--emcee needs emcee: pip install "pdmodel[mcmc]"')
     result = fit(
         args.trials or None,
         _params(args.params),
@@ -298,10 +318,10 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     )
     if not args.quiet:
         sys.stdout.write(result.report())
-    if args.profile:
+    if to_profile:
         import numpy as np
 
-        for name in (x.strip() for x in args.profile.split(",") if x.strip()):
+        for name in to_profile:
             v = result.params[name]
             grid = v * np.exp(np.linspace(-0.5, 0.5, 7))
             spec = result.params.table[name]
@@ -313,6 +333,22 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     save_parameters(result.params, out, fit=result)
     save_parameters(result.params, out.with_suffix(".csv"), fit=result)
     print(f"wrote {out} and {out.with_suffix('.csv')}")
+    if args.emcee:
+        from .calibration import sample
+        from .io import write_text_atomic
+
+        post = sample(
+            result, steps=args.emcee, walkers=args.walkers, seed=args.seed,
+            progress=False if args.quiet else None,
+        )  # fmt: skip
+        chain_path = out.with_name(out.stem + "_chain.csv")
+        write_text_atomic(chain_path, post.chain.to_csv(index=False))
+        print(
+            f"emcee: {post.provenance['walkers']} walkers x {args.emcee} steps "
+            f"(burn-in {post.provenance['burn']}), acceptance {post.acceptance:.2f}"
+        )
+        print(post.summary.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        print(f"wrote {chain_path}")
     return 0
 
 

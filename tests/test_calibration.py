@@ -102,6 +102,14 @@ def test_fit_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "unknown parameter `nope`" in capsys.readouterr().err
     assert main(["fit", "--out", str(tmp_path / "f.txt")]) == 2
     assert main(["fit", "--out", str(tmp_path / "no" / "f.json")]) == 2
+    # options used after the fit are checked before it
+    assert (
+        main(["fit", "--free", "k_ab", "--profile", "gc_ec50", "--out", str(tmp_path / "f.json")])
+        == 2
+    )
+    assert "--profile: ['gc_ec50'] are not estimated" in capsys.readouterr().err
+    assert main(["fit", "--emcee", "1", "--out", str(tmp_path / "f.json")]) == 2
+    assert "--emcee must be a number of steps >= 2" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
 
 
@@ -115,6 +123,21 @@ def test_fit_cli_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert out.exists() and out.with_suffix(".csv").exists()
     assert pm.load_parameters(out)["k_ab"] > 0
     assert np.isfinite(json.loads(out.read_text())["fit"]["objective"])
+
+
+def test_fit_cli_emcee(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("emcee")
+    from pdmodel.cli import main
+
+    out = tmp_path / "f.json"
+    code = main(["fit", "wei2016_prednisone", "--free", "k_ab", "--n", "40", "--max-nfev", "3",
+                 "--emcee", "4", "--walkers", "2", "--out", str(out), "--quiet"])  # fmt: skip
+    assert code == 0
+    chain = out.with_name("f_chain.csv")
+    text = capsys.readouterr().out
+    assert "emcee: 2 walkers x 4 steps (burn-in 1)" in text and str(chain) in text
+    rows = chain.read_text().splitlines()
+    assert rows[0] == "k_ab,lnprob" and len(rows) == 1 + 3 * 2
 
 
 def test_profile_has_its_minimum_near_the_estimate() -> None:
@@ -142,3 +165,29 @@ def test_predictive_bands_bracket_the_estimate() -> None:
     assert row["q0.975"] > row["q0.025"]  # parameter uncertainty propagates
     with pytest.raises(cal.CalibrationError, match="n_draws"):
         cal.predictive_bands(res, trial, n_draws=1)
+
+
+def test_emcee_sample_is_deterministic_and_respects_the_posterior() -> None:
+    pytest.importorskip("emcee")
+    truth = pm.default_parameters().replace(k_ab=1.2)
+    trial = _synthetic_trial(truth, 200)
+    res = cal.fit([trial], truth, ["k_ab"], n_per_arm=60, seed=1, progress=False)
+    a = cal.sample(res, steps=10, walkers=4, burn=2, seed=3, trials=[trial], progress=False)
+    b = cal.sample(res, steps=10, walkers=4, burn=2, seed=3, trials=[trial], progress=False)
+    assert list(a.chain.columns) == ["k_ab", "lnprob"] and len(a.chain) == 8 * 4
+    np.testing.assert_array_equal(a.chain.to_numpy(), b.chain.to_numpy())
+    spec = truth.table["k_ab"]
+    assert a.chain.k_ab.between(spec.lower, spec.upper).all()
+    assert a.chain.k_ab.std() > 0  # the walkers move
+    # log posterior = -objective / 2: no draw beats the MAP estimate by more than noise
+    assert a.chain.lnprob.max() <= -0.5 * res.objective + 0.05
+    assert 0 < a.acceptance <= 1
+    row = a.summary.iloc[0]
+    assert row.parameter == "k_ab" and row["q0.025"] <= row["median"] <= row["q0.975"]
+    assert a.provenance["evaluations"] >= 10 * 4
+    with pytest.raises(cal.CalibrationError, match="burn"):
+        cal.sample(res, steps=4, burn=4, trials=[trial])
+    with pytest.raises(cal.CalibrationError, match="walkers"):
+        cal.sample(res, steps=4, walkers=1, trials=[trial])
+    with pytest.raises(cal.CalibrationError, match="steps"):
+        cal.sample(res, steps=1, trials=[trial])
