@@ -143,6 +143,11 @@ class EndpointConfig:
         ``PLT < relapse_fold x baseline``.
     relapse_fold : float
         See `relapse_level`.
+    relapse_confirm_days : float
+        0: one count below the levels is a recurrence.  d > 0: the loss must be confirmed by the
+        next sampled count more than `d` days later, with every count in between also lost (IWG
+        2009: loss of response confirmed on two occasions more than one day apart, d = 1); a
+        loss on the last sampling day(s) that cannot be confirmed does not count.
     """
 
     sampling: tuple[tuple[float, float, float], ...] = ((0.0, 14.0, 1.0), (14.0, 180.0, 7.0))
@@ -156,6 +161,7 @@ class EndpointConfig:
     onset_fold: float = 2.0
     relapse_level: float = 30.0
     relapse_fold: float = 2.0
+    relapse_confirm_days: float = 0.0
 
     def __post_init__(self) -> None:
         if self.grading not in GRADINGS:
@@ -164,6 +170,11 @@ class EndpointConfig:
         bad = [g for g in self.effective_grades if g not in names]
         if bad:
             raise OptionError(f"effective grades {bad} are not grades of `{self.grading}` {names}")
+        if not (math.isfinite(self.relapse_confirm_days) and self.relapse_confirm_days >= 0):
+            raise OptionError(
+                f"`relapse_confirm_days` must be a number of days >= 0, got "
+                f"{self.relapse_confirm_days!r}"
+            )
         for key in ("followup", "response_window", "recovery_day", "after_day"):
             v = getattr(self, key)
             if not (math.isfinite(v) and 0 <= v <= self.followup):
@@ -195,6 +206,7 @@ class EndpointConfig:
             "onset_fold": self.onset_fold,
             "relapse_level": self.relapse_level,
             "relapse_fold": self.relapse_fold,
+            "relapse_confirm_days": self.relapse_confirm_days,
         }
 
 
@@ -322,6 +334,17 @@ def _day_reader(days: Array) -> Callable[[float, Array], Array]:
     return at
 
 
+def _confirm_windows(sdays: Array, confirm_days: float) -> list[slice | None]:
+    """For each sample, the samples a loss there must persist over to count (None: cannot)."""
+    if confirm_days <= 0:
+        return [slice(j, j + 1) for j in range(sdays.size)]
+    out: list[slice | None] = []
+    for j, d in enumerate(sdays):
+        later = np.flatnonzero(sdays > d + confirm_days + 1e-9)
+        out.append(slice(j, int(later[0]) + 1) if later.size else None)
+    return out
+
+
 def _iwg_response(plt: Array, baseline: Array) -> Mask:
     return np.asarray((plt >= 30.0) & (plt >= 2.0 * baseline), dtype=bool)
 
@@ -381,7 +404,11 @@ def patient_endpoints(
 
     t_resp = first_day(iwg_r, sdays)
     after_resp = sdays[:, None] > np.nan_to_num(t_resp, nan=np.inf)[None, :]
-    lost = (plt < config.relapse_level) | (plt < config.relapse_fold * base)
+    lost_once = (plt < config.relapse_level) | (plt < config.relapse_fold * base)
+    lost = np.zeros_like(lost_once)
+    for j, win_j in enumerate(_confirm_windows(sdays, config.relapse_confirm_days)):
+        if win_j is not None:
+            lost[j] = lost_once[win_j].all(axis=0)
     relapsed = (lost & after_resp).any(axis=0)
     out["recurrence_rate"] = np.where(responder, relapsed.astype(float), np.nan)
     out["sustained_response"] = (responder & ~relapsed).astype(float)
@@ -573,9 +600,14 @@ def smooth_patient_endpoints(
     out["onset_time"] = (np.where(w_on > 0, onset, 0.0), w_on)
 
     # recurrence: first response at j (e in (M_{j-1}, M_j]) and a later kept-margin below e
-    m_keep = np.minimum(
+    m_once = np.minimum(
         lp - math.log(config.relapse_level), lp - lb - math.log(config.relapse_fold)
     )
+    # a confirmed loss at j: every count of its window below e, i.e. the window's maximum
+    m_keep = np.full_like(m_once, np.inf)
+    for j, win_j in enumerate(_confirm_windows(sdays, config.relapse_confirm_days)):
+        if win_j is not None:
+            m_keep[j] = m_once[win_j].max(axis=0)
     later_min = np.vstack(
         [np.minimum.accumulate(m_keep[::-1], axis=0)[::-1][1:], np.full((1, n), np.inf)]
     )

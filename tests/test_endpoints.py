@@ -142,3 +142,33 @@ def test_three_level_chinese_grading() -> None:
     # 105 on sampling day 21 only: markedly; 45 = baseline 10 + 35 >= 30 rise: effective; 55: effective; none
     assert out["effective_degree"].tolist() == [0, 1, 1, 2]
     assert out["total_effective_rate"].tolist() == [1, 1, 1, 0]
+
+
+@pytest.mark.parametrize("smooth", [False, True])
+def test_confirmed_loss_of_response(smooth: bool) -> None:
+    import dataclasses
+
+    from pdmodel.endpoints import smooth_patient_endpoints
+
+    confirm = dataclasses.replace(IWG, relapse_confirm_days=1.0)
+    cols = [
+        traj((3, 181, 60.0), (8, 9, 12.0)),  # one daily count lost (day 8): not confirmed
+        traj((3, 181, 60.0), (8, 10, 12.0)),  # days 8-9 lost, but day 10 (> 1 day later) is not
+        traj((3, 181, 60.0), (8, 11, 12.0)),  # days 8, 9, 10 lost: confirmed
+        traj((3, 180, 60.0)),  # lost only on the last sampling day (180): cannot be confirmed
+        traj((3, 30, 60.0)),  # weekly counts from day 35 on all lost: confirmed
+    ]
+
+    def recurrence(cfg: EndpointConfig) -> np.ndarray:
+        if not smooth:
+            return run(cols, cfg)["recurrence_rate"]
+        plt = np.stack(cols, axis=1)
+        v, w = smooth_patient_endpoints(plt, DAYS, cfg, np.zeros(plt.shape[1]), width=1e-8)[
+            "recurrence_rate"
+        ]
+        return np.where(w > 0, v, np.nan)
+
+    np.testing.assert_array_equal(recurrence(IWG), [1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(recurrence(confirm), [0, 0, 1, 0, 1])
+    with pytest.raises(OptionError, match="relapse_confirm_days"):
+        dataclasses.replace(IWG, relapse_confirm_days=-1.0)
