@@ -64,9 +64,10 @@ DEFAULT_FREE: tuple[str, ...] = (
     "omega_gc_ec50",
     "gc_kill",
     "clone_r",
+    "clone_death",
     "il11_smax",
     "il11_ec50",
-    "il11_imax_teff",
+    "il11_kpol",
     "teff_k",
 )
 
@@ -163,7 +164,7 @@ class Objective:
         self.rtol = float(rtol)
         self.n_evaluations = 0
 
-    def params(self, values: Sequence[float]) -> ParameterSet:
+    def params(self, values: Sequence[float] | np.ndarray) -> ParameterSet:
         """Parameter set with the free parameters set to `values` (validated)."""
         if len(values) != len(self.free):
             raise CalibrationError(f"expected {len(self.free)} values, got {len(values)}")
@@ -211,15 +212,23 @@ class Objective:
         """Total -2 log posterior."""
         return float(sum(t.value for t in self.terms(params)))
 
-    def residuals(self, values: Sequence[float]) -> np.ndarray:
+    def residuals(self, values: Sequence[float] | np.ndarray) -> np.ndarray:
         """Square roots of the terms (lmfit's residual vector)."""
         return np.sqrt(np.maximum([t.value for t in self.terms(self.params(values))], 0.0))
 
 
 def _finding_term(f: Any, smooth: Any, probability: float | None) -> float:
+    """-2 log L of one finding.
+
+    Numeric findings account for the Monte-Carlo error of the model's prediction, which comes
+    from a finite virtual population of ``s.n`` patients: the variance of the difference is
+    that of the published value plus that of the prediction (for a proportion, the binomial
+    deviance is divided by ``1 + n_published / n_simulated``).
+    """
     if f.type in ("comparison", "change"):
         return -2.0 * math.log(max(probability if probability is not None else 0.0, _P_FLOOR))
     s = smooth[f.arm][f.endpoint]
+    n_sim = max(s.n, 1)
     if f.type == "proportion":
         n = f.n
         k = f.value * n
@@ -229,14 +238,15 @@ def _finding_term(f: Any, smooth: Any, probability: float | None) -> float:
             dev += k * math.log(k / (n * p))
         if n - k > 0:
             dev += (n - k) * math.log((n - k) / (n * (1 - p)))
-        return 2.0 * dev
+        return 2.0 * dev / (1.0 + n / n_sim)
     if f.type == "mean":
-        se = max(f.sd, 1e-12) / math.sqrt(f.n)
-        return ((f.mean - s.value) / se) ** 2
+        var = max(f.sd, 1e-12) ** 2 / f.n + s.sd**2 / n_sim
+        return (f.mean - s.value) ** 2 / var
     if f.low is None or f.high is None:
         raise CalibrationError(f"median finding {f.describe()} needs `low` and `high` to be fitted")
-    se = max((f.high - f.low) / 4.0, 1e-12) / math.sqrt(f.n)
-    return ((f.median - s.median) / se) ** 2
+    sd = max((f.high - f.low) / 4.0, 1e-12)
+    var = sd**2 / f.n + sd**2 / n_sim
+    return (f.median - s.median) ** 2 / var
 
 
 @dataclass(frozen=True)
@@ -364,6 +374,118 @@ def _starts(base: ParameterSet, free: Sequence[str], n: int, seed: int) -> list[
     return out
 
 
+@dataclass(frozen=True)
+class _Local:
+    index: int
+    values: dict[str, float]
+    value: float
+    success: bool
+    message: str
+    nfev: int
+
+
+def _local_fit(
+    obj: Objective,
+    start: dict[str, float],
+    method: str,
+    max_nfev: int | None,
+    show: bool,
+    callback: Callable[[int, float], None] | None,
+    index: int,
+) -> _Local:
+    """One local lmfit minimisation from `start` (runs in a worker process when parallel)."""
+    import lmfit
+
+    names = obj.free
+    n0 = obj.n_evaluations
+    lp = lmfit.Parameters()
+    for name in names:
+        spec = obj.base.table[name]
+        lp.add(name, value=min(max(start[name], spec.lower), spec.upper), min=spec.lower,
+               max=spec.upper)  # fmt: skip
+
+    def residual(p: Any) -> np.ndarray:
+        r = obj.residuals([p[k].value for k in names])
+        total = float(np.sum(r * r))
+        if show:
+            print(
+                f"  start {index + 1}, evaluation {obj.n_evaluations - n0}: "
+                f"-2 log posterior {total:.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
+        if callback is not None:
+            callback(obj.n_evaluations, total)
+        return r
+
+    kws: dict[str, Any] = {}
+    if method == "least_squares":
+        # the objective has a noise floor (whole treatment days, solver tolerance): stop when
+        # a step improves it by less than 1e-4 relative instead of chasing that noise
+        kws = {"diff_step": 1e-3, "x_scale": "jac", "ftol": 1e-4, "xtol": 1e-4}
+    if max_nfev is not None:
+        kws["max_nfev"] = max_nfev
+    try:
+        out = lmfit.minimize(residual, lp, method=method, **kws)
+    except ParameterError as exc:
+        raise CalibrationError(str(exc)) from None
+    return _Local(
+        index=index,
+        values={k: float(out.params[k].value) for k in names},
+        value=float(np.sum(np.asarray(out.residual) ** 2)),
+        success=bool(out.success) and not bool(getattr(out, "aborted", False)),
+        message=str(getattr(out, "message", "")),
+        nfev=obj.n_evaluations - n0,
+    )
+
+
+def _curvature(
+    obj: Objective, at: ParameterSet, names: Sequence[str], workers: int
+) -> tuple[dict[str, float], dict[tuple[str, str], float]]:
+    """Standard errors and correlations from the Gauss-Newton curvature at `at`.
+
+    The residuals r satisfy sum r^2 = -2 log posterior, so the approximate posterior covariance
+    is (J^T J)^-1 with J the Jacobian of r (central differences, relative step 1e-3, one-sided
+    at a bound).  NaN where the curvature is singular.
+    """
+    x0 = np.array([at[k] for k in names])
+    cols = []
+    for j, k in enumerate(names):
+        spec = at.table[k]
+        h = 1e-3 * max(abs(x0[j]), 1e-8)
+        hi, lo = min(x0[j] + h, spec.upper), max(x0[j] - h, spec.lower)
+        xs_hi, xs_lo = x0.copy(), x0.copy()
+        xs_hi[j], xs_lo[j] = hi, lo
+        cols.append((xs_hi, xs_lo, hi - lo))
+    points = [p for c in cols for p in c[:2]]
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as ex:
+            res = list(ex.map(obj.residuals, points))
+    else:
+        res = [obj.residuals(p) for p in points]
+    obj.n_evaluations += len(points) if workers > 1 else 0
+    jac = np.column_stack([(res[2 * j] - res[2 * j + 1]) / cols[j][2] for j in range(len(names))])
+    stderr = {k: math.nan for k in names}
+    correl: dict[tuple[str, str], float] = {}
+    info = jac.T @ jac
+    try:
+        cov = np.linalg.inv(info)
+    except np.linalg.LinAlgError:
+        return stderr, correl
+    d = np.diag(cov)
+    if not np.all(np.isfinite(d)) or np.any(d <= 0):
+        return stderr, correl
+    sd = np.sqrt(d)
+    for i, a in enumerate(names):
+        stderr[a] = float(sd[i])
+        for j, b in enumerate(names):
+            if i != j:
+                correl[(a, b)] = float(cov[i, j] / (sd[i] * sd[j]))
+    return stderr, correl
+
+
 def fit(
     trials: Sequence[Trial | str] | None = None,
     params: ParameterSet | None = None,
@@ -377,6 +499,7 @@ def fit(
     progress: bool | None = None,
     callback: Callable[[int, float], None] | None = None,
     rtol: float = 1e-6,
+    workers: int = 1,
 ) -> FitResult:
     """Estimate parameters from trial findings (MAP, lmfit).
 
@@ -406,6 +529,9 @@ def fit(
         Called as ``callback(evaluation, objective)`` after each evaluation.
     rtol : float
         Relative tolerance of the engine (see :class:`Objective`).
+    workers : int
+        Processes running the local fits (starts) side by side; the result does not depend on
+        it.  `callback` needs 1.
 
     Returns
     -------
@@ -416,8 +542,6 @@ def fit(
     CalibrationError
         Unknown free parameter, a start outside the bounds, a non-finite objective.
     """
-    import lmfit
-
     base = params or default_parameters()
     names = tuple(free) if free is not None else DEFAULT_FREE
     designs = tuple(t if isinstance(t, Trial) else load(t) for t in (trials or DEFAULT_TRIALS))
@@ -426,54 +550,36 @@ def fit(
         spec = base.table[name]
         if spec.lower == spec.upper:
             raise CalibrationError(f"`{name}` has equal bounds; it cannot be estimated")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise CalibrationError(f"`workers` must be a whole number >= 1, got {workers!r}")
+    if callback is not None and workers > 1:
+        raise CalibrationError("`callback` needs workers = 1 (it cannot run in other processes)")
     show = want_progress(progress)
     clock = time.perf_counter()
-    best: Any = None
-    best_value = math.inf
-    for start in _starts(base, names, max(1, int(starts)), seed):
-        lp = lmfit.Parameters()
-        for name in names:
-            spec = base.table[name]
-            value = min(max(start[name], spec.lower), spec.upper)
-            lp.add(name, value=value, min=spec.lower, max=spec.upper)
-            lp[name].user_data = {"unit": spec.unit, "source": spec.source}
+    starts_list = _starts(base, names, max(1, int(starts)), seed)
+    n_before = obj.n_evaluations
+    if workers == 1 or len(starts_list) == 1:
+        locals_ = [
+            _local_fit(obj, st, method, max_nfev, show, callback, i)
+            for i, st in enumerate(starts_list)
+        ]
+    else:
+        from concurrent.futures import ProcessPoolExecutor
 
-        def residual(p: Any) -> np.ndarray:
-            r = obj.residuals([p[k].value for k in names])
-            total = float(np.sum(r * r))
-            if show:
-                print(
-                    f"  evaluation {obj.n_evaluations}: -2 log posterior {total:.3f}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            if callback is not None:
-                callback(obj.n_evaluations, total)
-            return r
-
-        kws: dict[str, Any] = {}
-        if method == "least_squares":
-            kws = {"diff_step": 1e-3, "x_scale": "jac"}
-            if max_nfev is not None:
-                kws["max_nfev"] = max_nfev
-        elif max_nfev is not None:
-            kws["max_nfev"] = max_nfev
-        try:
-            out = lmfit.minimize(residual, lp, method=method, **kws)
-        except ParameterError as exc:
-            raise CalibrationError(str(exc)) from None
-        value = float(np.sum(np.asarray(out.residual) ** 2))
-        if value < best_value:
-            best, best_value = out, value
-
-    assert best is not None
-    final = obj.params([best.params[k].value for k in names])
+        with ProcessPoolExecutor(max_workers=min(workers, len(starts_list))) as ex:
+            futures = [
+                ex.submit(_local_fit, obj, st, method, max_nfev, show, None, i)
+                for i, st in enumerate(starts_list)
+            ]
+            locals_ = [f.result() for f in futures]
+    obj.n_evaluations = n_before + sum(r.nfev for r in locals_)  # also those in workers
+    best = min(locals_, key=lambda r: r.value)  # ties: the first start
+    final = obj.params([best.values[k] for k in names])
     terms = obj.terms(final)
-    stderr, ci, correl = {}, {}, {}
+    stderr, correl = _curvature(obj, final, names, workers)
+    ci = {}
     for k in names:
-        se = best.params[k].stderr
-        se = float(se) if se is not None and np.isfinite(se) else math.nan
-        stderr[k] = se
+        se = stderr[k]
         v = final[k]
         spec = final.table[k]
         if math.isfinite(se) and v > 0:
@@ -484,8 +590,6 @@ def fit(
             ci[k] = (max(v - half, spec.lower), min(v + half, spec.upper))
         else:
             ci[k] = (math.nan, math.nan)
-        for k2, c in (best.params[k].correl or {}).items():
-            correl[(k, k2)] = float(c)
     from . import __version__
 
     provenance = {
@@ -498,6 +602,9 @@ def fit(
         "rtol": obj.rtol,
         "method": method,
         "starts": int(starts),
+        "best_start": best.index,
+        "start_objectives": [round(r.value, 4) for r in locals_],
+        "workers": int(workers),
         "objective": float(sum(t.value for t in terms)),
         "evaluations": obj.n_evaluations,
         "wall_time_s": round(time.perf_counter() - clock, 1),
@@ -514,8 +621,8 @@ def fit(
         correl=correl,
         objective=float(sum(t.value for t in terms)),
         terms=tuple(terms),
-        success=bool(best.success),
-        message=str(getattr(best, "message", "")),
+        success=best.success,
+        message=best.message,
         nfev=obj.n_evaluations,
         provenance=provenance,
     )
@@ -723,9 +830,10 @@ def _prior_term(params: ParameterSet, name: str) -> float:
     return z * z
 
 
-def check_options(n_per_arm: int, seed: int, starts: int) -> None:
+def check_options(n_per_arm: int, seed: int, starts: int, workers: int = 1) -> None:
     """Validate the numeric options of a fit (used by the command line)."""
-    for key, v, lo in (("n", n_per_arm, 2), ("seed", seed, 0), ("starts", starts, 1)):
+    for key, v, lo in (("n", n_per_arm, 2), ("seed", seed, 0), ("starts", starts, 1),
+                       ("workers", workers, 1)):  # fmt: skip
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             raise OptionError(f"`--{key}` must be a whole number >= {lo}, got {v!r}")
 

@@ -123,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--seed", type=int, default=1, help="seed (default 1)")
     f.add_argument("--starts", type=int, default=1, help="local fits from prior draws (default 1)")
     f.add_argument("--max-nfev", type=int, default=None, help="evaluation budget per local fit")
+    f.add_argument("--workers", type=int, default=1,
+                   help="processes running the starts side by side (default 1)")  # fmt: skip
     f.add_argument("--profile", help="comma-separated parameters to profile after the fit")
     f.add_argument("--emcee", type=int, default=0, metavar="STEPS",
                    help="after the fit, sample the posterior with emcee for STEPS steps and "
@@ -283,7 +285,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from .calibration import DEFAULT_FREE, check_options, fit, profile
     from .errors import OptionError
 
-    check_options(args.n, args.seed, args.starts)
+    check_options(args.n, args.seed, args.starts, args.workers)
     out = Path(args.out)
     if out.suffix.lower() != ".json":
         raise OptionError(f"--out must name a .json file, got {out}")
@@ -315,6 +317,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         starts=args.starts,
         max_nfev=args.max_nfev,
         progress=False if args.quiet else None,
+        workers=args.workers,
     )
     if not args.quiet:
         sys.stdout.write(result.report())

@@ -24,19 +24,22 @@ Macrophage Fc clearance capacity, autoreactive clone, autoantibody
 .. math::
 
     \frac{dM}{dt} &= k_M (1 - I_{M} E_{GC}) - k_M M \\
-    \frac{dB}{dt} &= r_i B (T_{eff} / T_{eff,0} - B) - k_{kill} E_{GC} B \\
-    \frac{dAb}{dt} &= k_{Ab} (B - Ab)
+    \frac{dB}{dt} &= B \left[ (r_i + d) T_{eff} / T_{eff,0} - d - r_i B \right]
+                     - k_{kill} E_{GC} B \\
+    \frac{dAb}{dt} &= k_{Ab} (B H - Ab)
 
-Activated effector CD4+CD25+ (FoxP3-) and FoxP3+ regulatory T cells (% of CD4+)
+Activated effector CD4+CD25+ (FoxP3-) and FoxP3+ regulatory T cells (% of CD4+), Th1
+polarisation of the effector response (relative)
 
 .. math::
 
-    \frac{dT_{eff}}{dt} &= k_E \left[ T_{eff,0} (R_0 / R)^{\theta} (1 - I_{E} E_{GC})
-                          (1 - I_{E,11} E_{11}) - T_{eff} \right] \\
-    \frac{dR}{dt} &= k_R \left[ R_0 (1 + S_R E_{GC}) - R \right]
+    \frac{dT_{eff}}{dt} &= k_E \left[ T_{eff,0} (R_0 / R)^{\theta} (1 - I_{E} E_{GC}) H
+                          - T_{eff} \right] \\
+    \frac{dR}{dt} &= k_R \left[ R_0 (1 + S_R E_{GC}) - R \right] \\
+    \frac{dH}{dt} &= k_H (1 - H) - k_{pol} E_{11} H
 
 The untreated steady state is closed-form: :math:`P = P_{0,i}`, :math:`MK_j = k_{in,i}/k_{tr}`,
-:math:`M = B = Ab = 1`, :math:`T_{eff} = T_{eff,0}`, :math:`R = R_0`, with
+:math:`M = B = Ab = H = 1`, :math:`T_{eff} = T_{eff,0}`, :math:`R = R_0`, with
 :math:`k_{in,i} = (k_{sen} + k_{ab,i}) P_{0,i}`.  See ``docs/model.md`` for sources and
 assumptions.
 """
@@ -85,6 +88,7 @@ class State(IntEnum):
     AB = 7  #: circulating autoantibody, relative to untreated
     TEFF = 8  #: activated effector CD4+CD25+FoxP3- T cells, % of CD4+
     TREG = 9  #: FoxP3+ regulatory T cells, % of CD4+
+    TH1 = 10  #: Th1 polarisation of effector activation, relative to untreated
 
 
 STATE_NAMES: tuple[str, ...] = tuple(s.name.lower() for s in State)
@@ -102,6 +106,7 @@ OBSERVABLES: dict[str, str] = {
     "teff_pct": "% of CD4+",
     "macrophage": "relative to untreated",
     "clone": "relative to untreated",
+    "th1": "relative to untreated",
     "conc_prednisolone": "ng/mL (unbound)",
     "conc_dexamethasone": "ng/mL",
     "conc_il11": "ng/mL",
@@ -148,7 +153,9 @@ class Individuals:
     ab_kdeg: float
     ab_kp: float
     il11_smax: float
-    il11_imax_teff: float
+    il11_kpol: float
+    clone_death: float
+    th1_k: float
     teff_k: float
     gc_imax_teff: float
     treg_k: float
@@ -215,7 +222,9 @@ class Individuals:
             ab_kdeg=params["ab_kdeg"],
             ab_kp=params["ab_kp"],
             il11_smax=params["il11_smax"],
-            il11_imax_teff=params["il11_imax_teff"],
+            il11_kpol=params["il11_kpol"],
+            clone_death=params["clone_death"],
+            th1_k=params["th1_k"],
             teff_k=params["teff_k"],
             gc_imax_teff=params["gc_imax_teff"],
             treg_k=params["treg_k"],
@@ -296,16 +305,26 @@ def rhs(
         np.multiply(e11, ind.il11_smax, out=tmp)
         tmp += 1.0
         influx *= tmp
-        np.multiply(e11, -ind.il11_imax_teff, out=tmp)
-        tmp += 1.0
-        drive *= tmp
+    dth1 = dy[State.TH1]
+    th1 = y[State.TH1]
+    # Th1 polarisation: dH/dt = k_H (1 - H) - k_pol E11 H
+    np.subtract(1.0, th1, out=dth1)
+    dth1 *= ind.th1_k
+    if c_il11 is not None:
+        np.multiply(e11, th1, out=tmp)
+        tmp *= ind.il11_kpol
+        dth1 -= tmp
+    drive *= th1
     dmac = dy[State.MAC]
     dtreg = dy[State.TREG]
     dclone = dy[State.CLONE]
     # clone: r (Teff / Teff0 - B) - kill
     np.divide(teff, ind.teff_base, out=dclone)
-    dclone -= clone
-    dclone *= ind.clone_r
+    # help-driven proliferation (r + d) T/T0 against death d and crowding r B
+    dclone *= ind.clone_r + ind.clone_death
+    dclone -= ind.clone_death
+    np.multiply(clone, ind.clone_r, out=tmp)
+    dclone -= tmp
     if c_gc is not None:
         egc = c_gc + ind.gc_ec50
         np.divide(c_gc, egc, out=egc)
@@ -343,7 +362,8 @@ def rhs(
     np.multiply(mk4, ktr, out=tmp)
     np.subtract(tmp, dp, out=dp)
     dab = dy[State.AB]
-    np.subtract(clone, ab, out=dab)
+    np.multiply(clone, y[State.TH1], out=dab)
+    dab -= ab
     dab *= ind.ab_kdeg
     dteff = dy[State.TEFF]
     np.subtract(drive, teff, out=dteff)
@@ -361,6 +381,7 @@ def baseline_state(ind: Individuals) -> Array:
     y[State.AB] = 1.0
     y[State.TEFF] = ind.teff_base
     y[State.TREG] = ind.treg_base
+    y[State.TH1] = 1.0
     return y
 
 
@@ -407,6 +428,7 @@ def observables(
         "teff_pct": lambda: y[State.TEFF],
         "macrophage": lambda: y[State.MAC],
         "clone": lambda: y[State.CLONE],
+        "th1": lambda: y[State.TH1],
         "conc_prednisolone": lambda: c_pred,
         "conc_dexamethasone": lambda: c_dex,
         "conc_il11": lambda: concentrations.get("il11", zero),

@@ -183,8 +183,8 @@ def to_sbml(
         const(name, value, unit)
     for name in (
         "plt_ksen", "fb_gamma", "mac_k", "gc_imax_mac", "gc_kill", "ab_kdeg", "ab_kp",
-        "il11_smax", "il11_imax_teff", "teff_k", "gc_imax_teff", "treg_k", "gc_smax_treg",
-        "treg_base", "treg_supp", "dex_potency",
+        "il11_smax", "il11_kpol", "th1_k", "clone_death", "teff_k", "gc_imax_teff", "treg_k",
+        "gc_smax_treg", "treg_base", "treg_supp", "dex_potency",
     ):  # fmt: skip
         const(name, params[name], _TABLE_UNITS[params.table[name].unit])
     const("ktr", ind.ktr, "per_day")
@@ -211,7 +211,8 @@ def to_sbml(
 
     # PD states
     units = {"mk": "plt", "plt": "plt", "mac": "dimensionless", "clone": "dimensionless",
-             "ab": "dimensionless", "teff": "percent", "treg": "percent"}  # fmt: skip
+             "ab": "dimensionless", "teff": "percent", "treg": "percent",
+             "th1": "dimensionless"}  # fmt: skip
     for i, name in enumerate(STATE_NAMES):
         var(name, y0[i], units["mk" if name.startswith("mk") else name])
     rate(
@@ -222,14 +223,18 @@ def to_sbml(
         rate(f"mk{j}", f"ktr * (mk{j - 1} - mk{j})")
     rate("plt", f"ktr * mk{N_TRANSIT} - (plt_ksen + k_ab * ab * mac) * plt")
     rate("mac", "mac_k * (1 dimensionless - gc_imax_mac * e_gc) - mac_k * mac")
-    rate("clone", "clone * (clone_r * (teff / teff_base - clone) - gc_kill * e_gc)")
-    rate("ab", "ab_kdeg * (clone - ab)")
+    rate(
+        "clone",
+        "clone * ((clone_r + clone_death) * teff / teff_base - clone_death - clone_r * clone"
+        " - gc_kill * e_gc)",
+    )
+    rate("ab", "ab_kdeg * (clone * th1 - ab)")
     rate(
         "teff",
         "teff_k * (teff_base * (treg_base / treg)^treg_supp"
-        " * (1 dimensionless - gc_imax_teff * e_gc)"
-        " * (1 dimensionless - il11_imax_teff * e_11) - teff)",
+        " * (1 dimensionless - gc_imax_teff * e_gc) * th1 - teff)",
     )
+    rate("th1", "th1_k * (1 dimensionless - th1) - il11_kpol * e_11 * th1")
     rate("treg", "treg_k * (treg_base * (1 dimensionless + gc_smax_treg * e_gc) - treg)")
 
     # observables
@@ -247,6 +252,7 @@ def to_sbml(
     assign("teff_pct", "teff", "percent")
     assign("macrophage", "mac", "dimensionless")
     assign("clone_obs", "clone", "dimensionless")
+    assign("th1_obs", "th1", "dimensionless")
 
     # doses as events
     for ci, c in enumerate(regimen.courses):

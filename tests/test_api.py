@@ -29,6 +29,8 @@ EXPECTED = {
     "Regimen",
     "Rule",
     "simulate",
+    "simulate_many",
+    "simulate_trials",
     "SimulationResult",
     "save_parameters",
     "load_parameters",

@@ -14,10 +14,15 @@ from pdmodel import trials
 
 
 def _synthetic_trial(params: pm.ParameterSet, n_pub: int = 400) -> trials.Trial:
-    """A one-arm prednisone trial whose 'published' rates come from known parameters."""
+    """A one-arm prednisone trial whose 'published' rates come from known parameters.
+
+    The rates are the model's expectations under the objective's own observation model (smooth
+    endpoints: 5% count variation), on other virtual patients than the fit uses.
+    """
     base = trials.load("wei2016_prednisone")
-    truth = trials.simulate_trial(base, params, n_per_arm=3000, seed=99)
-    s = truth.summaries["prednisone"]
+    truth = trials.simulate_trial(base, params, n_per_arm=3000, seed=99, smooth_width=0.05)
+    assert truth.smooth is not None
+    s = truth.smooth["prednisone"]
     data = base.to_dict()
     data["id"] = "synthetic"
     data["arm"][0]["n"] = n_pub
@@ -52,8 +57,12 @@ def test_parameter_recovery() -> None:
     for name in ("k_ab", "gc_imax_mac"):
         lo, hi = res.ci95[name]
         assert lo <= truth[name] <= hi, (name, res.params[name], (lo, hi))
-        assert abs(res.params[name] - truth[name]) < abs(start[name] - truth[name])
-    assert res.success and res.moved()["k_ab"]
+    # the optimiser reached at least the truth's objective (the two parameters trade off along
+    # a ridge: their estimates are strongly anti-correlated, which the fit reports)
+    obj = cal.Objective([trial], start, ["k_ab", "gc_imax_mac"], n_per_arm=300, seed=5)
+    assert res.objective <= obj(truth) + 1e-6
+    assert res.correl[("k_ab", "gc_imax_mac")] < -0.5
+    assert res.success and res.moved()["gc_imax_mac"]
     table = res.parameter_table()
     assert list(table.parameter) == ["k_ab", "gc_imax_mac"]
 
@@ -191,3 +200,55 @@ def test_emcee_sample_is_deterministic_and_respects_the_posterior() -> None:
         cal.sample(res, steps=4, walkers=1, trials=[trial])
     with pytest.raises(cal.CalibrationError, match="steps"):
         cal.sample(res, steps=1, trials=[trial])
+
+
+def test_parameter_recovery_from_numbers_and_findings() -> None:
+    # a two-arm trial (prednisone vs prednisone + rhIL-11) of realistic size whose published
+    # numbers AND comparison findings come from known parameters; refit from perturbed starts
+    truth = pm.default_parameters().replace(k_ab=1.0, gc_imax_mac=0.9, il11_smax=2.5)
+    data = trials.load("wu2016").to_dict()
+    data["id"] = "synthetic2"
+    for arm in data["arm"]:
+        arm["n"] = 150
+    sim = trials.simulate_trial(
+        trials.Trial.from_dict(data), truth, n_per_arm=3000, seed=99, smooth_width=0.05
+    )
+    assert sim.smooth is not None
+    numbers = []
+    for arm in ("control", "observation"):
+        s = sim.smooth[arm]
+        numbers += [
+            {"type": "proportion", "endpoint": e, "arm": arm, "n": 150,
+             "k": round(s[e].value * 150), "source": "simulated"}
+            for e in ("total_effective_rate", "complete_response")
+        ] + [
+            {"type": "mean", "endpoint": "recovery_level", "arm": arm, "n": 150,
+             "mean": s["recovery_level"].value, "sd": s["recovery_level"].sd, "source": "simulated"}
+        ]  # fmt: skip
+    findings = [f for f in data["finding"] if f["endpoint"] in ("onset_time", "recovery_level")]
+    assert all(r.status == "reproduced" for r in sim.findings if r.finding.endpoint in
+               ("onset_time", "recovery_level"))  # fmt: skip
+    data["finding"] = numbers + findings
+    trial = trials.Trial.from_dict(data)
+    names = ["k_ab", "gc_imax_mac", "il11_smax"]
+    start = truth.replace(k_ab=0.7, gc_imax_mac=0.8, il11_smax=1.5)
+    res = cal.fit([trial], start, names, n_per_arm=300, seed=5, progress=False)
+    for name in names:
+        lo, hi = res.ci95[name]
+        assert lo <= truth[name] <= hi, (name, res.params[name], (lo, hi))
+    assert res.success and all(res.moved().values())
+
+
+def test_parallel_starts_give_the_same_fit() -> None:
+    truth = pm.default_parameters().replace(k_ab=1.2)
+    trial = _synthetic_trial(truth, 200)
+    kw = dict(n_per_arm=60, seed=4, starts=2, max_nfev=8, progress=False)
+    one = cal.fit([trial], truth.replace(k_ab=0.8), ["k_ab", "gc_ec50"], workers=1, **kw)
+    two = cal.fit([trial], truth.replace(k_ab=0.8), ["k_ab", "gc_ec50"], workers=2, **kw)
+    assert one.params == two.params and one.objective == two.objective
+    assert one.stderr == two.stderr and one.nfev == two.nfev
+    assert one.provenance["start_objectives"] == two.provenance["start_objectives"]
+    with pytest.raises(cal.CalibrationError, match="workers"):
+        cal.fit([trial], truth, ["k_ab"], workers=0)
+    with pytest.raises(cal.CalibrationError, match="callback"):
+        cal.fit([trial], truth, ["k_ab"], workers=2, callback=lambda i, v: None)

@@ -18,7 +18,9 @@ def _free_extremes(params: pm.ParameterSet):
 
 
 def test_state_layout() -> None:
-    assert STATE_NAMES == ("mk1", "mk2", "mk3", "mk4", "plt", "mac", "clone", "ab", "teff", "treg")
+    assert STATE_NAMES == (
+        "mk1", "mk2", "mk3", "mk4", "plt", "mac", "clone", "ab", "teff", "treg", "th1",
+    )  # fmt: skip
     assert set(RULE_OBSERVABLES) <= set(OBSERVABLES)
 
 
@@ -69,4 +71,4 @@ def test_observable_errors(params: pm.ParameterSet) -> None:
 
 def test_states_indexed_by_name() -> None:
     assert State.PLT == STATE_NAMES.index("plt")
-    assert State.TREG == len(STATE_NAMES) - 1
+    assert State.TH1 == len(STATE_NAMES) - 1
