@@ -1,21 +1,32 @@
 """Calibration benchmark (printed, not asserted).
 
 Times one objective evaluation (wu2016 + wei2016_prednisone, all findings, smooth endpoints) at
-the fit's default size and at 2,000 patients per arm, and reports the wall time of the shipped
-calibration run from its provenance.
+the fit's default size (300 patients per arm) and at 2,000 per arm, next to the same work done
+one arm after another (no batching of arms), and reports the wall
+time of the shipped calibration run from its provenance.
 
     python benchmarks/calibration.py
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from importlib import resources
 
 import pdmodel as pm
 from pdmodel import calibration as cal
-from pdmodel.trials import load
+from pdmodel.trials import load, simulate_trials
+
+
+def _best_of(fn, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def main() -> None:
@@ -23,19 +34,29 @@ def main() -> None:
     designs = [load(t) for t in cal.DEFAULT_TRIALS]
     for n in (300, 2000):
         obj = cal.Objective(designs, params, cal.DEFAULT_FREE, n_per_arm=n, seed=1)
-        obj(params)  # warm-up
-        t0 = time.perf_counter()
-        value = obj(params)
-        dt = time.perf_counter() - t0
-        print(f"objective at {n} patients per arm (3 arms x 180 days): {dt:.2f} s "
-              f"(value {value:.2f}); target <= 0.5 s at 2,000")  # fmt: skip
+        value = obj(params)  # warm-up
+        t_obj = _best_of(lambda obj=obj: obj(params))
+
+        def one_by_one(n: int = n) -> None:
+            for d in designs:
+                for arm in d.arms:
+                    single = dataclasses.replace(d, arms=(arm,), findings=())
+                    simulate_trials([single], params, n, 1, smooth_width=0.05, daily=False,
+                                    rtol=1e-6, progress=False)  # fmt: skip
+
+        t_sep = _best_of(one_by_one)
+        print(f"objective at {n} patients per arm (3 arms x 180 days): {t_obj:.2f} s "
+              f"(value {value:.2f}); arms simulated one after another: {t_sep:.2f} s "
+              f"(batching gains {t_sep / t_obj:.1f}x)")  # fmt: skip
+    print("targets: <= 0.5 s at the fit's default size (issue 4); <= 0.5 s at 2,000 per arm "
+          "(design section 7)")  # fmt: skip
     ref = resources.files("pdmodel").joinpath("data/calibrated.json")
     if ref.is_file():
         prov = json.loads(ref.read_text())["provenance"]
         print(
-            f"shipped calibration: {prov['evaluations']} evaluations, {prov['starts']} start(s), "
-            f"{prov['n_per_arm']} patients per arm, wall time {prov['wall_time_s']} s "
-            "(target <= 300 s)"
+            f"shipped calibration: {prov['evaluations']} evaluations, {prov['starts']} start(s) "
+            f"on {prov.get('workers', 1)} worker(s), {prov['n_per_arm']} patients per arm, "
+            f"wall time {prov['wall_time_s']} s (target <= 300 s)"
         )
     else:
         print("no shipped calibration to report")
