@@ -500,6 +500,7 @@ def fit(
     callback: Callable[[int, float], None] | None = None,
     rtol: float = 1e-6,
     workers: int = 1,
+    uncertainty: bool = True,
 ) -> FitResult:
     """Estimate parameters from trial findings (MAP, lmfit).
 
@@ -532,6 +533,9 @@ def fit(
     workers : int
         Processes running the local fits (starts) side by side; the result does not depend on
         it.  `callback` needs 1.
+    uncertainty : bool
+        Compute standard errors, intervals and correlations (2 evaluations per free parameter;
+        :func:`profile` turns it off for its refits).
 
     Returns
     -------
@@ -576,7 +580,10 @@ def fit(
     best = min(locals_, key=lambda r: r.value)  # ties: the first start
     final = obj.params([best.values[k] for k in names])
     terms = obj.terms(final)
-    stderr, correl = _curvature(obj, final, names, workers)
+    if uncertainty:
+        stderr, correl = _curvature(obj, final, names, workers)
+    else:
+        stderr, correl = {k: math.nan for k in names}, {}
     ci = {}
     for k in names:
         se = stderr[k]
@@ -634,34 +641,66 @@ def profile(
     values: Sequence[float],
     trials: Sequence[Trial | str] | None = None,
     max_nfev: int = 60,
+    workers: int = 1,
 ) -> list[tuple[float, float]]:
     """Profile likelihood of one parameter: refit the others at each fixed value.
 
-    Returns ``(value, -2 log posterior)`` pairs; a rise of 3.84 above the minimum bounds the 95%
-    profile interval.
+    Parameters
+    ----------
+    result : FitResult
+        The fit (its provenance gives the virtual patients, smoothing and tolerance).
+    name : str
+        Estimated parameter to profile.
+    values : sequence of float
+        Values of `name` (its unit).
+    trials : sequence of Trial or str, optional
+        Trials (default: those of the fit's provenance).
+    max_nfev : int
+        Evaluation budget of each refit.
+    workers : int
+        Processes refitting the grid points side by side (same result).
+
+    Returns
+    -------
+    list of (float, float)
+        ``(value, -2 log posterior)`` pairs; a rise of 3.84 above the minimum bounds the 95%
+        profile interval.
     """
     if name not in result.free:
         raise CalibrationError(f"`{name}` was not estimated; estimated: {list(result.free)}")
-    others = [k for k in result.free if k != name]
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise CalibrationError(f"`workers` must be a whole number >= 1, got {workers!r}")
+    designs = tuple(
+        t if isinstance(t, Trial) else load(t) for t in (trials or _trial_sources(result))
+    )
+    tasks = [(result, name, float(v), designs, max_nfev) for v in values]
+    if workers == 1 or len(tasks) == 1:
+        return [_profile_point(t) for t in tasks]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as ex:
+        return list(ex.map(_profile_point, tasks))
+
+
+def _profile_point(
+    task: tuple[FitResult, str, float, tuple[Trial, ...], int],
+) -> tuple[float, float]:
+    result, name, v, designs, max_nfev = task
     prov = result.provenance
-    designs = trials or _trial_sources(result)
-    out = []
-    for v in values:
-        start = result.params.replace(**{name: float(v)})
-        if others:
-            r = fit(
-                designs, start, others, n_per_arm=prov["n_per_arm"], seed=prov["seed"],
-                width=prov["width"], max_nfev=max_nfev, progress=False,
-                rtol=prov.get("rtol", 1e-6),
-            )  # fmt: skip
-            out.append((float(v), r.objective + _prior_term(start, name)))
-        else:
-            obj = Objective(
-                [t if isinstance(t, Trial) else load(t) for t in designs], start, [name],
-                prov["n_per_arm"], prov["seed"], prov["width"], prov.get("rtol", 1e-6),
-            )  # fmt: skip
-            out.append((float(v), obj(start)))
-    return out
+    others = [k for k in result.free if k != name]
+    start = result.params.replace(**{name: v})
+    if others:
+        r = fit(
+            designs, start, others, n_per_arm=prov["n_per_arm"], seed=prov["seed"],
+            width=prov["width"], max_nfev=max_nfev, progress=False,
+            rtol=prov.get("rtol", 1e-6), uncertainty=False,
+        )  # fmt: skip
+        return (v, r.objective + _prior_term(start, name))
+    obj = Objective(
+        designs, start, [name], prov["n_per_arm"], prov["seed"], prov["width"],
+        prov.get("rtol", 1e-6),
+    )  # fmt: skip
+    return (v, obj(start))
 
 
 def _trial_sources(result: FitResult) -> list[str]:

@@ -329,7 +329,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             grid = v * np.exp(np.linspace(-0.5, 0.5, 7))
             spec = result.params.table[name]
             grid = np.clip(grid, spec.lower, spec.upper)
-            rows = profile(result, name, list(np.unique(grid)))
+            rows = profile(result, name, list(np.unique(grid)), workers=args.workers)
             print(f"profile of {name} (value, -2 log posterior):")
             for x, y in rows:
                 print(f"  {x:12.5g}  {y:10.3f}")

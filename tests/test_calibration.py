@@ -157,6 +157,7 @@ def test_profile_has_its_minimum_near_the_estimate() -> None:
     grid = [est * 0.7, est, est / 0.7]
     prof = cal.profile(res, "k_ab", grid, trials=[trial])
     values = [v for _, v in prof]
+    assert cal.profile(res, "k_ab", grid, trials=[trial], workers=2) == prof
     assert values[1] == pytest.approx(res.objective, rel=1e-9)
     assert values[1] < values[0] and values[1] < values[2]
     with pytest.raises(cal.CalibrationError, match="was not estimated"):
