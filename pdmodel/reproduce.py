@@ -93,11 +93,17 @@ def format_report(result: TrialResult, params_label: str) -> str:
             r.finding.describe()[:57].ljust(58) + r.model[:49].ljust(50) + prob.ljust(14) + r.status
         )
     n_ok = sum(r.status == "reproduced" for r in result.findings)
-    n_mod = sum(r.status != "not modelled" for r in result.findings)
+    modelled = [r for r in result.findings if r.status != "not modelled"]
+    n_dir = sum(bool(r.direction_ok) for r in modelled if r.direction_ok is not None)
+    n_dir_of = sum(r.direction_ok is not None for r in modelled)
+    n_08 = sum((r.probability or 0.0) >= 0.8 for r in modelled)
     lines += [
         "",
-        f"{n_ok} of {n_mod} modelled findings reproduced.  P(replicate): probability that a "
-        "replicate trial of the published size reaches the published verdict.",
+        f"{n_ok} of {len(modelled)} modelled findings reproduced (status: published direction and "
+        f"P(replicate) >= 0.5); direction right for {n_dir} of {n_dir_of}; P(replicate) >= 0.8 "
+        f"for {n_08} of {len(modelled)}.",
+        "P(replicate): probability that a replicate trial of the published size reaches the "
+        "published verdict (direction and significance).",
         "Complications are not modelled.",
     ]
     return "\n".join(lines) + "\n"

@@ -89,6 +89,12 @@ def test_reproduce_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         "not reproduced",
         "not modelled",
     }
+    # the summary line counts what the table shows
+    modelled = [r for r in report["findings"] if r["status"] != "not modelled"]
+    n_ok = sum(r["status"] == "reproduced" for r in modelled)
+    n_08 = sum((r["probability"] or 0) >= 0.8 for r in modelled)
+    assert f"{n_ok} of {len(modelled)} modelled findings reproduced" in text
+    assert f"P(replicate) >= 0.8 for {n_08} of {len(modelled)}." in text
 
 
 def test_reproduce_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
