@@ -130,6 +130,9 @@ class Objective:
         Relative tolerance of the engine.  The default 1e-6 keeps simulated observables within
         about 1e-4 of a tight reference solve (docs/engine.md) and is about 15% faster than the
         simulation default 3e-7.
+    workers : int
+        Processes sharing the virtual patients of each evaluation (same value; worth it from
+        about 1,000 patients per arm).  Call :meth:`close` (or use ``with``) to stop them.
     """
 
     def __init__(
@@ -141,9 +144,12 @@ class Objective:
         seed: int = 1,
         width: float = 0.05,
         rtol: float = 1e-6,
+        workers: int = 1,
     ) -> None:
         if not trials:
             raise CalibrationError("give at least one trial to fit")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise CalibrationError(f"`workers` must be a whole number >= 1, got {workers!r}")
         if not free:
             raise CalibrationError("give at least one free parameter")
         for name in free:
@@ -162,7 +168,36 @@ class Objective:
         self.seed = int(seed)
         self.width = float(width)
         self.rtol = float(rtol)
+        self.workers = int(workers)
         self.n_evaluations = 0
+        self._pool: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_pool"] = None  # a process pool does not travel to other processes
+        return state
+
+    def __enter__(self) -> Objective:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker processes (if any); the objective stays usable."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def _executor(self) -> tuple[Any, int | None]:
+        if self.workers == 1:
+            return None, None
+        if self._pool is None:
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(max_workers=self.workers)
+        total = self.n_per_arm * sum(len(t.arms) for t in self.trials)
+        return self._pool, -(-total // self.workers)
 
     def params(self, values: Sequence[float] | np.ndarray) -> ParameterSet:
         """Parameter set with the free parameters set to `values` (validated)."""
@@ -174,6 +209,7 @@ class Objective:
         """Every contribution to the objective at `params`."""
         self.n_evaluations += 1
         out: list[Term] = []
+        executor, chunk = self._executor()
         results = simulate_trials(
             self.trials,
             params,
@@ -183,6 +219,8 @@ class Objective:
             progress=False,
             daily=False,
             rtol=self.rtol,
+            executor=executor,
+            chunk_size=chunk,
         )
         for trial, res in zip(self.trials, results, strict=True):
             assert res.smooth is not None
@@ -531,8 +569,9 @@ def fit(
     rtol : float
         Relative tolerance of the engine (see :class:`Objective`).
     workers : int
-        Processes running the local fits (starts) side by side; the result does not depend on
-        it.  `callback` needs 1.
+        Processes: with several starts, the local fits run side by side; with one start, each
+        evaluation's virtual patients are shared out.  The result does not depend on it.
+        `callback` needs 1 (or a single start).
     uncertainty : bool
         Compute standard errors, intervals and correlations (2 evaluations per free parameter;
         :func:`profile` turns it off for its refits).
@@ -549,15 +588,19 @@ def fit(
     base = params or default_parameters()
     names = tuple(free) if free is not None else DEFAULT_FREE
     designs = tuple(t if isinstance(t, Trial) else load(t) for t in (trials or DEFAULT_TRIALS))
-    obj = Objective(designs, base, names, n_per_arm, seed, width, rtol)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise CalibrationError(f"`workers` must be a whole number >= 1, got {workers!r}")
+    # several starts: the starts run side by side; one start: each evaluation is shared
+    obj_workers = workers if max(1, int(starts)) == 1 else 1
+    obj = Objective(designs, base, names, n_per_arm, seed, width, rtol, obj_workers)
     for name in names:
         spec = base.table[name]
         if spec.lower == spec.upper:
             raise CalibrationError(f"`{name}` has equal bounds; it cannot be estimated")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise CalibrationError(f"`workers` must be a whole number >= 1, got {workers!r}")
-    if callback is not None and workers > 1:
-        raise CalibrationError("`callback` needs workers = 1 (it cannot run in other processes)")
+    if callback is not None and workers > 1 and int(starts) > 1:
+        raise CalibrationError(
+            "`callback` needs workers = 1 with several starts (it cannot run in other processes)"
+        )
     show = want_progress(progress)
     clock = time.perf_counter()
     starts_list = _starts(base, names, max(1, int(starts)), seed)
@@ -581,9 +624,10 @@ def fit(
     final = obj.params([best.values[k] for k in names])
     terms = obj.terms(final)
     if uncertainty:
-        stderr, correl = _curvature(obj, final, names, workers)
+        stderr, correl = _curvature(obj, final, names, 1 if obj.workers > 1 else workers)
     else:
         stderr, correl = {k: math.nan for k in names}, {}
+    obj.close()
     ci = {}
     for k in names:
         se = stderr[k]

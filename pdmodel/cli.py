@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--starts", type=int, default=1, help="local fits from prior draws (default 1)")
     f.add_argument("--max-nfev", type=int, default=None, help="evaluation budget per local fit")
     f.add_argument("--workers", type=int, default=1,
-                   help="processes running the starts side by side (default 1)")  # fmt: skip
+                   help="processes: starts side by side, or with one start each "
+                   "evaluation's patients (default 1)")  # fmt: skip
     f.add_argument("--profile", help="comma-separated parameters to profile after the fit")
     f.add_argument("--emcee", type=int, default=0, metavar="STEPS",
                    help="after the fit, sample the posterior with emcee for STEPS steps and "

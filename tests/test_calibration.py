@@ -252,4 +252,23 @@ def test_parallel_starts_give_the_same_fit() -> None:
     with pytest.raises(cal.CalibrationError, match="workers"):
         cal.fit([trial], truth, ["k_ab"], workers=0)
     with pytest.raises(cal.CalibrationError, match="callback"):
-        cal.fit([trial], truth, ["k_ab"], workers=2, callback=lambda i, v: None)
+        cal.fit([trial], truth, ["k_ab"], workers=2, starts=2, callback=lambda i, v: None)
+
+
+def test_objective_shared_over_processes_gives_the_same_value(params: pm.ParameterSet) -> None:
+    designs = [trials.load("wu2016"), trials.load("wei2016_prednisone")]
+    serial = cal.Objective(designs, params, ["k_ab", "il11_smax"], n_per_arm=60, seed=2)
+    with cal.Objective(designs, params, ["k_ab", "il11_smax"], n_per_arm=60, seed=2,
+                       workers=2) as shared:  # fmt: skip
+        for p in (params, params.replace(k_ab=0.9)):
+            assert [t.value for t in shared.terms(p)] == [t.value for t in serial.terms(p)]
+        assert shared._pool is not None
+    assert shared._pool is None  # closed on leaving the block
+    # one start with two workers: the evaluations are shared, the fit is the same
+    trial = designs[1]
+    kw = dict(n_per_arm=60, seed=4, max_nfev=6, progress=False)
+    a = cal.fit([trial], params, ["k_ab"], workers=1, **kw)
+    b = cal.fit([trial], params, ["k_ab"], workers=2, **kw)
+    assert a.params == b.params and a.objective == b.objective and a.stderr == b.stderr
+    with pytest.raises(cal.CalibrationError, match="workers"):
+        cal.Objective(designs, params, ["k_ab"], workers=0)
