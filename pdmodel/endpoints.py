@@ -143,6 +143,12 @@ class EndpointConfig:
         ``PLT < relapse_fold x baseline``.
     relapse_fold : float
         See `relapse_level`.
+    response_confirm_days : float
+        0: one count meeting the IWG response (or CR) criteria is a response.  d > 0: the
+        criteria must hold on every count until the next one at least `d` days later (IWG
+        2009: confirmed on two occasions at least 7 days apart, d = 7); the response counts
+        from its first day, which must lie in the response window, and a response that cannot
+        be confirmed within follow-up does not count.  The Chinese gradings are unaffected.
     relapse_confirm_days : float
         0: one count below the levels is a recurrence.  d > 0: the loss must be confirmed by the
         next sampled count more than `d` days later, with every count in between also lost (IWG
@@ -162,6 +168,7 @@ class EndpointConfig:
     relapse_level: float = 30.0
     relapse_fold: float = 2.0
     relapse_confirm_days: float = 0.0
+    response_confirm_days: float = 0.0
 
     def __post_init__(self) -> None:
         if self.grading not in GRADINGS:
@@ -170,11 +177,10 @@ class EndpointConfig:
         bad = [g for g in self.effective_grades if g not in names]
         if bad:
             raise OptionError(f"effective grades {bad} are not grades of `{self.grading}` {names}")
-        if not (math.isfinite(self.relapse_confirm_days) and self.relapse_confirm_days >= 0):
-            raise OptionError(
-                f"`relapse_confirm_days` must be a number of days >= 0, got "
-                f"{self.relapse_confirm_days!r}"
-            )
+        for key in ("relapse_confirm_days", "response_confirm_days"):
+            v = getattr(self, key)
+            if not (math.isfinite(v) and v >= 0):
+                raise OptionError(f"`{key}` must be a number of days >= 0, got {v!r}")
         for key in ("followup", "response_window", "recovery_day", "after_day"):
             v = getattr(self, key)
             if not (math.isfinite(v) and 0 <= v <= self.followup):
@@ -207,6 +213,7 @@ class EndpointConfig:
             "relapse_level": self.relapse_level,
             "relapse_fold": self.relapse_fold,
             "relapse_confirm_days": self.relapse_confirm_days,
+            "response_confirm_days": self.response_confirm_days,
         }
 
 
@@ -334,14 +341,42 @@ def _day_reader(days: Array) -> Callable[[float, Array], Array]:
     return at
 
 
-def _confirm_windows(sdays: Array, confirm_days: float) -> list[slice | None]:
-    """For each sample, the samples a loss there must persist over to count (None: cannot)."""
+def _confirm_windows(
+    sdays: Array, confirm_days: float, at_least: bool = False
+) -> list[slice | None]:
+    """For each sample, the samples a state there must persist over to count (None: cannot).
+
+    The window runs to the next sample more than `confirm_days` later (or at least that much
+    later with `at_least`).
+    """
     if confirm_days <= 0:
         return [slice(j, j + 1) for j in range(sdays.size)]
     out: list[slice | None] = []
     for j, d in enumerate(sdays):
-        later = np.flatnonzero(sdays > d + confirm_days + 1e-9)
+        if at_least:
+            later = np.flatnonzero(sdays >= d + confirm_days - 1e-9)
+        else:
+            later = np.flatnonzero(sdays > d + confirm_days + 1e-9)
         out.append(slice(j, int(later[0]) + 1) if later.size else None)
+    return out
+
+
+def _confirmed(mask: Mask, windows: list[slice | None]) -> Mask:
+    """Samples where `mask` holds over the whole confirmation window."""
+    out = np.zeros_like(mask)
+    for j, w in enumerate(windows):
+        if w is not None:
+            out[j] = mask[w].all(axis=0)
+    return out
+
+
+def _confirmed_margin(m: Array, windows: list[slice | None], lost: bool = False) -> Array:
+    """Smooth counterpart of :func:`_confirmed`: the window's minimum margin (maximum for a
+    loss, whose margin must stay below the offset); -inf (+inf) where it cannot be confirmed."""
+    out = np.full_like(m, np.inf if lost else -np.inf)
+    for j, w in enumerate(windows):
+        if w is not None:
+            out[j] = m[w].max(axis=0) if lost else m[w].min(axis=0)
     return out
 
 
@@ -393,8 +428,9 @@ def patient_endpoints(
     out["total_effective_rate"] = effective.astype(float)
     out["effective_degree"] = g.astype(float)
 
-    iwg_r = _iwg_response(plt, base) & in_window[:, None]
-    iwg_cr = (plt >= 100.0) & in_window[:, None]
+    confirm = _confirm_windows(sdays, config.response_confirm_days, at_least=True)
+    iwg_r = _confirmed(_iwg_response(plt, base), confirm) & in_window[:, None]
+    iwg_cr = _confirmed(plt >= 100.0, confirm) & in_window[:, None]
     responder = iwg_r.any(axis=0)
     out["initial_response"] = responder.astype(float)
     out["complete_response"] = iwg_cr.any(axis=0).astype(float)
@@ -405,10 +441,7 @@ def patient_endpoints(
     t_resp = first_day(iwg_r, sdays)
     after_resp = sdays[:, None] > np.nan_to_num(t_resp, nan=np.inf)[None, :]
     lost_once = (plt < config.relapse_level) | (plt < config.relapse_fold * base)
-    lost = np.zeros_like(lost_once)
-    for j, win_j in enumerate(_confirm_windows(sdays, config.relapse_confirm_days)):
-        if win_j is not None:
-            lost[j] = lost_once[win_j].all(axis=0)
+    lost = _confirmed(lost_once, _confirm_windows(sdays, config.relapse_confirm_days))
     relapsed = (lost & after_resp).any(axis=0)
     out["recurrence_rate"] = np.where(responder, relapsed.astype(float), np.nan)
     out["sustained_response"] = (responder & ~relapsed).astype(float)
@@ -584,14 +617,13 @@ def smooth_patient_endpoints(
         f = cdf(run)
         return run, np.diff(np.vstack([np.zeros((1, n)), f]), axis=0)
 
-    m_r = np.minimum(lp - math.log(30.0), lp - lb - math.log(2.0))
+    confirm = _confirm_windows(sdays, config.response_confirm_days, at_least=True)
+    m_r = _confirmed_margin(np.minimum(lp - math.log(30.0), lp - lb - math.log(2.0)), confirm)
     run_r, _ = first_passage(m_r)
     responder = cdf(run_r[-1])
     out["initial_response"] = (responder, ones)
-    out["complete_response"] = (
-        cdf(np.where(win[:, None], lp, -np.inf).max(axis=0) - math.log(100.0)),
-        ones,
-    )
+    m_cr = _confirmed_margin(lp - math.log(100.0), confirm)
+    out["complete_response"] = (cdf(np.where(win[:, None], m_cr, -np.inf).max(axis=0)), ones)
     m_on = np.minimum(lp - math.log(config.onset_level), lp - lb - math.log(config.onset_fold))
     _, first_on = first_passage(m_on)
     w_on = first_on.sum(axis=0)
@@ -604,10 +636,9 @@ def smooth_patient_endpoints(
         lp - math.log(config.relapse_level), lp - lb - math.log(config.relapse_fold)
     )
     # a confirmed loss at j: every count of its window below e, i.e. the window's maximum
-    m_keep = np.full_like(m_once, np.inf)
-    for j, win_j in enumerate(_confirm_windows(sdays, config.relapse_confirm_days)):
-        if win_j is not None:
-            m_keep[j] = m_once[win_j].max(axis=0)
+    m_keep = _confirmed_margin(
+        m_once, _confirm_windows(sdays, config.relapse_confirm_days), lost=True
+    )
     later_min = np.vstack(
         [np.minimum.accumulate(m_keep[::-1], axis=0)[::-1][1:], np.full((1, n), np.inf)]
     )

@@ -172,3 +172,35 @@ def test_confirmed_loss_of_response(smooth: bool) -> None:
     np.testing.assert_array_equal(recurrence(confirm), [0, 0, 1, 0, 1])
     with pytest.raises(OptionError, match="relapse_confirm_days"):
         dataclasses.replace(IWG, relapse_confirm_days=-1.0)
+
+
+@pytest.mark.parametrize("smooth", [False, True])
+def test_confirmed_response(smooth: bool) -> None:
+    import dataclasses
+
+    from pdmodel.endpoints import smooth_patient_endpoints
+
+    confirm = dataclasses.replace(IWG, response_confirm_days=7.0)
+    cols = [
+        traj((3, 8, 60.0)),  # >= 30 on days 3-7 only: not confirmed 7 days later
+        traj((3, 11, 60.0)),  # days 3-10: confirmed (day 10 is 7 days after day 3)
+        traj((10, 30, 120.0)),  # from day 10: needs day 21 (next count >= 17): confirmed CR
+        traj((10, 20, 120.0)),  # from day 10 but gone by day 21: not confirmed
+        traj((50, 181, 60.0)),  # from day 50 (weekly: 49, 56, 63): first day 56 in the window
+    ]
+
+    def endpoint(cfg: EndpointConfig, name: str) -> np.ndarray:
+        plt = np.stack(cols, axis=1)
+        if not smooth:
+            return run(cols, cfg)[name]
+        v, w = smooth_patient_endpoints(plt, DAYS, cfg, np.zeros(plt.shape[1]), width=1e-8)[name]
+        return np.where(w > 0, v, np.nan)
+
+    np.testing.assert_array_equal(endpoint(IWG, "initial_response"), [1, 1, 1, 1, 1])
+    np.testing.assert_array_equal(endpoint(confirm, "initial_response"), [0, 1, 1, 0, 1])
+    np.testing.assert_array_equal(endpoint(confirm, "complete_response"), [0, 0, 1, 0, 0])
+    # a loss after a confirmed response is still a recurrence; unconfirmed ones have none
+    rec = endpoint(confirm, "recurrence_rate")
+    assert rec[1] == 1 and rec[2] == 1 and rec[4] == 0 and np.isnan(rec[0])
+    with pytest.raises(OptionError, match="response_confirm_days"):
+        dataclasses.replace(IWG, response_confirm_days=float("nan"))
