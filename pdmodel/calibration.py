@@ -767,8 +767,8 @@ class SampleResult:
     acceptance : float
         Mean acceptance fraction of the walkers.
     autocorr : dict of str to float
-        Integrated autocorrelation time per parameter, in steps (NaN where the chain is too
-        short to estimate it; emcee recommends chains of at least 50 autocorrelation times).
+        Integrated autocorrelation time per parameter, in steps (emcee recommends chains of at
+        least 50 autocorrelation times; see :attr:`long_enough`).
     summary : pandas.DataFrame
         Per parameter: MAP estimate, posterior median, 2.5% and 97.5% quantiles.
     provenance : dict
@@ -780,6 +780,17 @@ class SampleResult:
     autocorr: dict[str, float]
     summary: pd.DataFrame
     provenance: dict[str, Any]
+
+    @property
+    def long_enough(self) -> bool:
+        """Whether the retained chain spans at least 50 autocorrelation times of every parameter.
+
+        Autocorrelation times are taken as at least 1 step (estimates below that come from
+        chains too short to estimate them), so at least 50 retained steps are needed.
+        """
+        kept = self.provenance["steps"] - self.provenance["burn"]
+        taus = [t for t in self.autocorr.values() if math.isfinite(t)]
+        return bool(taus) and kept >= 50 * max(1.0, *taus)
 
 
 def sample(
@@ -871,20 +882,22 @@ def sample(
     ball = np.clip(ball, lower + 1e-6 * span, upper - 1e-6 * span)
     clock = time.perf_counter()
     mini = lmfit.Minimizer(residual, lp, nan_policy="raise")
-    out = mini.emcee(
-        params=lp, steps=steps, nwalkers=n_walk, burn=n_burn, thin=thin, pos=ball,
-        is_weighted=True, seed=seed, progress=want_progress(progress),
-    )  # fmt: skip
+    import contextlib
+    import io as _io
+
+    with contextlib.redirect_stdout(_io.StringIO()):  # lmfit prints emcee's chain-length notes
+        out = mini.emcee(
+            params=lp, steps=steps, nwalkers=n_walk, burn=n_burn, thin=thin, pos=ball,
+            is_weighted=True, seed=seed, progress=want_progress(progress),
+        )  # fmt: skip
     sampler = mini.sampler
     chain = pd.DataFrame(
         sampler.get_chain(discard=n_burn, thin=thin, flat=True), columns=list(names)
     )
     chain["lnprob"] = sampler.get_log_prob(discard=n_burn, thin=thin, flat=True)
     acc = float(np.mean(out.acceptance_fraction))
-    try:
-        tau = sampler.get_autocorr_time(discard=n_burn, thin=thin, quiet=True)
-    except Exception:  # emcee raises when the chain is far too short
-        tau = np.full(len(names), math.nan)
+    # tol=0: the estimate without emcee's chain-length check (SampleResult.converged reports it)
+    tau = np.asarray(sampler.get_autocorr_time(discard=n_burn, thin=thin, tol=0), dtype=float)
     rows = []
     for name in names:
         q = np.quantile(chain[name].to_numpy(), [0.025, 0.5, 0.975])

@@ -354,6 +354,13 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             f"(burn-in {post.provenance['burn']}), acceptance {post.acceptance:.2f}"
         )
         print(post.summary.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        if not post.long_enough:
+            worst = max(post.autocorr.values())
+            print(
+                f"note: the chain is shorter than 50 autocorrelation times (estimated max "
+                f"{worst:.1f} steps, taken as >= 1) after burn-in; run more steps before "
+                "trusting the quantiles"
+            )
         print(f"wrote {chain_path}")
     return 0
 

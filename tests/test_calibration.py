@@ -145,6 +145,8 @@ def test_fit_cli_emcee(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     chain = out.with_name("f_chain.csv")
     text = capsys.readouterr().out
     assert "emcee: 2 walkers x 4 steps (burn-in 1)" in text and str(chain) in text
+    assert "note: the chain is shorter than 50 autocorrelation times" in text
+    assert "N/50" not in text  # lmfit's own chain-length chatter is not passed through
     rows = chain.read_text().splitlines()
     assert rows[0] == "k_ab,lnprob" and len(rows) == 1 + 3 * 2
 
@@ -192,6 +194,7 @@ def test_emcee_sample_is_deterministic_and_respects_the_posterior() -> None:
     # log posterior = -objective / 2: no draw beats the MAP estimate by more than noise
     assert a.chain.lnprob.max() <= -0.5 * res.objective + 0.05
     assert 0 < a.acceptance <= 1
+    assert np.isfinite(a.autocorr["k_ab"]) and not a.long_enough  # 8 kept steps are too few
     row = a.summary.iloc[0]
     assert row.parameter == "k_ab" and row["q0.025"] <= row["median"] <= row["q0.975"]
     assert a.provenance["evaluations"] >= 10 * 4
