@@ -21,7 +21,9 @@ numbers), so the objective is a deterministic, continuous function of the parame
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import math
 import sys
 import time
@@ -148,8 +150,7 @@ class Objective:
     ) -> None:
         if not trials:
             raise CalibrationError("give at least one trial to fit")
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise CalibrationError(f"`workers` must be a whole number >= 1, got {workers!r}")
+        _whole(workers, "workers", 1)
         if not free:
             raise CalibrationError("give at least one free parameter")
         for name in free:
@@ -588,46 +589,48 @@ def fit(
     base = params or default_parameters()
     names = tuple(free) if free is not None else DEFAULT_FREE
     designs = tuple(t if isinstance(t, Trial) else load(t) for t in (trials or DEFAULT_TRIALS))
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise CalibrationError(f"`workers` must be a whole number >= 1, got {workers!r}")
+    _whole(workers, "workers", 1)
+    n_starts = max(1, int(starts))
     # several starts: the starts run side by side; one start: each evaluation is shared
-    obj_workers = workers if max(1, int(starts)) == 1 else 1
+    obj_workers = workers if n_starts == 1 else 1
     obj = Objective(designs, base, names, n_per_arm, seed, width, rtol, obj_workers)
     for name in names:
         spec = base.table[name]
         if spec.lower == spec.upper:
             raise CalibrationError(f"`{name}` has equal bounds; it cannot be estimated")
-    if callback is not None and workers > 1 and int(starts) > 1:
+    if callback is not None and workers > 1 and n_starts > 1:
         raise CalibrationError(
             "`callback` needs workers = 1 with several starts (it cannot run in other processes)"
         )
     show = want_progress(progress)
     clock = time.perf_counter()
-    starts_list = _starts(base, names, max(1, int(starts)), seed)
-    n_before = obj.n_evaluations
-    if workers == 1 or len(starts_list) == 1:
-        locals_ = [
-            _local_fit(obj, st, method, max_nfev, show, callback, i)
-            for i, st in enumerate(starts_list)
-        ]
-    else:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=min(workers, len(starts_list))) as ex:
-            futures = [
-                ex.submit(_local_fit, obj, st, method, max_nfev, show, None, i)
+    try:
+        starts_list = _starts(base, names, n_starts, seed)
+        n_before = obj.n_evaluations
+        if workers == 1 or len(starts_list) == 1:
+            locals_ = [
+                _local_fit(obj, st, method, max_nfev, show, callback, i)
                 for i, st in enumerate(starts_list)
             ]
-            locals_ = [f.result() for f in futures]
-    obj.n_evaluations = n_before + sum(r.nfev for r in locals_)  # also those in workers
-    best = min(locals_, key=lambda r: r.value)  # ties: the first start
-    final = obj.params([best.values[k] for k in names])
-    terms = obj.terms(final)
-    if uncertainty:
-        stderr, correl = _curvature(obj, final, names, 1 if obj.workers > 1 else workers)
-    else:
-        stderr, correl = {k: math.nan for k in names}, {}
-    obj.close()
+        else:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=min(workers, len(starts_list))) as ex:
+                futures = [
+                    ex.submit(_local_fit, obj, st, method, max_nfev, show, None, i)
+                    for i, st in enumerate(starts_list)
+                ]
+                locals_ = [f.result() for f in futures]
+        obj.n_evaluations = n_before + sum(r.nfev for r in locals_)  # also those in workers
+        best = min(locals_, key=lambda r: r.value)  # ties: the first start
+        final = obj.params([best.values[k] for k in names])
+        terms = obj.terms(final)
+        if uncertainty:
+            stderr, correl = _curvature(obj, final, names, 1 if obj.workers > 1 else workers)
+        else:
+            stderr, correl = {k: math.nan for k in names}, {}
+    finally:
+        obj.close()  # worker processes of a shared objective, if any
     ci = {}
     for k in names:
         se = stderr[k]
@@ -712,8 +715,7 @@ def profile(
     """
     if name not in result.free:
         raise CalibrationError(f"`{name}` was not estimated; estimated: {list(result.free)}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise CalibrationError(f"`workers` must be a whole number >= 1, got {workers!r}")
+    _whole(workers, "workers", 1)
     designs = tuple(
         t if isinstance(t, Trial) else load(t) for t in (trials or _trial_sources(result))
     )
@@ -730,21 +732,13 @@ def _profile_point(
     task: tuple[FitResult, str, float, tuple[Trial, ...], int],
 ) -> tuple[float, float]:
     result, name, v, designs, max_nfev = task
-    prov = result.provenance
     others = [k for k in result.free if k != name]
     start = result.params.replace(**{name: v})
     if others:
-        r = fit(
-            designs, start, others, n_per_arm=prov["n_per_arm"], seed=prov["seed"],
-            width=prov["width"], max_nfev=max_nfev, progress=False,
-            rtol=prov.get("rtol", 1e-6), uncertainty=False,
-        )  # fmt: skip
+        r = fit(designs, start, others, max_nfev=max_nfev, progress=False, uncertainty=False,
+                **_settings(result))  # fmt: skip
         return (v, r.objective + _prior_term(start, name))
-    obj = Objective(
-        designs, start, [name], prov["n_per_arm"], prov["seed"], prov["width"],
-        prov.get("rtol", 1e-6),
-    )  # fmt: skip
-    return (v, obj(start))
+    return (v, Objective(designs, start, [name], **_settings(result))(start))
 
 
 def _trial_sources(result: FitResult) -> list[str]:
@@ -854,16 +848,12 @@ def sample(
     n_burn = steps // 4 if burn is None else burn
     for key, v, lo in (("steps", steps, 2), ("walkers", n_walk, 2 * len(names)),
                        ("burn", n_burn, 0), ("thin", thin, 1)):  # fmt: skip
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise CalibrationError(f"`{key}` must be a whole number >= {lo}, got {v!r}")
+        _whole(v, key, lo)
     if n_burn >= steps:
         raise CalibrationError(f"`burn` ({n_burn}) must be below `steps` ({steps})")
     prov = result.provenance
     designs = [t if isinstance(t, Trial) else load(t) for t in (trials or _trial_sources(result))]
-    obj = Objective(
-        designs, result.params, names, prov.get("n_per_arm", 300), prov.get("seed", 1),
-        prov.get("width", 0.05), prov.get("rtol", 1e-6),
-    )  # fmt: skip
+    obj = Objective(designs, result.params, names, **_settings(result))
     lp = lmfit.Parameters()
     for name in names:
         spec = result.params.table[name]
@@ -882,10 +872,7 @@ def sample(
     ball = np.clip(ball, lower + 1e-6 * span, upper - 1e-6 * span)
     clock = time.perf_counter()
     mini = lmfit.Minimizer(residual, lp, nan_policy="raise")
-    import contextlib
-    import io as _io
-
-    with contextlib.redirect_stdout(_io.StringIO()):  # lmfit prints emcee's chain-length notes
+    with contextlib.redirect_stdout(io.StringIO()):  # lmfit prints emcee's chain-length notes
         out = mini.emcee(
             params=lp, steps=steps, nwalkers=n_walk, burn=n_burn, thin=thin, pos=ball,
             is_weighted=True, seed=seed, progress=want_progress(progress),
@@ -896,7 +883,7 @@ def sample(
     )
     chain["lnprob"] = sampler.get_log_prob(discard=n_burn, thin=thin, flat=True)
     acc = float(np.mean(out.acceptance_fraction))
-    # tol=0: the estimate without emcee's chain-length check (SampleResult.converged reports it)
+    # tol=0: the estimate without emcee's chain-length check (SampleResult.long_enough reports it)
     tau = np.asarray(sampler.get_autocorr_time(discard=n_burn, thin=thin, tol=0), dtype=float)
     rows = []
     for name in names:
@@ -926,12 +913,29 @@ def _prior_term(params: ParameterSet, name: str) -> float:
     return z * z
 
 
+def _whole(value: Any, name: str, low: int, error: type[Exception] = CalibrationError) -> int:
+    """`value` if it is a whole number >= `low`, else `error` naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise error(f"`{name}` must be a whole number >= {low}, got {value!r}")
+    return value
+
+
+def _settings(result: FitResult) -> dict[str, Any]:
+    """The virtual-patient, smoothing and tolerance settings of a fit (from its provenance)."""
+    prov = result.provenance
+    return {
+        "n_per_arm": prov.get("n_per_arm", 300),
+        "seed": prov.get("seed", 1),
+        "width": prov.get("width", 0.05),
+        "rtol": prov.get("rtol", 1e-6),
+    }
+
+
 def check_options(n_per_arm: int, seed: int, starts: int, workers: int = 1) -> None:
     """Validate the numeric options of a fit (used by the command line)."""
     for key, v, lo in (("n", n_per_arm, 2), ("seed", seed, 0), ("starts", starts, 1),
                        ("workers", workers, 1)):  # fmt: skip
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise OptionError(f"`--{key}` must be a whole number >= {lo}, got {v!r}")
+        _whole(v, f"--{key}", lo, OptionError)
 
 
 def sensitivity(

@@ -311,6 +311,13 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             raise OptionError(f"--emcee must be a number of steps >= 2, got {args.emcee}")
         if importlib.util.find_spec("emcee") is None:
             raise MissingExtraError('--emcee needs emcee: pip install "pdmodel[mcmc]"')
+        if args.walkers is not None and args.walkers < 2 * len(free):
+            raise OptionError(
+                f"--walkers must be at least 2 x the {len(free)} free parameters "
+                f"({2 * len(free)}), got {args.walkers}"
+            )
+    elif args.walkers is not None:
+        raise OptionError("--walkers applies to posterior sampling: add --emcee STEPS")
     result = fit(
         args.trials or None,
         _params(args.params),

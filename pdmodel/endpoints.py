@@ -343,14 +343,14 @@ def _day_reader(days: Array) -> Callable[[float, Array], Array]:
 
 def _confirm_windows(
     sdays: Array, confirm_days: float, at_least: bool = False
-) -> list[slice | None]:
+) -> list[slice | None] | None:
     """For each sample, the samples a state there must persist over to count (None: cannot).
 
     The window runs to the next sample more than `confirm_days` later (or at least that much
-    later with `at_least`).
+    later with `at_least`).  No confirmation (`confirm_days` <= 0) gives None.
     """
     if confirm_days <= 0:
-        return [slice(j, j + 1) for j in range(sdays.size)]
+        return None
     out: list[slice | None] = []
     for j, d in enumerate(sdays):
         if at_least:
@@ -361,23 +361,33 @@ def _confirm_windows(
     return out
 
 
-def _confirmed(mask: Mask, windows: list[slice | None]) -> Mask:
+def _over_windows(
+    x: NDArray[Any], windows: list[slice | None] | None, reduce: Callable[..., Any], fill: Any
+) -> NDArray[Any]:
+    """``reduce`` of `x` (rows = samples) over each sample's confirmation window; `fill` where
+    a window cannot be completed.  Without confirmation (`windows` None), `x` itself."""
+    if windows is None:
+        return x
+    out = np.full_like(x, fill)
+    for j, w in enumerate(windows):
+        if w is not None:
+            out[j] = reduce(x[w], axis=0)
+    return out
+
+
+def _confirmed(mask: Mask, windows: list[slice | None] | None) -> Mask:
     """Samples where `mask` holds over the whole confirmation window."""
-    out = np.zeros_like(mask)
-    for j, w in enumerate(windows):
-        if w is not None:
-            out[j] = mask[w].all(axis=0)
-    return out
+    return _over_windows(mask, windows, np.all, False)
 
 
-def _confirmed_margin(m: Array, windows: list[slice | None], lost: bool = False) -> Array:
-    """Smooth counterpart of :func:`_confirmed`: the window's minimum margin (maximum for a
-    loss, whose margin must stay below the offset); -inf (+inf) where it cannot be confirmed."""
-    out = np.full_like(m, np.inf if lost else -np.inf)
-    for j, w in enumerate(windows):
-        if w is not None:
-            out[j] = m[w].max(axis=0) if lost else m[w].min(axis=0)
-    return out
+def _confirmed_margin(m: Array, windows: list[slice | None] | None, lost: bool = False) -> Array:
+    """Smooth counterpart of :func:`_confirmed` on margins: the window's minimum (maximum for
+    a loss, whose margin must stay below the offset); -inf (+inf) where it cannot be confirmed."""
+    return (
+        _over_windows(m, windows, np.max, np.inf)
+        if lost
+        else _over_windows(m, windows, np.min, -np.inf)
+    )
 
 
 def _iwg_response(plt: Array, baseline: Array) -> Mask:

@@ -143,6 +143,7 @@ class Individuals:
     ab_log_signal: Array  # log assay signal at baseline minus log threshold
     kin: Array  # 10^9/L/day, derived: (ksen + k_ab) plt_base
     kin_fb: Array  # derived: kin * plt_base**fb_gamma
+    clone_rd: Array  # derived: clone_r + clone_death (help-driven proliferation rate)
     teff_drive0: Array  # derived: teff_base * treg_base
     ktr: float
     ksen: float
@@ -212,6 +213,7 @@ class Individuals:
             ab_log_signal=log_signal - log_thr,
             kin=kin,
             kin_fb=kin * ind["plt_base"] ** params["fb_gamma"],
+            clone_rd=ind["clone_r"] + params["clone_death"],
             teff_drive0=teff_base * params["treg_base"],
             ktr=N_TRANSIT / params["mk_mtt"],
             ksen=ksen,
@@ -318,10 +320,9 @@ def rhs(
     dmac = dy[State.MAC]
     dtreg = dy[State.TREG]
     dclone = dy[State.CLONE]
-    # clone: r (Teff / Teff0 - B) - kill
+    # clone: help-driven proliferation (r + d) T/T0 against death d and crowding r B, - kill
     np.divide(teff, ind.teff_base, out=dclone)
-    # help-driven proliferation (r + d) T/T0 against death d and crowding r B
-    dclone *= ind.clone_r + ind.clone_death
+    dclone *= ind.clone_rd
     dclone -= ind.clone_death
     np.multiply(clone, ind.clone_r, out=tmp)
     dclone -= tmp
@@ -362,7 +363,7 @@ def rhs(
     np.multiply(mk4, ktr, out=tmp)
     np.subtract(tmp, dp, out=dp)
     dab = dy[State.AB]
-    np.multiply(clone, y[State.TH1], out=dab)
+    np.multiply(clone, th1, out=dab)
     dab -= ab
     dab *= ind.ab_kdeg
     dteff = dy[State.TEFF]

@@ -273,17 +273,16 @@ class _Inputs:
     """Concentrations within one segment as exact functions of per-patient elapsed time."""
 
     def __init__(self, states: dict[str, _DrugState], ind: Individuals) -> None:
-        self.terms: dict[str, list[tuple[float, Array]]] = {}
+        terms: dict[str, list[tuple[float, Array]]] = {}
         for drug, st in states.items():
             if not st.present():
                 continue
             a, b = st.coefficients()
             weight = ind.dex_potency if drug == "dexamethasone" else 1.0
             group = "il11" if drug == "il11" else "gc"
-            self.terms.setdefault(group, []).extend([(st.pk.k, weight * a), (st.pk.ka, weight * b)])
-
-        self.gc = self.terms.get("gc")
-        self.il11 = self.terms.get("il11")
+            terms.setdefault(group, []).extend([(st.pk.k, weight * a), (st.pk.ka, weight * b)])
+        self.gc = terms.get("gc")
+        self.il11 = terms.get("il11")
 
     @staticmethod
     def _sum(terms: list[tuple[float, Array]], tau: Array) -> Array:
@@ -346,6 +345,10 @@ _B_ARR = np.array(_B, dtype=float)
 _E_ARR = np.array(_E, dtype=float)
 
 
+# A trial stage of a too-large step may leave the physical domain (e.g. P < 0); the resulting
+# non-finite derivatives make the error estimate non-finite, so the step is rejected and shrunk.
+# Only accepted steps are kept, hence the floating-point warnings are off for the whole segment.
+@np.errstate(invalid="ignore", divide="ignore", over="ignore")
 def _dopri5(
     y: Array,
     h: Array,
@@ -372,26 +375,6 @@ def _dopri5(
         stats.n_rhs += 1
         return rhs(t0 + tt, yy, c_gc, c_11, ind, out=out)
 
-    # A trial stage of a too-large step may leave the physical domain (e.g. P < 0); the
-    # resulting non-finite derivatives make the error estimate non-finite, so the step is
-    # rejected and shrunk.  Only accepted steps are kept.
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        return _dopri5_loop(y, h, length, f, rtol, atol, max_steps, stats, t0, ids, ws)
-
-
-def _dopri5_loop(
-    y: Array,
-    h: Array,
-    length: float,
-    f: Any,
-    rtol: float,
-    atol: float,
-    max_steps: int,
-    stats: _Stats,
-    t0: float,
-    ids: NDArray[np.int64],
-    ws: _Workspace,
-) -> tuple[Array, Array]:
     n = y.shape[1]
     k = ws.k
     tau = np.zeros(n)
@@ -531,15 +514,16 @@ class _ChunkResult:
 class _CourseState:
     """Per-patient dosing state of one course during a simulation.
 
-    `member` marks the patients the course belongs to (those of its regimen's group).
+    The course belongs to regimen `index`; it doses only the patients whose `group` is `index`.
     """
 
     def __init__(
-        self, course: Course, slots: Array, n: int, absorbed: Array, member: NDArray[np.bool_]
+        self, course: Course, slots: Array, absorbed: Array, group: NDArray[np.int64], index: int
     ) -> None:
         self.course = course
-        self.member = member
-        self.group = 0  # index of the regimen the course belongs to
+        self.group = index  # index of the regimen the course belongs to
+        self.member = group == index  # its patients
+        n = group.size
         self.slots = slots
         self.slot_index = {_key(t): i for i, t in enumerate(slots)}
         self.absorbed = absorbed
@@ -597,13 +581,12 @@ def _run_chunk(
     amounts: list[Array] = []
     followers: dict[tuple[int, str], list[_CourseState]] = {}
     for gi, regimen in enumerate(regimens):
-        member = group == gi
         slots = regimen.dose_slots()
         for c in regimen.courses:
-            amount = np.where(member, c.amounts(ind.weight), 0.0)
+            amount = np.where(group == gi, c.amounts(ind.weight), 0.0)
             amounts.append(amount)
-            cs = _CourseState(c, slots[c.label], n, pks[c.drug].absorbed(c.route, amount), member)
-            cs.group = gi
+            absorbed = pks[c.drug].absorbed(c.route, amount)
+            cs = _CourseState(c, slots[c.label], absorbed, group, gi)
             cstates.append(cs)
             if c.after:
                 followers.setdefault((gi, c.after), []).append(cs)

@@ -785,6 +785,8 @@ def simulate_trials(
     list of TrialResult
         One per trial, in order.
     """
+    if not trials:
+        raise TrialError("give at least one trial to simulate")
     params = params or default_parameters()
     jobs: list[tuple[Population, Regimen]] = []
     for trial in trials:

@@ -119,6 +119,13 @@ def test_fit_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "--profile: ['gc_ec50'] are not estimated" in capsys.readouterr().err
     assert main(["fit", "--emcee", "1", "--out", str(tmp_path / "f.json")]) == 2
     assert "--emcee must be a number of steps >= 2" in capsys.readouterr().err
+    assert main(["fit", "--free", "k_ab,gc_ec50", "--emcee", "5", "--walkers", "3",
+                 "--out", str(tmp_path / "f.json")]) == 2  # fmt: skip
+    assert (
+        "--walkers must be at least 2 x the 2 free parameters (4), got 3" in capsys.readouterr().err
+    )
+    assert main(["fit", "--walkers", "8", "--out", str(tmp_path / "f.json")]) == 2
+    assert "--walkers applies to posterior sampling" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
 
 

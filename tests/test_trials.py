@@ -224,3 +224,8 @@ def test_simulate_trials_batches_and_records_only_needed_days(params: pm.Paramet
                     arm,
                     key,
                 )
+
+
+def test_simulate_trials_needs_a_trial(params: pm.ParameterSet) -> None:
+    with pytest.raises(TrialError, match="at least one trial"):
+        trials.simulate_trials([], params)
