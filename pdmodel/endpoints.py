@@ -13,8 +13,9 @@ Per-patient arrays have shape ``(n_patients,)``; trajectories have shape
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -171,6 +172,10 @@ class EndpointConfig:
     response_confirm_days: float = 0.0
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.type == "float" and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
+                raise OptionError(f"`{f.name}` must be a number, got {v!r}")
         if self.grading not in GRADINGS:
             raise OptionError(f"unknown grading `{self.grading}`; use one of {tuple(GRADINGS)}")
         names = self.grade_names

@@ -196,10 +196,19 @@ def default_parameters() -> ParameterSet:
     return parameter_table().defaults()
 
 
+#: Parameters of earlier model versions: name -> what replaced them.
+RETIRED: dict[str, str] = {
+    "il11_imax_teff": "removed on 2026-11-25: rhIL-11 now acts through the Th1 polarisation "
+    "state (il11_kpol, th1_k); refit, or drop the entry to use the table's defaults",
+}
+
+
 def unknown_parameter_message(name: object, known: Mapping[str, Any]) -> str:
     """Error text for an unknown parameter name, suggesting the closest known one."""
     import difflib
 
+    if str(name) in RETIRED:
+        return f"unknown parameter `{name}`: {RETIRED[str(name)]}"
     hint = difflib.get_close_matches(str(name), list(known), n=1)
     suffix = f"; did you mean `{hint[0]}`?" if hint else "; see `pdmodel params` for the list"
     return f"unknown parameter `{name}`{suffix}"

@@ -204,3 +204,14 @@ def test_confirmed_response(smooth: bool) -> None:
     assert rec[1] == 1 and rec[2] == 1 and rec[4] == 0 and np.isnan(rec[0])
     with pytest.raises(OptionError, match="response_confirm_days"):
         dataclasses.replace(IWG, response_confirm_days=float("nan"))
+
+
+def test_endpoint_numbers_must_be_numbers() -> None:
+    import dataclasses
+
+    with pytest.raises(
+        OptionError, match=r"`response_confirm_days` must be a number, got 'a week'"
+    ):
+        dataclasses.replace(IWG, response_confirm_days="a week")  # type: ignore[arg-type]
+    with pytest.raises(OptionError, match="`followup` must be a number"):
+        dataclasses.replace(IWG, followup=True)

@@ -119,3 +119,14 @@ def test_table_from_toml_valid() -> None:
 def test_table_errors(text: str, match: str) -> None:
     with pytest.raises(pm.ParameterError, match=match):
         ParameterTable.from_toml(text, origin="bad.toml")
+
+
+def test_retired_parameter_is_explained(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    path = tmp_path / "old.json"
+    body = json.loads(pm.io.parameters_to_json(pm.default_parameters()))
+    body["parameters"]["il11_imax_teff"] = dict(body["parameters"]["il11_kpol"], value=0.3)
+    path.write_text(json.dumps(body))
+    with pytest.raises(pm.UnknownParameterError, match=r"`il11_imax_teff`: removed on 2026-11-25"):
+        pm.load_parameters(path)
