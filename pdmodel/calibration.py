@@ -71,6 +71,7 @@ DEFAULT_FREE: tuple[str, ...] = (
     "il11_ec50",
     "il11_kpol",
     "teff_k",
+    "ab_assay_sd",
 )
 
 #: Trials fitted by default.

@@ -92,18 +92,31 @@ def format_report(result: TrialResult, params_label: str) -> str:
         lines.append(
             r.finding.describe()[:57].ljust(58) + r.model[:49].ljust(50) + prob.ljust(14) + r.status
         )
-    n_ok = sum(r.status == "reproduced" for r in result.findings)
     modelled = [r for r in result.findings if r.status != "not modelled"]
-    n_dir = sum(bool(r.direction_ok) for r in modelled if r.direction_ok is not None)
-    n_dir_of = sum(r.direction_ok is not None for r in modelled)
-    n_08 = sum((r.probability or 0.0) >= 0.8 for r in modelled)
+    verdicts = [r for r in modelled if r.finding.type in ("comparison", "change")]
+    numbers = [r for r in modelled if r.finding.type not in ("comparison", "change")]
+    lines.append("")
+    if verdicts:
+        n_ok = sum(r.status == "reproduced" for r in verdicts)
+        n_dir = sum(bool(r.direction_ok) for r in verdicts)
+        n_08 = sum((r.probability or 0.0) >= 0.8 for r in verdicts)
+        m = len(verdicts)
+        lines.append(
+            f"comparisons and changes: {n_ok} of {m} reproduced (published direction and "
+            f"P(replicate) >= 0.5); direction right for {n_dir} of {m}; P(replicate) >= 0.8 "
+            f"for {n_08} of {m}."
+        )
+    if numbers:
+        n_in = sum(r.status == "reproduced" for r in numbers)
+        lines.append(
+            f"published numbers: {n_in} of {len(numbers)} inside the 95% range of a replicate "
+            "arm of the published size (P(replicate) >= 0.05)."
+        )
     lines += [
-        "",
-        f"{n_ok} of {len(modelled)} modelled findings reproduced (status: published direction and "
-        f"P(replicate) >= 0.5); direction right for {n_dir} of {n_dir_of}; P(replicate) >= 0.8 "
-        f"for {n_08} of {len(modelled)}.",
-        "P(replicate): probability that a replicate trial of the published size reaches the "
-        "published verdict (direction and significance).",
+        "P(replicate): for a comparison or change, the probability that a replicate trial of the "
+        "published size reaches the published verdict (direction and significance); for a "
+        "published number, the two-sided probability that a replicate arm lies at least as far "
+        "from the model's prediction.",
         "Complications are not modelled.",
     ]
     return "\n".join(lines) + "\n"

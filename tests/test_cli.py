@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -79,7 +80,6 @@ def test_reproduce_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         "report.json",
         "trajectories.png",
     ]
-    import json
 
     report = json.loads((out / "report.json").read_text())
     assert report["trial"]["id"] == "wu2016" and report["n_per_arm"] == 40 and report["seed"] == 3
@@ -90,11 +90,25 @@ def test_reproduce_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         "not modelled",
     }
     # the summary line counts what the table shows
-    modelled = [r for r in report["findings"] if r["status"] != "not modelled"]
-    n_ok = sum(r["status"] == "reproduced" for r in modelled)
-    n_08 = sum((r["probability"] or 0) >= 0.8 for r in modelled)
-    assert f"{n_ok} of {len(modelled)} modelled findings reproduced" in text
-    assert f"P(replicate) >= 0.8 for {n_08} of {len(modelled)}." in text
+    verdicts = [r for r in report["findings"] if r["status"] != "not modelled"]
+    n_ok = sum(r["status"] == "reproduced" for r in verdicts)
+    n_08 = sum((r["probability"] or 0) >= 0.8 for r in verdicts)
+    m = len(verdicts)
+    assert f"comparisons and changes: {n_ok} of {m} reproduced" in text
+    assert f"P(replicate) >= 0.8 for {n_08} of {m}." in text
+    assert "published numbers" not in text  # Wu 2016 publishes no numbers
+
+
+def test_reproduce_summary_numbers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A trial with published numbers only: no comparison counts, a count of numbers in range."""
+    code = main(["reproduce", "--trial", "wei2016_prednisone", "--n", "40",
+                 "--out", str(tmp_path / "o")])  # fmt: skip
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "comparisons and changes" not in text
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    n_in = sum(r["status"] == "reproduced" for r in report["findings"])
+    assert f"published numbers: {n_in} of 3 inside the 95% range" in text
 
 
 def test_reproduce_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
