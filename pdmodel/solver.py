@@ -270,35 +270,52 @@ class _DrugState:
 
 
 class _Inputs:
-    """Concentrations within one segment as exact functions of per-patient elapsed time."""
+    """Concentrations within one segment as exact functions of per-patient elapsed time.
+
+    Each input (glucocorticoid, rhIL-11) is a sum of exponentials ``sum_j c_j exp(-r_j tau)``,
+    held as the rates (shape ``(m, 1)``, negated) and coefficients (shape ``(m, n)``) so that a
+    stage costs a few array operations whatever the number of terms.
+    """
 
     def __init__(self, states: dict[str, _DrugState], ind: Individuals) -> None:
-        terms: dict[str, list[tuple[float, Array]]] = {}
+        terms: dict[str, tuple[list[float], list[Array]]] = {}
         for drug, st in states.items():
             if not st.present():
                 continue
             a, b = st.coefficients()
             weight = ind.dex_potency if drug == "dexamethasone" else 1.0
-            group = "il11" if drug == "il11" else "gc"
-            terms.setdefault(group, []).extend([(st.pk.k, weight * a), (st.pk.ka, weight * b)])
-        self.gc = terms.get("gc")
-        self.il11 = terms.get("il11")
+            rates, coefs = terms.setdefault("il11" if drug == "il11" else "gc", ([], []))
+            rates += [st.pk.k, st.pk.ka]
+            coefs += [weight * a, weight * b]
+        self.gc = self._stack(terms.get("gc"))
+        self.il11 = self._stack(terms.get("il11"))
 
     @staticmethod
-    def _sum(terms: list[tuple[float, Array]], tau: Array) -> Array:
-        c = np.zeros_like(tau)
-        for rate, coef in terms:
-            e = np.multiply(tau, -rate)
-            np.exp(e, out=e)
-            e *= coef
-            c += e
-        return c
+    def _stack(terms: tuple[list[float], list[Array]] | None) -> tuple[Array, Array] | None:
+        if terms is None:
+            return None
+        return -np.array(terms[0])[:, None], np.array(terms[1])
+
+    @staticmethod
+    def _sum(terms: tuple[Array, Array], tau: Array) -> Array:
+        neg_rates, coefs = terms
+        e = neg_rates * tau
+        np.exp(e, out=e)
+        e *= coefs
+        return e.sum(axis=0)  # term by term, in order (as a running sum would)
 
     def __call__(self, tau: Array) -> tuple[Array | None, Array | None]:
         return (
-            None if not self.gc else self._sum(self.gc, tau),
-            None if not self.il11 else self._sum(self.il11, tau),
+            None if self.gc is None else self._sum(self.gc, tau),
+            None if self.il11 is None else self._sum(self.il11, tau),
         )
+
+    def take(self, idx: NDArray[np.intp]) -> _Inputs:
+        """The inputs of the patients selected by `idx`."""
+        out = _Inputs.__new__(_Inputs)
+        out.gc = None if self.gc is None else (self.gc[0], self.gc[1][:, idx])
+        out.il11 = None if self.il11 is None else (self.il11[0], self.il11[1][:, idx])
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -345,6 +362,12 @@ _B_ARR = np.array(_B, dtype=float)
 _E_ARR = np.array(_E, dtype=float)
 
 
+#: `_dopri5` re-packs the patients still stepping once they are at most this fraction of at
+#: least `_COMPACT_MIN` patients (below that, numpy's per-call overhead outweighs the saving).
+_COMPACT_FRACTION = 0.5
+_COMPACT_MIN = 64
+
+
 # A trial stage of a too-large step may leave the physical domain (e.g. P < 0); the resulting
 # non-finite derivatives make the error estimate non-finite, so the step is rejected and shrunk.
 # Only accepted steps are kept, hence the floating-point warnings are off for the whole segment.
@@ -361,13 +384,22 @@ def _dopri5(
     stats: _Stats,
     t0: float,
     ids: NDArray[np.int64],
-    ws: _Workspace,
+    ws: _Workspace | None,
+    tau0: Array | None = None,
+    first_h0: Array | None = None,
+    steps0: int = 0,
 ) -> tuple[Array, Array]:
     """Integrate every patient over ``[0, length]`` of elapsed segment time.
 
     Each patient has its own step size and error control.  Returns the states at the end and
     the step size to start the next segment with (the first accepted step of this one, which
-    follows a dose when there is one).
+    follows a dose when there is one).  `tau0`, `first_h0` and `steps0` resume patients
+    part-way through the segment.
+
+    Once fewer than half of the patients are still stepping (the others have reached the end of
+    the segment), the remaining ones are re-packed into smaller arrays and continued by a
+    recursive call, so that finished patients cost nothing.  Every operation is per patient,
+    so the results do not depend on the packing (as they do not on chunking).
     """
 
     def f(tt: Array, yy: Array, out: Array) -> Array:
@@ -376,19 +408,36 @@ def _dopri5(
         return rhs(t0 + tt, yy, c_gc, c_11, ind, out=out)
 
     n = y.shape[1]
+    if ws is None:
+        ws = _Workspace(y.shape[0], n)
     k = ws.k
-    tau = np.zeros(n)
+    tau = np.zeros(n) if tau0 is None else tau0
     done = np.zeros(n, dtype=bool)
-    first_h = np.full(n, np.nan)
+    first_h = np.full(n, np.nan) if first_h0 is None else first_h0
 
     f(tau, y, k[0])
-    h = np.minimum(h, length)
-    steps = 0
+    h = np.minimum(h, length - tau)
+    steps = steps0
     hmin = 1e-12 * max(1.0, abs(t0) + length)
     while True:
         active = ~done
-        if not active.any():
+        n_active = int(np.count_nonzero(active))
+        if n_active == 0:
             break
+        if n >= _COMPACT_MIN and n_active < n and n_active <= _COMPACT_FRACTION * n:
+            idx = np.flatnonzero(active)
+            sub = _Stats(np.zeros(n_active, dtype=np.int64), np.zeros(n_active, dtype=np.int64))
+            y_sub, h_next = _dopri5(
+                y[:, idx], h[idx], length, inputs.take(idx), ind.take(idx), rtol, atol,
+                max_steps, sub, t0, ids[idx], None, tau[idx], first_h[idx], steps,
+            )  # fmt: skip
+            y[:, idx] = y_sub
+            stats.n_steps[idx] += sub.n_steps
+            stats.n_rejected[idx] += sub.n_rejected
+            stats.n_rhs += sub.n_rhs
+            out_h = np.where(np.isnan(first_h), h, first_h)
+            out_h[idx] = h_next
+            return y, out_h
         steps += 1
         if steps > max_steps:
             raise SolverError(

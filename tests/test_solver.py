@@ -215,6 +215,41 @@ def test_single_patient_and_custom_times(params: pm.ParameterSet) -> None:
     np.testing.assert_allclose(c, expected, rtol=1e-9)
 
 
+@pytest.mark.parametrize(("n", "minimum", "fraction"), [(150, 64, 0.5), (13, 1, 1.0)])
+def test_repacking_finished_patients_changes_nothing(
+    params: pm.ParameterSet, pred_il11, monkeypatch: pytest.MonkeyPatch, n: int, minimum: int,
+    fraction: float,
+) -> None:  # fmt: skip
+    """Re-packing the patients still stepping (also nested, at every step) gives the same
+    results, courses and step counts as integrating every patient to the end."""
+    from pdmodel import solver
+
+    pop = pm.Population.sample(n, params, seed=8)
+    monkeypatch.setattr(solver, "_COMPACT_FRACTION", 0.0)
+    plain = pm.simulate(pop, pred_il11, 40)
+    monkeypatch.setattr(solver, "_COMPACT_MIN", minimum)
+    monkeypatch.setattr(solver, "_COMPACT_FRACTION", fraction)
+    packed = pm.simulate(pop, pred_il11, 40)
+    for name in plain.observables:
+        np.testing.assert_array_equal(plain[name], packed[name])
+    for a, b in zip(plain.courses, packed.courses, strict=True):
+        np.testing.assert_array_equal(a.given, b.given)
+    np.testing.assert_array_equal(plain.diagnostics.n_steps, packed.diagnostics.n_steps)
+    np.testing.assert_array_equal(plain.diagnostics.n_rejected, packed.diagnostics.n_rejected)
+    if n < 20:
+        # a step limit hit after some patients finished the segment (so, in the packed run, in
+        # a re-packed call) reports the same limit and patients
+        messages = []
+        for fr in (0.0, fraction):
+            monkeypatch.setattr(solver, "_COMPACT_FRACTION", fr)
+            with pytest.raises(pm.SolverError) as err:
+                pm.simulate(pop, pred_il11, 40, max_steps=19)
+            messages.append(str(err.value))
+        assert messages[0] == messages[1]
+        assert "step limit (19) reached in the segment starting at day 0" in messages[0]
+        assert "patients 0, 3, 4, 5;" in messages[0]
+
+
 def test_solver_failure_names_patients_and_time(params: pm.ParameterSet, pred_il11) -> None:
     pop = pm.Population.sample(3, params, seed=1)
     with pytest.raises(
