@@ -13,7 +13,7 @@ other readings a Chinese trial of the period may have used:
 
 each loss confirmed as the shipped trial file does (`relapse_confirm_days`).  For each reading it
 prints the recurrence rate per arm and P(a replicate 40 vs 40 trial finds it significantly lower
-with rhIL-11), the probability the acceptance asks to be >= 0.8.  About 10 s.
+with rhIL-11), the probability the acceptance asks to be >= 0.8.  About 5 s.
 
     python docs/recurrence_readings.py
 """

@@ -396,8 +396,8 @@ def _dopri5(
     follows a dose when there is one).  `tau0`, `first_h0` and `steps0` resume patients
     part-way through the segment.
 
-    Once fewer than half of the patients are still stepping (the others have reached the end of
-    the segment), the remaining ones are re-packed into smaller arrays and continued by a
+    Once at most `_COMPACT_FRACTION` (half) of the patients are still stepping (the others have
+    reached the end of the segment), these are re-packed into smaller arrays and continued by a
     recursive call, so that finished patients cost nothing.  Every operation is per patient,
     so the results do not depend on the packing (as they do not on chunking).
     """
