@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         "fit",
         help="calibrate parameters to trial findings (lmfit) and export them",
         epilog="examples:\n  pdmodel fit --out fitted.json\n"
-        "  pdmodel fit --starts 2 --workers 2 --max-nfev 400 --out fitted.json"
+        "  pdmodel fit --starts 4 --workers 2 --max-nfev 400 --out fitted.json"
         "   (how the shipped set was made)\n"
         "  pdmodel fit wu2016 my_trial.toml --free k_ab,il11_smax --n 300 --out fitted.json\n"
         "  pdmodel fit --profile il11_smax,gc_imax_mac --out fitted.json\n"
