@@ -8,11 +8,9 @@ processes, 60 evaluations per refit); about 7 minutes on a 2-core machine.
 
 from __future__ import annotations
 
-import json
 import time
 from importlib import resources
 
-import pdmodel as pm
 from pdmodel import calibration as cal
 
 #: grid per parameter, as factors of the estimate (None: the values given)
@@ -28,12 +26,8 @@ VALUES = {"gc_imax_mac": [0.8, 0.9, 0.95, 0.975]}
 def main() -> None:
     ref = resources.files("pdmodel").joinpath("data/calibrated.json")
     with resources.as_file(ref) as path:
-        body = json.loads(path.read_text())
-        params = pm.load_parameters(path)
-    prov = body["provenance"]
-    objective = body["fit"]["objective"]
-    # profile() needs the estimate, the free parameters and the provenance of the fit
-    fit = cal.FitResult(params, tuple(prov["free"]), {}, {}, {}, objective, (), True, "", 0, prov)
+        fit = cal.load_fit(path)
+    params, objective = fit.params, fit.objective
     print(f"shipped set: -2 log posterior {objective:.2f}")
     for name, factors in GRIDS.items():
         spec = params.table[name]

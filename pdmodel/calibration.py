@@ -25,11 +25,13 @@ import contextlib
 import hashlib
 import io
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,6 +53,7 @@ __all__ = [
     "SampleResult",
     "Term",
     "fit",
+    "load_fit",
     "predictive_bands",
     "profile",
     "sample",
@@ -740,6 +743,68 @@ def _profile_point(
                 **_settings(result))  # fmt: skip
         return (v, r.objective + _prior_term(start, name))
     return (v, Objective(designs, start, [name], **_settings(result))(start))
+
+
+def load_fit(path: str | os.PathLike[str], base: ParameterSet | None = None) -> FitResult:
+    """Read a fit back from the JSON file :func:`pdmodel.save_parameters` wrote with ``fit=``.
+
+    The result carries the estimates, standard errors, intervals, correlations, objective terms
+    and provenance, so that :func:`predictive_bands`, :func:`profile` and the reports work on a
+    shipped or saved fit without refitting (e.g. ``load_fit(".../pdmodel/data/calibrated.json")``).
+
+    Parameters
+    ----------
+    path : path-like
+        JSON parameter file written with a fit.
+    base : ParameterSet, optional
+        Values of parameters absent from the file (default: the package table).
+
+    Raises
+    ------
+    CalibrationError
+        The file holds no fit (it was written without ``fit=``), or its fit section is
+        malformed; the message names the file.
+    ParameterError
+        As for :func:`pdmodel.load_parameters`.
+    """
+    import json
+
+    from .io import load_parameters
+
+    src = Path(path)
+    params = load_parameters(src, base, fmt="json")
+    body = json.loads(src.read_text(encoding="utf-8"))
+    fit_body, prov = body.get("fit"), body.get("provenance")
+    if not isinstance(fit_body, dict) or not isinstance(prov, dict):
+        raise CalibrationError(
+            f"{src} holds a parameter set but no fit (save it with save_parameters(..., fit=...))"
+        )
+    try:
+        free = tuple(str(k) for k in prov["free"])
+        entries = body["parameters"]
+
+        def num(x: Any) -> float:
+            return math.nan if x is None else float(x)
+
+        stderr = {k: num(entries[k].get("stderr")) for k in free}
+        ci95 = {k: (num(entries[k]["ci95"][0]), num(entries[k]["ci95"][1])) for k in free}
+        correl: dict[tuple[str, str], float] = {}
+        for a, b, r in fit_body.get("correl", []):
+            correl[(str(a), str(b))] = correl[(str(b), str(a))] = num(r)
+        terms = tuple(
+            Term(str(t["trial"]), str(t["term"]), str(t["kind"]), float(t["value"]),
+                 str(t.get("model", "")), None if t.get("probability") is None
+                 else float(t["probability"]))
+            for t in fit_body["terms"]
+        )  # fmt: skip
+        return FitResult(
+            params, free, stderr, ci95, correl, float(fit_body["objective"]), terms,
+            bool(fit_body["success"]), str(fit_body["message"]), int(prov["evaluations"]), prov,
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise CalibrationError(
+            f"{src}: malformed fit section ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _trial_sources(result: FitResult) -> list[str]:

@@ -87,7 +87,8 @@ def parameters_to_json(params: ParameterSet, fit: Any = None) -> str:
     params : ParameterSet
         Values.
     fit : pdmodel.calibration.FitResult, optional
-        Adds per parameter ``free``, ``stderr`` and ``ci95``, and the fit's provenance and terms.
+        Adds per parameter ``free``, ``stderr`` and ``ci95``, and the fit's provenance, terms
+        and correlations of the estimates (read back by :func:`pdmodel.calibration.load_fit`).
     """
     from . import __version__
 
@@ -107,6 +108,7 @@ def parameters_to_json(params: ParameterSet, fit: Any = None) -> str:
             "objective": fit.objective,
             "success": fit.success,
             "message": fit.message,
+            "correl": [[a, b, _num(r)] for (a, b), r in fit.correl.items() if a < b],
             "terms": [
                 {
                     "trial": t.trial,

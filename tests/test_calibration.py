@@ -83,6 +83,34 @@ def test_fit_export_round_trip(tmp_path: Path) -> None:
     assert pm.load_parameters(csv_path) == res.params
     assert "stderr" in csv_path.read_text().splitlines()[0]
     assert "k_ab" in res.report()
+    # the whole fit reads back: estimates, SEs, intervals, correlations, terms, provenance
+    back = cal.load_fit(path)
+    assert back.params == res.params and back.free == res.free
+    assert back.stderr == res.stderr and back.ci95 == res.ci95 and back.correl == res.correl
+    assert back.objective == res.objective and back.terms == res.terms
+    assert back.report() == res.report() and back.provenance == res.provenance
+    bands = [cal.predictive_bands(r, "wei2016_prednisone", n_draws=2, n_per_arm=20)
+             for r in (res, back)]  # fmt: skip
+    assert bands[0].equals(bands[1])
+    with pytest.raises(cal.CalibrationError, match="no fit"):
+        cal.load_fit(pm.save_parameters(res.params, tmp_path / "plain.json"))
+    body["fit"]["terms"] = [{"trial": "x"}]
+    (tmp_path / "bad.json").write_text(json.dumps(body))
+    with pytest.raises(cal.CalibrationError, match=r"bad.json: malformed fit section"):
+        cal.load_fit(tmp_path / "bad.json")
+
+
+def test_load_fit_keeps_correlations(tmp_path: Path) -> None:
+    """Both orders of each correlated pair come back from the JSON file."""
+    params = pm.default_parameters()
+    res = cal.FitResult(
+        params, ("k_ab", "gc_ec50"), {"k_ab": 0.1, "gc_ec50": 0.5},
+        {"k_ab": (0.3, 0.8), "gc_ec50": (1.0, 9.0)},
+        {("k_ab", "gc_ec50"): -0.7, ("gc_ec50", "k_ab"): -0.7}, 3.5, (), True, "ok", 12,
+        {"free": ["k_ab", "gc_ec50"], "evaluations": 12},
+    )  # fmt: skip
+    back = cal.load_fit(pm.save_parameters(params, tmp_path / "f.json", fit=res))
+    assert back.correl == res.correl and back.nfev == 12
 
 
 def test_fit_errors(params: pm.ParameterSet, monkeypatch: pytest.MonkeyPatch) -> None:
