@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulate the primary trial (Wu 2016) and compare with its published findings",
         epilog="examples:\n  pdmodel reproduce\n"
         "  pdmodel reproduce --n 500 --seed 2 --out results/\n"
-        "  pdmodel reproduce --trial wei2016_prednisone --params fitted.json",
+        "  pdmodel reproduce --trial wei2016_prednisone --params fitted.json\n"
+        "  pdmodel reproduce --bands 50   (endpoint bands from the fit's parameter uncertainty)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     r.add_argument("--params", metavar="FILE", help="parameter file (default: shipped set)")
@@ -68,6 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--trial", default="wu2016", help="shipped trial name or trial file")
     r.add_argument("--quiet", action="store_true", help="no progress bar, no tables")
+    r.add_argument(
+        "--bands",
+        type=int,
+        default=0,
+        metavar="DRAWS",
+        help="also simulate DRAWS parameter sets from the fit's approximate posterior and write "
+        "95%% bands of every endpoint (needs a parameter file written by `pdmodel fit`, such "
+        "as the shipped set; default 0: off)",
+    )
 
     s = sub.add_parser(
         "simulate",
@@ -280,6 +290,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         seed=args.seed,
         out=Path(args.out),
         quiet=args.quiet,
+        bands=args.bands,
     )
     return 0
 

@@ -173,6 +173,7 @@ def reproduce(
     seed: int = 1,
     out: Path = Path("pdmodel-output"),
     quiet: bool = False,
+    bands: int = 0,
 ) -> TrialResult:
     """Simulate `trial`, print the report and write the output files.
 
@@ -190,15 +191,26 @@ def reproduce(
         Output folder (created if needed).
     quiet : bool
         No progress bar and no printed report.
+    bands : int
+        If >= 2, also draw this many parameter sets from the fit's approximate posterior
+        (:func:`pdmodel.calibration.predictive_bands`, at most :data:`BANDS_PER_ARM` virtual
+        patients per arm each), print and write (``bands.csv``) the 2.5%, 50% and 97.5%
+        quantiles of every endpoint per arm.  Needs a parameter file written with its fit (the
+        shipped set, or ``pdmodel fit --out``).
     """
     for name, v, lo in (("--n", n_per_arm, 1), ("--seed", seed, 0)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
             raise OptionError(f"`{name}` must be a whole number >= {lo}, got {v!r}")
+    if isinstance(bands, bool) or not isinstance(bands, numbers.Integral) or bands < 0:
+        raise OptionError(f"`--bands` must be a whole number >= 0, got {bands!r}")
+    if bands == 1:
+        raise OptionError("`--bands` needs at least 2 draws (or 0 for none)")
     design = load(trial)
     if params_file is None:
         params, label = shipped_parameters()
     else:
         params, label = load_parameters(params_file), f"file {params_file}"
+    fit = _fit_of(params_file) if bands else None
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OptionError(f"--out {out} exists and is not a folder")
@@ -229,7 +241,61 @@ def reproduce(
     fig = plot_findings(result)
     save_figure(fig, out / "endpoints.png")
     plt.close(fig)
+    files = "report.json, endpoints.csv, findings.csv, trajectories.png, endpoints.png"
+    if fit is not None:
+        from .calibration import predictive_bands
+
+        n_band = min(n_per_arm, BANDS_PER_ARM)
+        table = predictive_bands(fit, design, n_draws=bands, n_per_arm=n_band, seed=seed)
+        write_text_atomic(out / "bands.csv", table.to_csv(index=False))
+        files += ", bands.csv"
+        if not quiet:
+            sys.stdout.write(_format_bands(table, bands, n_band))
     if not quiet:
-        files = "report.json, endpoints.csv, findings.csv, trajectories.png, endpoints.png"
         print(f"wrote {files} to {out}/")
     return result
+
+
+#: Virtual patients per arm of each parameter draw of ``reproduce --bands``.
+BANDS_PER_ARM = 300
+
+
+def _fit_of(params_file: str | None) -> Any:
+    """The fit behind `params_file` (default: the shipped set), for parameter-uncertainty bands."""
+    from .calibration import CalibrationError, load_fit
+
+    try:
+        if params_file is not None:
+            return load_fit(params_file)
+        ref = resources.files("pdmodel").joinpath(_CALIBRATED)
+        if not ref.is_file():
+            raise CalibrationError("no calibrated set is shipped")
+        with resources.as_file(ref) as path:
+            return load_fit(path)
+    except CalibrationError as exc:
+        raise OptionError(
+            f"--bands needs a parameter file written by `pdmodel fit` (with standard errors and "
+            f"correlations): {exc}"
+        ) from None
+
+
+def _format_bands(table: Any, draws: int, n_band: int) -> str:
+    """Console table of the bands: one row per endpoint, `median [2.5%, 97.5%]` per arm."""
+    arms = list(dict.fromkeys(table["arm"]))
+    lines = [
+        "",
+        f"parameter uncertainty: {draws} draws from the fit's approximate posterior, "
+        f"{n_band} virtual patients per arm each; median [95% band] of each arm's value",
+        "endpoint".ljust(24) + "".join(a.ljust(30) for a in arms),
+    ]
+    for endpoint, rows in table.groupby("endpoint", sort=False):
+        cells = []
+        for a in arms:
+            r = rows[rows["arm"] == a]
+            if r.empty or not math.isfinite(float(r["q0.5"].iloc[0])):
+                cells.append("n/a")
+                continue
+            q = [float(r[c].iloc[0]) for c in ("q0.5", "q0.025", "q0.975")]
+            cells.append(f"{q[0]:.3g} [{q[1]:.3g}, {q[2]:.3g}]")
+        lines.append(str(endpoint).ljust(24) + "".join(c.ljust(30) for c in cells))
+    return "\n".join(lines) + "\n"

@@ -111,6 +111,32 @@ def test_reproduce_summary_numbers(tmp_path: Path, capsys: pytest.CaptureFixture
     assert f"published numbers: {n_in} of 3 inside the 95% range" in text
 
 
+def test_reproduce_bands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--bands draws parameter sets from the shipped fit and writes their endpoint quantiles."""
+    out = tmp_path / "o"
+    code = main(["reproduce", "--n", "20", "--bands", "2", "--out", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "parameter uncertainty: 2 draws" in text and "bands.csv" in text
+    import pandas as pd
+
+    bands = pd.read_csv(out / "bands.csv")
+    assert list(bands.columns) == ["endpoint", "arm", "q0.025", "q0.5", "q0.975"]
+    assert set(bands.arm) == {"control", "observation"}
+    ok = bands.dropna()
+    assert (ok["q0.025"] <= ok["q0.5"]).all() and (ok["q0.5"] <= ok["q0.975"]).all()
+    # checked before anything is simulated or written
+    plain = pm.save_parameters(pm.default_parameters(), tmp_path / "plain.json")
+    for argv, match in (
+        (["--bands", "1"], "at least 2 draws"),
+        (["--bands", "-3"], "whole number >= 0"),
+        (["--bands", "2", "--params", str(plain)], "needs a parameter file written by"),
+    ):
+        assert main(["reproduce", "--n", "20", "--out", str(tmp_path / "x"), *argv]) == 2
+        assert match in capsys.readouterr().err
+        assert not (tmp_path / "x").exists()
+
+
 def test_reproduce_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["reproduce", "--n", "0", "--out", str(tmp_path / "a")]) == 2
     assert "`--n` must be a whole number >= 1" in capsys.readouterr().err
