@@ -286,9 +286,13 @@ def _format_bands(table: Any, draws: int, n_band: int) -> str:
         "",
         f"parameter uncertainty: {draws} draws from the fit's approximate posterior, "
         f"{n_band} virtual patients per arm each; median [95% band] of each arm's value",
-        "endpoint".ljust(24) + "".join(a.ljust(30) for a in arms),
+        "endpoint (unit)".ljust(42) + "".join(a.ljust(30) for a in arms),
     ]
+    from .endpoints import ENDPOINTS
+
     for endpoint, rows in table.groupby("endpoint", sort=False):
+        kind, unit, _ = ENDPOINTS[str(endpoint)]
+        label = f"{endpoint} ({'mean grade, 0 = best' if kind == 'ordinal' else unit})"
         cells = []
         for a in arms:
             r = rows[rows["arm"] == a]
@@ -297,5 +301,5 @@ def _format_bands(table: Any, draws: int, n_band: int) -> str:
                 continue
             q = [float(r[c].iloc[0]) for c in ("q0.5", "q0.025", "q0.975")]
             cells.append(f"{q[0]:.3g} [{q[1]:.3g}, {q[2]:.3g}]")
-        lines.append(str(endpoint).ljust(24) + "".join(c.ljust(30) for c in cells))
+        lines.append(label.ljust(42) + "".join(c.ljust(30) for c in cells))
     return "\n".join(lines) + "\n"
