@@ -11,12 +11,11 @@ time of the shipped calibration run from its provenance.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from importlib import resources
 
 import pdmodel as pm
 from pdmodel import calibration as cal
+from pdmodel.reproduce import shipped_fit
 from pdmodel.trials import load, simulate_trials
 
 
@@ -57,16 +56,18 @@ def main() -> None:
         )
     print("targets: <= 0.5 s at the fit's default size (issue 4); <= 0.5 s at 2,000 per arm "
           "(design section 7)")  # fmt: skip
-    ref = resources.files("pdmodel").joinpath("data/calibrated.json")
-    if ref.is_file():
-        with resources.as_file(ref) as path:
-            shipped = pm.load_parameters(path)
+    try:
+        fit = shipped_fit()
+    except cal.CalibrationError:
+        fit = None
+    if fit is not None:
+        shipped = fit.params
         obj = cal.Objective(designs, shipped, cal.DEFAULT_FREE, n_per_arm=300, seed=1)
         value = obj(shipped)
         t_obj = _best_of(lambda: obj(shipped))
         print(f"objective at 300 patients per arm at the shipped estimate (the optimum's "
               f"dynamics): {t_obj:.2f} s (value {value:.2f})")  # fmt: skip
-        prov = json.loads(ref.read_text())["provenance"]
+        prov = fit.provenance
         print(
             f"shipped calibration: {prov['evaluations']} evaluations, {prov['starts']} start(s) "
             f"on {prov.get('workers', 1)} worker(s), {prov['n_per_arm']} patients per arm, "

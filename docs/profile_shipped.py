@@ -9,9 +9,9 @@ processes, 60 evaluations per refit); about 7 minutes on a 2-core machine.
 from __future__ import annotations
 
 import time
-from importlib import resources
 
 from pdmodel import calibration as cal
+from pdmodel.reproduce import shipped_fit
 
 #: grid per parameter, as factors of the estimate (None: the values given)
 GRIDS: dict[str, list[float] | None] = {
@@ -24,9 +24,7 @@ VALUES = {"gc_imax_mac": [0.8, 0.9, 0.95, 0.975]}
 
 
 def main() -> None:
-    ref = resources.files("pdmodel").joinpath("data/calibrated.json")
-    with resources.as_file(ref) as path:
-        fit = cal.load_fit(path)
+    fit = shipped_fit()
     params, objective = fit.params, fit.objective
     print(f"shipped set: -2 log posterior {objective:.2f}")
     for name, factors in GRIDS.items():

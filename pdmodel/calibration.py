@@ -772,7 +772,12 @@ def load_fit(path: str | os.PathLike[str], base: ParameterSet | None = None) -> 
     from .io import load_parameters
 
     src = Path(path)
-    params = load_parameters(src, base, fmt="json")
+    if src.suffix.lower() != ".json":
+        raise CalibrationError(
+            f"{src}: a fit is kept only in the JSON file that `pdmodel fit --out FILE.json` "
+            "(or save_parameters(..., fit=...)) writes"
+        )
+    params = load_parameters(src, base)
     body = json.loads(src.read_text(encoding="utf-8"))
     fit_body, prov = body.get("fit"), body.get("provenance")
     if not isinstance(fit_body, dict) or not isinstance(prov, dict):

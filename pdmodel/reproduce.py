@@ -12,10 +12,11 @@ import json
 import math
 import numbers
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._progress import want_progress
 from .errors import OptionError
@@ -26,9 +27,23 @@ from .trials import TrialResult, load, simulate_trial
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["format_report", "reproduce", "save_figure", "shipped_parameters"]
+    from .calibration import FitResult
+
+__all__ = ["format_report", "reproduce", "save_figure", "shipped_fit", "shipped_parameters"]
 
 _CALIBRATED = "data/calibrated.json"
+
+
+def _load_shipped(loader: Callable[[Path], Any]) -> Any:
+    """`loader` applied to the shipped calibrated file, or None when none is shipped."""
+    ref = resources.files("pdmodel").joinpath(_CALIBRATED)
+    if not ref.is_file():
+        return None
+    with resources.as_file(ref) as path:
+        return loader(path)
+
+
+_SHIPPED_LABEL = f"shipped calibrated set (pdmodel/{_CALIBRATED})"
 
 
 def shipped_parameters() -> tuple[ParameterSet, str]:
@@ -37,11 +52,27 @@ def shipped_parameters() -> tuple[ParameterSet, str]:
     The calibrated set (``pdmodel/data/calibrated.json``, produced by ``pdmodel fit``) when the
     package ships one, else the parameter table's defaults.
     """
-    ref = resources.files("pdmodel").joinpath(_CALIBRATED)
-    if ref.is_file():
-        with resources.as_file(ref) as path:
-            return load_parameters(path), f"shipped calibrated set (pdmodel/{_CALIBRATED})"
+    params = _load_shipped(load_parameters)
+    if params is not None:
+        return params, _SHIPPED_LABEL
     return default_parameters(), "parameter-table defaults (no calibrated set is shipped yet)"
+
+
+def shipped_fit() -> FitResult:
+    """The shipped calibrated set as a fit: estimates, standard errors, correlations, terms
+    and provenance (:func:`pdmodel.calibration.load_fit` of ``pdmodel/data/calibrated.json``).
+
+    Raises
+    ------
+    CalibrationError
+        If the package ships no calibrated set.
+    """
+    from .calibration import CalibrationError, load_fit
+
+    fit = _load_shipped(load_fit)
+    if fit is None:
+        raise CalibrationError("no calibrated set is shipped")
+    return cast("FitResult", fit)
 
 
 def _fmt_value(kind: str, value: float, sd: float, distribution: tuple[float, ...]) -> str:
@@ -206,11 +237,14 @@ def reproduce(
     if bands == 1:
         raise OptionError("`--bands` needs at least 2 draws (or 0 for none)")
     design = load(trial)
-    if params_file is None:
+    label = _SHIPPED_LABEL if params_file is None else f"file {params_file}"
+    fit = _fit_of(params_file) if bands else None
+    if fit is not None:
+        params = fit.params
+    elif params_file is None:
         params, label = shipped_parameters()
     else:
-        params, label = load_parameters(params_file), f"file {params_file}"
-    fit = _fit_of(params_file) if bands else None
+        params = load_parameters(params_file)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OptionError(f"--out {out} exists and is not a folder")
@@ -260,18 +294,12 @@ def reproduce(
 BANDS_PER_ARM = 300
 
 
-def _fit_of(params_file: str | None) -> Any:
+def _fit_of(params_file: str | None) -> FitResult:
     """The fit behind `params_file` (default: the shipped set), for parameter-uncertainty bands."""
     from .calibration import CalibrationError, load_fit
 
     try:
-        if params_file is not None:
-            return load_fit(params_file)
-        ref = resources.files("pdmodel").joinpath(_CALIBRATED)
-        if not ref.is_file():
-            raise CalibrationError("no calibrated set is shipped")
-        with resources.as_file(ref) as path:
-            return load_fit(path)
+        return shipped_fit() if params_file is None else load_fit(params_file)
     except CalibrationError as exc:
         raise OptionError(
             f"--bands needs a parameter file written by `pdmodel fit` (with standard errors and "

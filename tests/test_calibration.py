@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,17 @@ def test_fit_export_round_trip(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text(json.dumps(body))
     with pytest.raises(cal.CalibrationError, match=r"bad.json: malformed fit section"):
         cal.load_fit(tmp_path / "bad.json")
+
+
+def test_shipped_fit_reads_the_shipped_file() -> None:
+    """The shipped set loads as a fit with its default free parameters, SEs and correlations."""
+    from pdmodel.reproduce import shipped_fit, shipped_parameters
+
+    fit = shipped_fit()
+    assert fit.params == shipped_parameters()[0] and fit.free == cal.DEFAULT_FREE
+    assert all(math.isfinite(fit.stderr[k]) for k in fit.free)
+    assert len(fit.correl) == len(fit.free) * (len(fit.free) - 1)
+    assert fit.objective == pytest.approx(sum(t.value for t in fit.terms))
 
 
 def test_load_fit_keeps_correlations(tmp_path: Path) -> None:

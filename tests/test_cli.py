@@ -131,6 +131,15 @@ def test_reproduce_bands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         (["--bands", "1"], "at least 2 draws"),
         (["--bands", "-3"], "whole number >= 0"),
         (["--bands", "2", "--params", str(plain)], "needs a parameter file written by"),
+        (
+            [
+                "--bands",
+                "2",
+                "--params",
+                str(pm.save_parameters(pm.default_parameters(), tmp_path / "plain.csv")),
+            ],
+            "a fit is kept only in the JSON file",
+        ),
     ):
         assert main(["reproduce", "--n", "20", "--out", str(tmp_path / "x"), *argv]) == 2
         assert match in capsys.readouterr().err
