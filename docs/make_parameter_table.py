@@ -20,9 +20,13 @@ concentrations in ng/mL, platelets in 10^9/L, T-cell fractions in % of CD4+ T ce
 
 Status: **literature** = value from the cited source (unit conversion only); **derived** =
 arithmetic on cited numbers, stated in the description; **assumed** = a documented modelling
-choice without a source; **fitted** = prior guess that calibration estimates.  Priors are
-log-normal, centred on the value, with the given log-scale SD; `fixed` parameters are never
-moved by calibration.  Parameters named `omega_*` are inter-individual log-normal SDs.
+choice without a source; **fitted** = a prior guess with no source of its own, for calibration
+to estimate.  The status is where the table value comes from: priors are log-normal, centred on
+the value, with the given log-scale SD, and any parameter with a prior can be estimated
+(`pdmodel fit --free`); the default calibration estimates those in `DEFAULT_FREE`, whatever
+their status (docs/calibration.md), and the shipped calibrated set holds their estimates.
+`fixed` parameters are never moved by calibration.  Parameters named `omega_*` are
+inter-individual log-normal SDs.
 
 """
 
