@@ -253,13 +253,15 @@ def rhs(
     c_il11: Array | None,
     ind: Individuals,
     out: Array | None = None,
+    scratch: Array | None = None,
 ) -> Array:
     """Right-hand side ``dy/dt`` of the PD model (solve_ivp argument order).
 
     Parameters
     ----------
     t : float or ndarray
-        Time, days (the model is autonomous given its inputs; kept for the interface).
+        Time, days; not used (the model is autonomous given its inputs; kept for the
+        solve_ivp interface).
     y : ndarray, shape (n_states, n)
         States (see :class:`State`).
     c_gc : ndarray, shape (n,), or None
@@ -270,19 +272,19 @@ def rhs(
         Patient parameters.
     out : ndarray, shape (n_states, n), optional
         Array to write the derivatives into.
+    scratch : ndarray, shape (n,), optional
+        Work space that the call may overwrite (saves an allocation per call).
 
     Returns
     -------
     ndarray, shape (n_states, n)
         Derivatives, state units per day.
     """
-    # Written with in-place operations: this is the hot path of every simulation.
+    # Written with in-place operations on row views (unpacked once; plain-int slices): this is
+    # the hot path of every simulation, where numpy's per-call overhead dominates.
     dy = np.empty_like(y) if out is None else out
-    p = y[State.PLT]
-    mk4 = y[State.MK4]
-    clone = y[State.CLONE]
-    ab = y[State.AB]
-    teff = y[State.TEFF]
+    mk1, _, _, mk4, p, mac, clone, ab, teff, treg, th1 = y
+    dmk1, _, _, _, dp, dmac, dclone, dab, dteff, dtreg, dth1 = dy
     ktr = ind.ktr
 
     # production influx with bounded feedback (P0/P)^gamma = P0^gamma * exp(-gamma ln P)
@@ -295,20 +297,18 @@ def rhs(
         influx *= ind.kin_fb
     # effector activation drive, held back by Tregs
     if ind.treg_supp == 1.0:
-        drive = np.divide(ind.teff_drive0, y[State.TREG])
+        drive = np.divide(ind.teff_drive0, treg)
     else:
-        drive = np.divide(ind.treg_base, y[State.TREG])
+        drive = np.divide(ind.treg_base, treg)
         drive **= ind.treg_supp
         drive *= ind.teff_base
-    tmp = np.empty_like(p)
+    tmp = np.empty_like(p) if scratch is None else scratch
     if c_il11 is not None:
         e11 = c_il11 + ind.il11_ec50
         np.divide(c_il11, e11, out=e11)
         np.multiply(e11, ind.il11_smax, out=tmp)
         tmp += 1.0
         influx *= tmp
-    dth1 = dy[State.TH1]
-    th1 = y[State.TH1]
     # Th1 polarisation: dH/dt = k_H (1 - H) - k_pol E11 H
     np.subtract(1.0, th1, out=dth1)
     dth1 *= ind.th1_k
@@ -317,9 +317,6 @@ def rhs(
         tmp *= ind.il11_kpol
         dth1 -= tmp
     drive *= th1
-    dmac = dy[State.MAC]
-    dtreg = dy[State.TREG]
-    dclone = dy[State.CLONE]
     # clone: help-driven proliferation (r + d) T/T0 against death d and crowding r B, - kill
     np.divide(teff, ind.teff_base, out=dclone)
     dclone *= ind.clone_rd
@@ -344,29 +341,27 @@ def rhs(
         dmac[...] = ind.mac_k
         dtreg[...] = ind.treg_k * ind.treg_base
     dclone *= clone
-    np.multiply(y[State.MAC], ind.mac_k, out=tmp)
+    np.multiply(mac, ind.mac_k, out=tmp)
     dmac -= tmp
-    np.multiply(y[State.TREG], ind.treg_k, out=tmp)
+    np.multiply(treg, ind.treg_k, out=tmp)
     dtreg -= tmp
 
-    np.multiply(y[State.MK1], ktr, out=tmp)
-    np.subtract(influx, tmp, out=dy[State.MK1])
-    dmk = dy[State.MK2 : State.MK4 + 1]
-    np.subtract(y[State.MK1 : State.MK4], y[State.MK2 : State.MK4 + 1], out=dmk)
+    # megakaryocyte transit: influx -> MK1 -> ... -> MK4 -> platelets
+    np.multiply(mk1, ktr, out=tmp)
+    np.subtract(influx, tmp, out=dmk1)
+    dmk = dy[1:4]
+    np.subtract(y[0:3], y[1:4], out=dmk)
     dmk *= ktr
     # platelets: release - (senescent + antibody x macrophage clearance) P
-    dp = dy[State.PLT]
-    np.multiply(ab, y[State.MAC], out=dp)
+    np.multiply(ab, mac, out=dp)
     dp *= ind.k_ab
     dp += ind.ksen
     dp *= p
     np.multiply(mk4, ktr, out=tmp)
     np.subtract(tmp, dp, out=dp)
-    dab = dy[State.AB]
     np.multiply(clone, th1, out=dab)
     dab -= ab
     dab *= ind.ab_kdeg
-    dteff = dy[State.TEFF]
     np.subtract(drive, teff, out=dteff)
     dteff *= ind.teff_k
     return dy

@@ -272,9 +272,10 @@ class _DrugState:
 class _Inputs:
     """Concentrations within one segment as exact functions of per-patient elapsed time.
 
-    Each input (glucocorticoid, rhIL-11) is a sum of exponentials ``sum_j c_j exp(-r_j tau)``,
-    held as the rates (shape ``(m, 1)``, negated) and coefficients (shape ``(m, n)``) so that a
-    stage costs a few array operations whatever the number of terms.
+    Each input (glucocorticoid, rhIL-11) is a sum of exponentials ``sum_j c_j exp(-r_j tau)``.
+    The terms of both inputs are held together, as the negated rates (shape ``(m, 1)``) and the
+    coefficients (shape ``(m, n)``), so that a stage costs one exponential and a few additions
+    whatever the number of terms; `gc` and `il11` are the row ranges of each input.
     """
 
     def __init__(self, states: dict[str, _DrugState], ind: Individuals) -> None:
@@ -287,34 +288,45 @@ class _Inputs:
             rates, coefs = terms.setdefault("il11" if drug == "il11" else "gc", ([], []))
             rates += [st.pk.k, st.pk.ka]
             coefs += [weight * a, weight * b]
-        self.gc = self._stack(terms.get("gc"))
-        self.il11 = self._stack(terms.get("il11"))
-
-    @staticmethod
-    def _stack(terms: tuple[list[float], list[Array]] | None) -> tuple[Array, Array] | None:
-        if terms is None:
-            return None
-        return -np.array(terms[0])[:, None], np.array(terms[1])
-
-    @staticmethod
-    def _sum(terms: tuple[Array, Array], tau: Array) -> Array:
-        neg_rates, coefs = terms
-        e = neg_rates * tau
-        np.exp(e, out=e)
-        e *= coefs
-        return e.sum(axis=0)  # term by term, in order (as a running sum would)
+        all_rates: list[float] = []
+        all_coefs: list[Array] = []
+        rows: dict[str, range | None] = {}
+        for key in ("gc", "il11"):
+            if key in terms:
+                rows[key] = range(len(all_rates), len(all_rates) + len(terms[key][0]))
+                all_rates += terms[key][0]
+                all_coefs += terms[key][1]
+            else:
+                rows[key] = None
+        self.gc = rows["gc"]
+        self.il11 = rows["il11"]
+        self.neg_rates = -np.array(all_rates)[:, None]
+        self.coefs = np.array(all_coefs).reshape(len(all_rates), ind.n)
 
     def __call__(self, tau: Array) -> tuple[Array | None, Array | None]:
-        return (
-            None if self.gc is None else self._sum(self.gc, tau),
-            None if self.il11 is None else self._sum(self.il11, tau),
-        )
+        if self.gc is None and self.il11 is None:
+            return None, None
+        e = self.neg_rates * tau
+        np.exp(e, out=e)
+        e *= self.coefs
+        sums: list[Array | None] = []
+        for rows in (self.gc, self.il11):
+            if rows is None:
+                sums.append(None)
+            elif len(rows) == 1:
+                sums.append(e[rows[0]])
+            else:
+                total = e[rows[0]] + e[rows[1]]
+                for j in rows[2:]:
+                    total += e[j]  # term by term, in order
+                sums.append(total)
+        return sums[0], sums[1]
 
     def take(self, idx: NDArray[np.intp]) -> _Inputs:
         """The inputs of the patients selected by `idx`."""
         out = _Inputs.__new__(_Inputs)
-        out.gc = None if self.gc is None else (self.gc[0], self.gc[1][:, idx])
-        out.il11 = None if self.il11 is None else (self.il11[0], self.il11[1][:, idx])
+        out.gc, out.il11, out.neg_rates = self.gc, self.il11, self.neg_rates
+        out.coefs = self.coefs[:, idx]
         return out
 
 
@@ -341,6 +353,9 @@ class _Workspace:
         self.scale = np.empty((n_states, n))
         self.tmp = np.empty((n_states, n))
         self.ones = np.full(n_states, 1.0 / n_states)
+        self.scratch = np.empty(n)
+        # per stage s: the first s stage derivatives, flattened (views, made once)
+        self.k_first = [self.k2d[:s] for s in range(8)]
 
 
 def _combine_into(
@@ -351,13 +366,13 @@ def _combine_into(
     einsum rather than BLAS: a fixed summation order and no BLAS worker threads spinning on the
     cores that the patients' chunks use.
     """
-    np.einsum("i,ij->j", coefs[:s], ws.k2d[:s], out=out.reshape(-1))
+    np.einsum("i,ij->j", coefs, ws.k_first[s], out=out.reshape(-1))
     out *= hh
     out += y
     return out
 
 
-_A_ROWS = [np.array(row, dtype=float) for row in _A]
+_A_ROWS = [np.array(row[:s], dtype=float) for s, row in enumerate(_A)]
 _B_ARR = np.array(_B, dtype=float)
 _E_ARR = np.array(_E, dtype=float)
 
@@ -402,14 +417,18 @@ def _dopri5(
     so the results do not depend on the packing (as they do not on chunking).
     """
 
-    def f(tt: Array, yy: Array, out: Array) -> Array:
-        c_gc, c_11 = inputs(tt)
-        stats.n_rhs += 1
-        return rhs(t0 + tt, yy, c_gc, c_11, ind, out=out)
-
     n = y.shape[1]
     if ws is None:
         ws = _Workspace(y.shape[0], n)
+    scratch = ws.scratch
+
+    def f(tt: Array, yy: Array, out: Array) -> Array:
+        c_gc, c_11 = inputs(tt)
+        stats.n_rhs += 1
+        # `rhs` ignores its time argument (the model is autonomous given its inputs), so the
+        # segment time stands in for the absolute time t0 + tt, saving an array operation
+        return rhs(tt, yy, c_gc, c_11, ind, out=out, scratch=scratch)
+
     k = ws.k
     tau = np.zeros(n) if tau0 is None else tau0
     done = np.zeros(n, dtype=bool)
@@ -418,6 +437,7 @@ def _dopri5(
     f(tau, y, k[0])
     h = np.minimum(h, length - tau)
     steps = steps0
+    first_set = False
     hmin = 1e-12 * max(1.0, abs(t0) + length)
     while True:
         active = ~done
@@ -464,21 +484,25 @@ def _dopri5(
         en = np.sqrt(np.einsum("i,ij->j", ws.ones, err))
         finite = np.isfinite(en)
         accept = active & finite & (en <= 1.0)
+        rejected = active & ~accept
         # standard controller: safety 0.9, growth limited to [0.2, 10], no growth after a reject
-        fac = np.clip(0.9 * np.maximum(en, 1e-10) ** -0.2, 0.2, 10.0)
+        fac = 0.9 * np.maximum(en, 1e-10) ** -0.2
+        np.maximum(fac, 0.2, out=fac)
+        np.minimum(fac, 10.0, out=fac)
         fac[~finite] = 0.2
-        np.minimum(fac, 1.0, out=fac, where=~accept)
+        np.minimum(fac, 1.0, out=fac, where=rejected)  # (inactive patients keep their h)
         stats.n_steps += accept
-        stats.n_rejected += active & ~accept
+        stats.n_rejected += rejected
         np.copyto(y, y5, where=accept)
         np.copyto(k[0], k[6], where=accept)
         reached_end = accept & (hh >= length - tau)
         tau = np.where(accept, np.where(reached_end, length, tau + hh), tau)
         h = np.where(active, hh * fac, h)
-        new_first = accept & np.isnan(first_h)
-        first_h[new_first] = h[new_first]
+        if not first_set:
+            np.copyto(first_h, h, where=accept & np.isnan(first_h))
+            first_set = not np.isnan(first_h).any()
         done |= reached_end
-        stuck = active & ~accept & (h < hmin)
+        stuck = rejected & (h < hmin)
         if stuck.any():
             raise SolverError(
                 f"integration failed near day {t0 + float(np.max(tau[stuck])):g} for patients "

@@ -36,6 +36,43 @@ def test_baseline_is_steady_state(params: pm.ParameterSet, case: str) -> None:
         np.testing.assert_allclose(rhs(0.0, y, zero, zero, ind), dy, atol=1e-14)
 
 
+@pytest.mark.parametrize("treg_supp", [1.0, 0.7])
+def test_rhs_matches_the_documented_equations(params: pm.ParameterSet, treg_supp: float) -> None:
+    """The in-place right-hand side against a plain transcription of docs/model.md."""
+    ind = pm.Population.sample(30, params.replace(treg_supp=treg_supp), seed=4).individuals()
+    rng = np.random.default_rng(11)
+    y = baseline_state(ind) * rng.uniform(0.3, 2.0, size=(len(State), ind.n))
+    c_gc, c_11 = rng.uniform(0.0, 400.0, ind.n), rng.uniform(0.0, 20.0, ind.n)
+    mk = [y[State.MK1], y[State.MK2], y[State.MK3], y[State.MK4]]
+    p, m, b, ab = y[State.PLT], y[State.MAC], y[State.CLONE], y[State.AB]
+    teff, r, h = y[State.TEFF], y[State.TREG], y[State.TH1]
+    e_gc, e_11 = c_gc / (c_gc + ind.gc_ec50), c_11 / (c_11 + ind.il11_ec50)
+    p0, r0, t0 = ind.plt_base, ind.treg_base, ind.teff_base
+    expect = np.empty_like(y)
+    expect[State.MK1] = (
+        ind.kin * (1 + ind.il11_smax * e_11) * (p0 / p) ** ind.fb_gamma - ind.ktr * mk[0]
+    )
+    for j in (1, 2, 3):
+        expect[State.MK1 + j] = ind.ktr * (mk[j - 1] - mk[j])
+    expect[State.PLT] = ind.ktr * mk[3] - (ind.ksen + ind.k_ab * ab * m) * p
+    expect[State.MAC] = ind.mac_k * (1 - ind.gc_imax_mac * e_gc) - ind.mac_k * m
+    d, rr = ind.clone_death, ind.clone_r
+    expect[State.CLONE] = b * ((rr + d) * teff / t0 - d - rr * b) - ind.gc_kill * e_gc * b
+    expect[State.AB] = ind.ab_kdeg * (b * h - ab)
+    expect[State.TEFF] = ind.teff_k * (
+        t0 * (r0 / r) ** treg_supp * (1 - ind.gc_imax_teff * e_gc) * h - teff
+    )
+    expect[State.TREG] = ind.treg_k * (r0 * (1 + ind.gc_smax_treg * e_gc) - r)
+    expect[State.TH1] = ind.th1_k * (1 - h) - ind.il11_kpol * e_11 * h
+    scale = np.abs(expect) + ind.ktr * np.abs(y)  # terms of the size of the rates involved
+    got = rhs(0.0, y, c_gc, c_11, ind)
+    assert np.max(np.abs(got - expect) / scale) < 1e-12
+    # the caller's scratch and output buffers give the same derivatives
+    out = np.full_like(y, np.nan)
+    rhs(0.0, y, c_gc, c_11, ind, out=out, scratch=np.full(ind.n, np.nan))
+    np.testing.assert_array_equal(out, got)
+
+
 def test_untreated_patients_stay_at_baseline(params: pm.ParameterSet) -> None:
     pop = pm.Population.sample(40, params, seed=8)
     res = pm.simulate(pop, pm.Regimen(), days=180)
