@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pop = pm.Population.sample(args.n, seed=args.seed)
+    params = pm.calibrated_parameters()  # the shipped fit (docs/calibration.md)
+    pop = pm.Population.sample(args.n, params, seed=args.seed)
     gc = pm.regimens.prednisone(mg_per_kg=1.0, days=28, taper_days=28)
     arms = {
         "prednisone": gc,

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    patient = pm.Population.patient(plt_base=12.0, weight=60.0)
+    patient = pm.Population.patient(pm.calibrated_parameters(), plt_base=12.0, weight=60.0)
     gc = pm.regimens.prednisone(mg_per_kg=1.0, days=28, taper_days=28)
     both = gc + pm.regimens.il11(ug_per_kg=50, days=14, stop_if_platelets_above=100)
     times = np.arange(0.0, 56.0 + 1e-9, 1.0 / 24.0)  # hourly, to show the PK

@@ -4,7 +4,7 @@ glucocorticoids with or without recombinant human interleukin-11 (rhIL-11).
 Quick start::
 
     import pdmodel as pm
-    params = pm.default_parameters()
+    params = pm.calibrated_parameters()  # shipped fit; pm.default_parameters(): sourced table
     reg = pm.regimens.prednisone(mg_per_kg=1.0, days=28, taper_days=28) + pm.regimens.il11(
         ug_per_kg=50, days=14, stop_if_platelets_above=100)
     pop = pm.Population.sample(n=1000, params=params, seed=1)
@@ -37,6 +37,7 @@ from .parameters import (
 )
 from .population import Population
 from .regimens import Course, Regimen, Rule
+from .reproduce import calibrated_parameters
 from .solver import SimulationResult, simulate, simulate_many
 from .trials import TrialResult, simulate_trial, simulate_trials
 
@@ -63,6 +64,7 @@ __all__ = [
     "TrialResult",
     "UnknownParameterError",
     "__version__",
+    "calibrated_parameters",
     "calibration",
     "default_parameters",
     "endpoints",

@@ -29,7 +29,14 @@ if TYPE_CHECKING:
 
     from .calibration import FitResult
 
-__all__ = ["format_report", "reproduce", "save_figure", "shipped_fit", "shipped_parameters"]
+__all__ = [
+    "calibrated_parameters",
+    "format_report",
+    "reproduce",
+    "save_figure",
+    "shipped_fit",
+    "shipped_parameters",
+]
 
 _CALIBRATED = "data/calibrated.json"
 
@@ -46,11 +53,44 @@ def _load_shipped(loader: Callable[[Path], Any]) -> Any:
 _SHIPPED_LABEL = f"shipped calibrated set (pdmodel/{_CALIBRATED})"
 
 
+def calibrated_parameters() -> ParameterSet:
+    """The shipped calibrated parameter set (also available as ``pdmodel.calibrated_parameters``).
+
+    The maximum a posteriori estimate of ``pdmodel fit`` on the default trials (``wu2016`` and
+    ``wei2016_prednisone``), read from ``pdmodel/data/calibrated.json``; the command that
+    regenerates it and the fit report are in docs/calibration.md.  These are the parameters to
+    simulate with; :func:`pdmodel.default_parameters` are the sourced table values before
+    calibration.
+
+    Returns
+    -------
+    ParameterSet
+        Every parameter's value, in the unit of the parameter table (the estimates for the
+        free parameters, the table values for the others).  Standard errors, intervals and
+        correlations of the estimates: :func:`shipped_fit`.
+
+    Raises
+    ------
+    CalibrationError
+        If this installation ships no calibrated set.
+    """
+    from .calibration import CalibrationError
+
+    params = _load_shipped(load_parameters)
+    if params is None:
+        raise CalibrationError(
+            f"no calibrated set is shipped with this installation (pdmodel/{_CALIBRATED}); "
+            "create one with `pdmodel fit --out FILE.json` and load it with "
+            "pdmodel.load_parameters(FILE.json)"
+        )
+    return cast("ParameterSet", params)
+
+
 def shipped_parameters() -> tuple[ParameterSet, str]:
     """The parameter set `reproduce` uses by default, and where it comes from.
 
-    The calibrated set (``pdmodel/data/calibrated.json``, produced by ``pdmodel fit``) when the
-    package ships one, else the parameter table's defaults.
+    The calibrated set (:func:`calibrated_parameters`) when the package ships one, else the
+    parameter table's defaults.
     """
     params = _load_shipped(load_parameters)
     if params is not None:

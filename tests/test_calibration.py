@@ -101,6 +101,26 @@ def test_fit_export_round_trip(tmp_path: Path) -> None:
         cal.load_fit(tmp_path / "bad.json")
 
 
+def test_calibrated_parameters_are_the_shipped_fit() -> None:
+    from pdmodel.reproduce import shipped_parameters
+
+    params = pm.calibrated_parameters()
+    assert params == shipped_parameters()[0]
+    defaults = pm.default_parameters()
+    moved = [name for name in cal.DEFAULT_FREE if params[name] != defaults[name]]
+    assert moved == list(cal.DEFAULT_FREE)  # every default free parameter was estimated
+    assert all(params[name] == defaults[name] for name in defaults if name not in moved)
+
+
+def test_calibrated_parameters_without_a_shipped_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pdmodel.reproduce as rep
+
+    monkeypatch.setattr(rep, "_CALIBRATED", "data/missing.json")
+    with pytest.raises(cal.CalibrationError, match="no calibrated set is shipped"):
+        pm.calibrated_parameters()
+    assert rep.shipped_parameters()[1].startswith("parameter-table defaults")
+
+
 def test_shipped_fit_reads_the_shipped_file() -> None:
     """The shipped set loads as a fit with its default free parameters, SEs and correlations."""
     from pdmodel.reproduce import shipped_fit, shipped_parameters
