@@ -18,8 +18,8 @@ import numpy as np
 
 from . import __version__
 from .errors import PDModelError
-from .io import EXPORTERS, load_parameters, save_parameters
-from .parameters import ParameterSet, default_parameters
+from .io import EXPORTERS, save_parameters
+from .parameters import ParameterSet
 
 __all__ = ["build_parser", "main"]
 
@@ -38,6 +38,12 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         self.exit(2, f"pdmodel: error: {message}\n")
+
+
+_PARAMS_HELP = (
+    "parameter file (JSON or CSV), `calibrated` (the shipped calibrated set) or `table` (the "
+    "parameter table's values before calibration); default: {default}"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  pdmodel reproduce --bands 50   (endpoint bands from the fit's parameter uncertainty)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    r.add_argument("--params", metavar="FILE", help="parameter file (default: shipped set)")
+    r.add_argument("--params", metavar="FILE", help=_PARAMS_HELP.format(default="calibrated"))
     r.add_argument("--n", type=int, default=2000, help="virtual patients per arm (default 2000)")
     r.add_argument("--seed", type=int, default=1, help="seed of the virtual population (default 1)")
     r.add_argument(
@@ -129,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     f.add_argument("trials", nargs="*", help="shipped trial names or trial files (default: wu2016 "
                    "wei2016_prednisone)")  # fmt: skip
-    f.add_argument("--params", metavar="FILE", help="start values (default: parameter table)")
+    f.add_argument(
+        "--params", metavar="FILE", help="start values: " + _PARAMS_HELP.format(default="table")
+    )
     f.add_argument("--free", help="comma-separated parameters to estimate (default: see docs)")
     f.add_argument("--n", type=int, default=300, help="virtual patients per arm (default 300)")
     f.add_argument("--seed", type=int, default=1, help="seed (default 1)")
@@ -151,10 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "params",
         help="print the parameter table (value, unit, bounds, prior, source)",
-        epilog="examples:\n  pdmodel params\n  pdmodel params --format csv --params fitted.json",
+        epilog="examples:\n  pdmodel params\n  pdmodel params --params calibrated\n"
+        "  pdmodel params --format csv --params fitted.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--params", metavar="FILE", help="parameter file (JSON or CSV) to show")
+    p.add_argument("--params", metavar="FILE", help=_PARAMS_HELP.format(default="table"))
     p.add_argument(
         "--format",
         choices=("text", *EXPORTERS),
@@ -165,13 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser(
         "export",
         help="write the parameter set to a file",
-        epilog="examples:\n  pdmodel export params --out params.json\n"
+        epilog="examples:\n  pdmodel export params --out calibrated.csv\n"
+        "  pdmodel export params --params table --out table.json\n"
         "  pdmodel export params --params fitted.json --out fitted.csv\n"
         "  pdmodel export sbml --params fitted.json --regimen regimen.toml --out model.xml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     e.add_argument("what", choices=("params", "sbml"), help="what to export")
-    e.add_argument("--params", metavar="FILE", help="parameter file (JSON or CSV) to start from")
+    e.add_argument(
+        "--params",
+        metavar="FILE",
+        help=_PARAMS_HELP.format(default="calibrated")
+        + "; a fitted set keeps its standard errors, intervals and provenance",
+    )
     e.add_argument(
         "--regimen",
         metavar="FILE.toml",
@@ -184,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _scenario_arguments(p: argparse.ArgumentParser, out: str, figure: str, quiet: str) -> None:
     """The arguments `simulate` and `sweep` share."""
     p.add_argument("scenario", help="scenario file (TOML)")
-    p.add_argument("--params", metavar="FILE", help="parameter file (default: shipped set)")
+    p.add_argument("--params", metavar="FILE", help=_PARAMS_HELP.format(default="calibrated"))
     p.add_argument("--n", type=int, help="override the population size")
     p.add_argument("--seed", type=int, help="override the population seed")
     p.add_argument("--out", help=out)
@@ -211,8 +226,11 @@ def _scenario_outputs(
     return out, fig
 
 
-def _params(path: str | None) -> ParameterSet:
-    return default_parameters() if path is None else load_parameters(path)
+def _params(spec: str | None, default: str) -> tuple[ParameterSet, str]:
+    """`--params`: a file, `calibrated` or `table`; None means `default`."""
+    from .reproduce import resolve_parameters
+
+    return resolve_parameters(spec, default)
 
 
 def _text_table(params: ParameterSet) -> str:
@@ -239,16 +257,56 @@ def _text_table(params: ParameterSet) -> str:
 
 
 def _cmd_params(args: argparse.Namespace) -> int:
-    params = _params(args.params)
+    params, _ = _params(args.params, "table")
     text = _text_table(params) if args.format == "text" else EXPORTERS[args.format](params)
     sys.stdout.write(text)
     return 0
 
 
+def _fit_behind(spec: str | None) -> Any:
+    """The fit stored with the `--params` source (None if it holds none), so that exporting a
+    fitted set keeps its standard errors, intervals and provenance."""
+    import json
+
+    from .calibration import CalibrationError, load_fit
+    from .reproduce import shipped_fit
+
+    if spec in (None, "calibrated"):
+        try:
+            return shipped_fit()
+        except CalibrationError:  # none shipped: the table's values were exported
+            return None
+    if spec == "table" or Path(spec).suffix.lower() != ".json":
+        return None
+    body = json.loads(Path(spec).read_text(encoding="utf-8"))  # readable: already loaded once
+    return load_fit(spec) if isinstance(body, dict) and "fit" in body else None
+
+
+def _uncertainty_columns(spec: str | None) -> bool:
+    """True if `spec` is a CSV file whose stderr / 95%-interval columns hold values."""
+    import csv
+
+    if spec is None or Path(spec).suffix.lower() != ".csv":
+        return False
+    with open(spec, newline="", encoding="utf-8") as fh:
+        return any(
+            (row.get(col) or "").strip()
+            for row in csv.DictReader(fh)
+            for col in ("stderr", "ci95_low", "ci95_high")
+        )
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
-    params = _params(args.params)
+    params, _ = _params(args.params, "calibrated")
     if args.what == "params":
-        dest = save_parameters(params, Path(args.out))
+        fit = _fit_behind(args.params)
+        if _uncertainty_columns(args.params):
+            print(
+                f"note: the stderr / ci95 columns of {args.params} are not carried over (a CSV "
+                "is a table view of a fit; export from the fit's JSON file to keep them)",
+                file=sys.stderr,
+            )
+        dest = save_parameters(params, Path(args.out), fit=fit)
     else:
         from .errors import OptionError
         from .io import write_text_atomic
@@ -331,7 +389,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         raise OptionError("--walkers applies to posterior sampling: add --emcee STEPS")
     result = fit(
         args.trials or None,
-        _params(args.params),
+        _params(args.params, "table")[0],
         free,
         n_per_arm=args.n,
         seed=args.seed,
@@ -390,7 +448,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from . import __version__
     from .errors import OptionError
     from .io import parameters_to_json, write_text_atomic
-    from .reproduce import shipped_parameters
     from .scenarios import load_scenario
     from .solver import simulate
 
@@ -402,10 +459,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         sc = dataclasses.replace(sc, seed=args.seed)
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise OptionError(f"--out must end in .csv or .parquet, got {out}")
-    if args.params:
-        params, label = load_parameters(args.params), f"file {args.params}"
-    else:
-        params, label = shipped_parameters()
+    params, label = _params(args.params, "calibrated")
     pop = sc.population(params)
     res = simulate(pop, sc.regimen, sc.days, times=sc.times, observables=sc.observables,
                    progress=False if args.quiet else None)  # fmt: skip
@@ -473,7 +527,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     from .errors import OptionError
     from .io import write_text_atomic
-    from .reproduce import save_figure, shipped_parameters
+    from .reproduce import save_figure
     from .scenarios import parse_vary, sweep
 
     vary = dict(parse_vary(v) for v in args.vary)
@@ -481,7 +535,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise OptionError("give at least one --vary KEY=V1,V2,...")
     out, fig_path = _scenario_outputs(args, "-sweep.csv", "-sweep.png")
     stem = Path(args.scenario).stem
-    params = load_parameters(args.params) if args.params else shipped_parameters()[0]
+    params, _ = _params(args.params, "calibrated")
     if args.workers > 1:
         with cf.ProcessPoolExecutor(args.workers) as ex:
             table = sweep(args.scenario, vary, params, args.n, args.seed, executor=ex)

@@ -30,9 +30,11 @@ if TYPE_CHECKING:
     from .calibration import FitResult
 
 __all__ = [
+    "PARAMETER_KEYWORDS",
     "calibrated_parameters",
     "format_report",
     "reproduce",
+    "resolve_parameters",
     "save_figure",
     "shipped_fit",
     "shipped_parameters",
@@ -96,6 +98,47 @@ def shipped_parameters() -> tuple[ParameterSet, str]:
     if params is not None:
         return params, _SHIPPED_LABEL
     return default_parameters(), "parameter-table defaults (no calibrated set is shipped yet)"
+
+
+#: Words that `--params` (and :func:`resolve_parameters`) accept instead of a file name.
+PARAMETER_KEYWORDS = {
+    "calibrated": "the shipped calibrated set",
+    "table": "the parameter table's values (before calibration)",
+}
+
+
+def resolve_parameters(spec: str | None, default: str = "calibrated") -> tuple[ParameterSet, str]:
+    """The parameter set named by a ``--params`` argument, and a label saying where it is from.
+
+    Parameters
+    ----------
+    spec : str or None
+        A JSON/CSV parameter file, ``"calibrated"`` (:func:`calibrated_parameters`) or
+        ``"table"`` (:func:`pdmodel.default_parameters`); None means `default`.
+    default : {"calibrated", "table"}
+        What None means.
+
+    Returns
+    -------
+    (ParameterSet, str)
+        The parameters and a label for reports (e.g. ``"file fitted.json"``).
+    """
+    key = default if spec is None else spec
+    if key == "calibrated":
+        return shipped_parameters()
+    if key == "table":
+        return default_parameters(), _TABLE_LABEL
+    if not Path(key).exists():
+        from .errors import ParameterError
+
+        raise ParameterError(
+            f"no parameter file {key}: give a JSON or CSV file, `calibrated` (the shipped "
+            "calibrated set) or `table` (the parameter table's values)"
+        )
+    return load_parameters(key), f"file {key}"
+
+
+_TABLE_LABEL = "parameter-table values (before calibration)"
 
 
 def shipped_fit() -> FitResult:
@@ -253,7 +296,8 @@ def reproduce(
     trial : str
         Shipped trial name or trial file.
     params_file : str, optional
-        Parameter file (default: :func:`shipped_parameters`).
+        Parameter file, or ``"calibrated"`` / ``"table"`` (:func:`resolve_parameters`; default:
+        the shipped calibrated set).
     n_per_arm : int
         Virtual patients per arm.
     seed : int
@@ -277,14 +321,13 @@ def reproduce(
     if bands == 1:
         raise OptionError("`--bands` needs at least 2 draws (or 0 for none)")
     design = load(trial)
-    label = _SHIPPED_LABEL if params_file is None else f"file {params_file}"
-    fit = _fit_of(params_file) if bands else None
-    if fit is not None:
+    fit = None
+    if bands:
+        fit = _fit_of(params_file)
         params = fit.params
-    elif params_file is None:
-        params, label = shipped_parameters()
+        label = f"file {params_file}" if params_file not in (None, "calibrated") else _SHIPPED_LABEL
     else:
-        params = load_parameters(params_file)
+        params, label = resolve_parameters(params_file)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OptionError(f"--out {out} exists and is not a folder")
@@ -339,7 +382,11 @@ def _fit_of(params_file: str | None) -> FitResult:
     from .calibration import CalibrationError, load_fit
 
     try:
-        return shipped_fit() if params_file is None else load_fit(params_file)
+        if params_file in (None, "calibrated"):
+            return shipped_fit()
+        if params_file == "table":
+            raise CalibrationError("the parameter table's values come with no fit")
+        return load_fit(params_file)
     except CalibrationError as exc:
         raise OptionError(
             f"--bands needs a parameter file written by `pdmodel fit` (with standard errors and "

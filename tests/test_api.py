@@ -19,6 +19,7 @@ EXPECTED = {
     "endpoints",
     "stats",
     "plotting",
+    "calibrated_parameters",
     "default_parameters",
     "parameter_table",
     "ParameterSet",

@@ -31,9 +31,44 @@ def test_params_formats(
 
 def test_export_and_reload(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "p.csv"
-    assert main(["export", "params", "--out", str(out)]) == 0
+    assert main(["export", "params", "--params", "table", "--out", str(out)]) == 0
     assert pm.load_parameters(out) == pm.default_parameters()
     assert main(["params", "--params", str(out)]) == 0
+
+
+def test_export_keeps_the_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pdmodel.calibration import load_fit
+    from pdmodel.reproduce import shipped_fit
+
+    # default: the shipped calibrated set, with its standard errors, intervals and provenance
+    shipped = shipped_fit()
+    js, csv = tmp_path / "cal.json", tmp_path / "cal.csv"
+    assert main(["export", "params", "--out", str(js)]) == 0
+    again = load_fit(js)
+    assert again.params == pm.calibrated_parameters() == shipped.params
+    assert again.stderr == shipped.stderr and again.provenance == shipped.provenance
+    # a fitted JSON file exported to JSON is the same document; to CSV it keeps the SE columns
+    assert main(["export", "params", "--params", str(js), "--out", str(tmp_path / "b.json")]) == 0
+    assert json.loads((tmp_path / "b.json").read_text()) == json.loads(js.read_text())
+    assert main(["export", "params", "--params", "calibrated", "--out", str(csv)]) == 0
+    rows = {r.split(",")[0]: r for r in csv.read_text().splitlines()}
+    assert rows["name"].endswith("free,stderr,ci95_low,ci95_high")
+    assert f",True,{shipped.stderr['k_ab']!r}," in rows["k_ab"]
+    capsys.readouterr()
+    # from a CSV view the uncertainty columns cannot be carried: said, not silently dropped
+    assert main(["export", "params", "--params", str(csv), "--out", str(tmp_path / "c.json")]) == 0
+    assert "stderr / ci95 columns" in capsys.readouterr().err
+    assert pm.load_parameters(tmp_path / "c.json") == shipped.params
+
+
+def test_params_keywords(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["params", "--params", "calibrated", "--format", "json"]) == 0
+    assert capsys.readouterr().out == pm.io.EXPORTERS["json"](pm.calibrated_parameters())
+    assert main(["params", "--params", "table", "--format", "json"]) == 0
+    assert capsys.readouterr().out == pm.io.EXPORTERS["json"](pm.default_parameters())
+    assert main(["params", "--params", "calibratd"]) == 2
+    err = capsys.readouterr().err
+    assert "no parameter file calibratd" in err and "`calibrated`" in err
 
 
 def test_bad_input_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,6 +166,7 @@ def test_reproduce_bands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         (["--bands", "1"], "at least 2 draws"),
         (["--bands", "-3"], "whole number >= 0"),
         (["--bands", "2", "--params", str(plain)], "needs a parameter file written by"),
+        (["--bands", "2", "--params", "table"], "come with no fit"),
         (
             [
                 "--bands",
