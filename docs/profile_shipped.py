@@ -1,7 +1,7 @@
 """Profile likelihoods of key parameters at the shipped calibrated set (docs/calibration.md).
 
 Refits the other free parameters at each grid value (``pdmodel.calibration.profile``, 2 worker
-processes, 60 evaluations per refit); about 7 minutes on a 2-core machine.
+processes, 60 evaluations per refit); about 9 minutes on a 2-core machine.
 
     python docs/profile_shipped.py
 """
@@ -17,6 +17,7 @@ from pdmodel.reproduce import shipped_fit
 GRIDS: dict[str, list[float] | None] = {
     "il11_smax": [0.4, 0.64, 1.0, 1.6, 2.56],
     "il11_kpol": [0.16, 0.4, 1.0, 2.5, 6.25],
+    "th1_k": [0.25, 0.5, 1.0, 2.0, 4.0],
     "gc_imax_mac": None,
     "gc_kill": [0.25, 0.5, 1.0, 2.0, 4.0],
 }

@@ -73,6 +73,7 @@ DEFAULT_FREE: tuple[str, ...] = (
     "il11_smax",
     "il11_ec50",
     "il11_kpol",
+    "th1_k",
     "teff_k",
     "ab_assay_sd",
 )
