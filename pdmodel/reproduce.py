@@ -52,6 +52,20 @@ def _load_shipped(loader: Callable[[Path], Any]) -> Any:
         return loader(path)
 
 
+def _require_shipped(loader: Callable[[Path], Any]) -> Any:
+    """`loader` applied to the shipped calibrated file; CalibrationError when none is shipped."""
+    from .calibration import CalibrationError
+
+    value = _load_shipped(loader)
+    if value is None:
+        raise CalibrationError(
+            f"no calibrated set is shipped with this installation (pdmodel/{_CALIBRATED}); "
+            "create one with `pdmodel fit --out FILE.json` and load it with "
+            "pdmodel.load_parameters(FILE.json) or pdmodel.calibration.load_fit(FILE.json)"
+        )
+    return value
+
+
 _SHIPPED_LABEL = f"shipped calibrated set (pdmodel/{_CALIBRATED})"
 
 
@@ -76,16 +90,7 @@ def calibrated_parameters() -> ParameterSet:
     CalibrationError
         If this installation ships no calibrated set.
     """
-    from .calibration import CalibrationError
-
-    params = _load_shipped(load_parameters)
-    if params is None:
-        raise CalibrationError(
-            f"no calibrated set is shipped with this installation (pdmodel/{_CALIBRATED}); "
-            "create one with `pdmodel fit --out FILE.json` and load it with "
-            "pdmodel.load_parameters(FILE.json)"
-        )
-    return cast("ParameterSet", params)
+    return cast("ParameterSet", _require_shipped(load_parameters))
 
 
 def shipped_parameters() -> tuple[ParameterSet, str]:
@@ -150,12 +155,9 @@ def shipped_fit() -> FitResult:
     CalibrationError
         If the package ships no calibrated set.
     """
-    from .calibration import CalibrationError, load_fit
+    from .calibration import load_fit
 
-    fit = _load_shipped(load_fit)
-    if fit is None:
-        raise CalibrationError("no calibrated set is shipped")
-    return cast("FitResult", fit)
+    return cast("FitResult", _require_shipped(load_fit))
 
 
 def _fmt_value(kind: str, value: float, sd: float, distribution: tuple[float, ...]) -> str:

@@ -118,6 +118,8 @@ def test_calibrated_parameters_without_a_shipped_file(monkeypatch: pytest.Monkey
     monkeypatch.setattr(rep, "_CALIBRATED", "data/missing.json")
     with pytest.raises(cal.CalibrationError, match="no calibrated set is shipped"):
         pm.calibrated_parameters()
+    with pytest.raises(cal.CalibrationError, match="no calibrated set is shipped"):
+        rep.shipped_fit()
     assert rep.shipped_parameters()[1].startswith("parameter-table defaults")
 
 
