@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from .calibration import FitResult
 
 __all__ = [
-    "PARAMETER_KEYWORDS",
     "calibrated_parameters",
     "format_report",
     "reproduce",
@@ -103,13 +102,6 @@ def shipped_parameters() -> tuple[ParameterSet, str]:
     if params is not None:
         return params, _SHIPPED_LABEL
     return default_parameters(), "parameter-table defaults (no calibrated set is shipped yet)"
-
-
-#: Words that `--params` (and :func:`resolve_parameters`) accept instead of a file name.
-PARAMETER_KEYWORDS = {
-    "calibrated": "the shipped calibrated set",
-    "table": "the parameter table's values (before calibration)",
-}
 
 
 def resolve_parameters(spec: str | None, default: str = "calibrated") -> tuple[ParameterSet, str]:
