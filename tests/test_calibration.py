@@ -123,6 +123,33 @@ def test_calibrated_parameters_without_a_shipped_file(monkeypatch: pytest.Monkey
     assert rep.shipped_parameters()[1].startswith("parameter-table defaults")
 
 
+def test_shipped_set_is_current() -> None:
+    """The shipped fit still describes this package: same trial files, fixed values equal to the
+    parameter table's, and the objective and each of its terms, recomputed at the shipped
+    estimate with the recorded settings, equal to the stored ones.  A change to the model,
+    engine, endpoints, parameter table or trial files that moves them fails here: refit with
+    the command in docs/calibration.md."""
+    from pdmodel.reproduce import shipped_fit
+
+    fit = shipped_fit()
+    prov = fit.provenance
+    table = pm.default_parameters()
+    assert {k: fit.params[k] for k in table if k not in fit.free} == {
+        k: table[k] for k in table if k not in fit.free
+    }  # the parameters the fit did not estimate are the table's current values
+    designs = [trials.load(t["id"]) for t in prov["trials"]]
+    assert [d.sha256 for d in designs] == [t["sha256"] for t in prov["trials"]]
+    obj = cal.Objective(designs, fit.params, fit.free, n_per_arm=prov["n_per_arm"],
+                        seed=prov["seed"], width=prov["width"], rtol=prov["rtol"])  # fmt: skip
+    terms = obj.terms(fit.params)
+    assert [t.label for t in terms] == [t.label for t in fit.terms]
+    # bit-identical on the development machine; the tolerance only absorbs last-digit
+    # differences of other platforms' maths libraries
+    np.testing.assert_allclose([t.value for t in terms], [t.value for t in fit.terms],
+                               rtol=1e-7, atol=1e-9)  # fmt: skip
+    assert sum(t.value for t in terms) == pytest.approx(fit.objective, rel=1e-8)
+
+
 def test_shipped_fit_reads_the_shipped_file() -> None:
     """The shipped set loads as a fit with its default free parameters, SEs and correlations."""
     from pdmodel.reproduce import shipped_fit, shipped_parameters
