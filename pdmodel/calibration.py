@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._progress import want_progress
-from .errors import OptionError, ParameterError, PDModelError
+from .errors import ParameterError, PDModelError, check_whole
 from .parameters import ParameterSet, default_parameters, unknown_parameter_message
 from .trials import Trial, evaluate_finding, load, simulate_trial, simulate_trials
 
@@ -595,7 +595,7 @@ def fit(
     names = tuple(free) if free is not None else DEFAULT_FREE
     designs = tuple(t if isinstance(t, Trial) else load(t) for t in (trials or DEFAULT_TRIALS))
     _whole(workers, "workers", 1)
-    n_starts = max(1, int(starts))
+    n_starts = _whole(starts, "starts", 1)
     # several starts: the starts run side by side; one start: each evaluation is shared
     obj_workers = workers if n_starts == 1 else 1
     obj = Objective(designs, base, names, n_per_arm, seed, width, rtol, obj_workers)
@@ -768,19 +768,34 @@ def load_fit(path: str | os.PathLike[str], base: ParameterSet | None = None) -> 
     ParameterError
         As for :func:`pdmodel.load_parameters`.
     """
+    fit = _read_fit(path, base, required=True)
+    assert fit is not None  # required: raised otherwise
+    return fit
+
+
+def _read_fit(
+    path: str | os.PathLike[str], base: ParameterSet | None, required: bool
+) -> FitResult | None:
+    """:func:`load_fit`; with `required` False, None for a file that holds no fit (a CSV
+    file, or JSON written without ``fit=``) instead of an error.  A malformed fit section is
+    an error either way."""
     import json
 
     from .io import load_parameters
 
     src = Path(path)
     if src.suffix.lower() != ".json":
+        if not required:
+            return None
         raise CalibrationError(
             f"{src}: a fit is kept only in the JSON file that `pdmodel fit --out FILE.json` "
             "(or save_parameters(..., fit=...)) writes"
         )
-    params = load_parameters(src, base)
+    params = load_parameters(src, base)  # validates the file (and names it in errors)
     body = json.loads(src.read_text(encoding="utf-8"))
     fit_body, prov = body.get("fit"), body.get("provenance")
+    if fit_body is None and not required:
+        return None
     if not isinstance(fit_body, dict) or not isinstance(prov, dict):
         raise CalibrationError(
             f"{src} holds a parameter set but no fit (save it with save_parameters(..., fit=...))"
@@ -985,11 +1000,8 @@ def _prior_term(params: ParameterSet, name: str) -> float:
     return z * z
 
 
-def _whole(value: Any, name: str, low: int, error: type[Exception] = CalibrationError) -> int:
-    """`value` if it is a whole number >= `low`, else `error` naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise error(f"`{name}` must be a whole number >= {low}, got {value!r}")
-    return value
+def _whole(value: Any, name: str, low: int) -> int:
+    return check_whole(value, name, low, CalibrationError)
 
 
 def _settings(result: FitResult) -> dict[str, Any]:
@@ -1007,7 +1019,7 @@ def check_options(n_per_arm: int, seed: int, starts: int, workers: int = 1) -> N
     """Validate the numeric options of a fit (used by the command line)."""
     for key, v, lo in (("n", n_per_arm, 2), ("seed", seed, 0), ("starts", starts, 1),
                        ("workers", workers, 1)):  # fmt: skip
-        _whole(v, f"--{key}", lo, OptionError)
+        check_whole(v, f"--{key}", lo)
 
 
 def sensitivity(
@@ -1064,8 +1076,7 @@ def predictive_bands(
 
     design = trial if isinstance(trial, Trial) else load(trial)
     names = [k for k in result.free if math.isfinite(result.stderr[k]) and result.params[k] > 0]
-    if isinstance(n_draws, bool) or not isinstance(n_draws, int) or n_draws < 2:
-        raise CalibrationError(f"`n_draws` must be a whole number >= 2, got {n_draws!r}")
+    _whole(n_draws, "n_draws", 2)
     if not names:
         raise CalibrationError(
             "the fit has no finite standard errors (no curvature at the optimum): nothing to draw"

@@ -211,12 +211,12 @@ def _scenario_outputs(
     args: argparse.Namespace, out_suffix: str, figure_suffix: str
 ) -> tuple[Path, Path]:
     """Validate --n, --seed (and --workers) and the output paths of `simulate` and `sweep`."""
-    from .errors import OptionError
+    from .errors import OptionError, check_whole
 
     for name, low in (("n", 1), ("seed", 0), ("workers", 1)):
         value = getattr(args, name, None)
-        if value is not None and value < low:
-            raise OptionError(f"`--{name}` must be a whole number >= {low}, got {value}")
+        if value is not None:
+            check_whole(value, f"--{name}", low)
     stem = Path(args.scenario).stem
     out = Path(args.out or f"{stem}{out_suffix}")
     fig = Path(args.figure or f"{stem}{figure_suffix}")
@@ -263,25 +263,6 @@ def _cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit_behind(spec: str | None) -> Any:
-    """The fit stored with the `--params` source (None if it holds none), so that exporting a
-    fitted set keeps its standard errors, intervals and provenance."""
-    import json
-
-    from .calibration import CalibrationError, load_fit
-    from .reproduce import shipped_fit
-
-    if spec in (None, "calibrated"):
-        try:
-            return shipped_fit()
-        except CalibrationError:  # none shipped: the table's values were exported
-            return None
-    if spec == "table" or Path(spec).suffix.lower() != ".json":
-        return None
-    body = json.loads(Path(spec).read_text(encoding="utf-8"))  # readable: already loaded once
-    return load_fit(spec) if isinstance(body, dict) and "fit" in body else None
-
-
 def _uncertainty_columns(spec: str | None) -> bool:
     """True if `spec` is a CSV file whose stderr / 95%-interval columns hold values."""
     import csv
@@ -297,9 +278,12 @@ def _uncertainty_columns(spec: str | None) -> bool:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    params, _ = _params(args.params, "calibrated")
+    from .reproduce import resolve_fit
+
+    # a fitted set keeps its standard errors, intervals and provenance
+    fit = resolve_fit(args.params, required=False) if args.what == "params" else None
+    params = fit.params if fit is not None else _params(args.params, "calibrated")[0]
     if args.what == "params":
-        fit = _fit_behind(args.params)
         if _uncertainty_columns(args.params):
             print(
                 f"note: the stderr / ci95 columns of {args.params} are not carried over (a CSV "

@@ -6,6 +6,9 @@ exception, so callers may catch either (``except ValueError`` keeps working).
 
 from __future__ import annotations
 
+import numbers
+from typing import Any
+
 __all__ = [
     "MissingExtraError",
     "OptionError",
@@ -51,3 +54,10 @@ class SolverError(PDModelError, RuntimeError):
 
 class MissingExtraError(PDModelError, ImportError):
     """An optional dependency is missing; the message names the ``pip install`` that fixes it."""
+
+
+def check_whole(value: Any, name: str, low: int, error: type[Exception] = OptionError) -> int:
+    """`value` as an int if it is a whole number >= `low`; else `error` naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise error(f"`{name}` must be a whole number >= {low}, got {value!r}")
+    return int(value)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import numbers
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from ._progress import want_progress
-from .errors import OptionError
+from .errors import OptionError, check_whole
 from .io import load_parameters, parameters_to_json, write_atomic, write_text_atomic
 from .parameters import ParameterSet, default_parameters
 from .trials import TrialResult, load, simulate_trial
@@ -125,6 +124,14 @@ def resolve_parameters(spec: str | None, default: str = "calibrated") -> tuple[P
         return shipped_parameters()
     if key == "table":
         return default_parameters(), _TABLE_LABEL
+    return load_parameters(_existing(key)), f"file {key}"
+
+
+_TABLE_LABEL = "parameter-table values (before calibration)"
+
+
+def _existing(key: str) -> str:
+    """`key` if it names an existing file; else the error that lists the keywords too."""
     if not Path(key).exists():
         from .errors import ParameterError
 
@@ -132,10 +139,7 @@ def resolve_parameters(spec: str | None, default: str = "calibrated") -> tuple[P
             f"no parameter file {key}: give a JSON or CSV file, `calibrated` (the shipped "
             "calibrated set) or `table` (the parameter table's values)"
         )
-    return load_parameters(key), f"file {key}"
-
-
-_TABLE_LABEL = "parameter-table values (before calibration)"
+    return key
 
 
 def shipped_fit() -> FitResult:
@@ -307,11 +311,8 @@ def reproduce(
         quantiles of every endpoint per arm.  Needs a parameter file written with its fit (the
         shipped set, or ``pdmodel fit --out``).
     """
-    for name, v, lo in (("--n", n_per_arm, 1), ("--seed", seed, 0)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
-            raise OptionError(f"`{name}` must be a whole number >= {lo}, got {v!r}")
-    if isinstance(bands, bool) or not isinstance(bands, numbers.Integral) or bands < 0:
-        raise OptionError(f"`--bands` must be a whole number >= 0, got {bands!r}")
+    for name, v, lo in (("--n", n_per_arm, 1), ("--seed", seed, 0), ("--bands", bands, 0)):
+        check_whole(v, name, lo)
     if bands == 1:
         raise OptionError("`--bands` needs at least 2 draws (or 0 for none)")
     design = load(trial)
@@ -319,7 +320,7 @@ def reproduce(
     if bands:
         fit = _fit_of(params_file)
         params = fit.params
-        label = f"file {params_file}" if params_file not in (None, "calibrated") else _SHIPPED_LABEL
+        label = _SHIPPED_LABEL if params_file in (None, "calibrated") else f"file {params_file}"
     else:
         params, label = resolve_parameters(params_file)
     out = Path(out)
@@ -371,16 +372,32 @@ def reproduce(
 BANDS_PER_ARM = 300
 
 
+def resolve_fit(spec: str | None, required: bool = True) -> FitResult | None:
+    """The fit behind a ``--params`` argument (see :func:`resolve_parameters`).
+
+    ``None`` / ``"calibrated"``: the shipped fit; a file: :func:`pdmodel.calibration.load_fit`.
+    With `required` False, None where there is no fit (``"table"``, a CSV file, a JSON file
+    written without a fit, no shipped set) instead of a CalibrationError.
+    """
+    from .calibration import CalibrationError, _read_fit
+
+    if spec in (None, "calibrated"):
+        if required:
+            return shipped_fit()
+        return cast("FitResult | None", _load_shipped(lambda path: _read_fit(path, None, False)))
+    if spec == "table":
+        if required:
+            raise CalibrationError("the parameter table's values come with no fit")
+        return None
+    return _read_fit(_existing(spec), None, required)
+
+
 def _fit_of(params_file: str | None) -> FitResult:
     """The fit behind `params_file` (default: the shipped set), for parameter-uncertainty bands."""
-    from .calibration import CalibrationError, load_fit
+    from .calibration import CalibrationError
 
     try:
-        if params_file in (None, "calibrated"):
-            return shipped_fit()
-        if params_file == "table":
-            raise CalibrationError("the parameter table's values come with no fit")
-        return load_fit(params_file)
+        return cast("FitResult", resolve_fit(params_file))
     except CalibrationError as exc:
         raise OptionError(
             f"--bands needs a parameter file written by `pdmodel fit` (with standard errors and "

@@ -313,9 +313,7 @@ class _Inputs:
         for rows in (self.gc, self.il11):
             if rows is None:
                 sums.append(None)
-            elif len(rows) == 1:
-                sums.append(e[rows[0]])
-            else:
+            else:  # every drug contributes two terms (elimination, absorption)
                 total = e[rows[0]] + e[rows[1]]
                 for j in rows[2:]:
                     total += e[j]  # term by term, in order

@@ -186,6 +186,9 @@ def test_fit_errors(params: pm.ParameterSet, monkeypatch: pytest.MonkeyPatch) ->
         cal.fit([t], params.replace(k_ab=50.0), ["k_ab"], n_per_arm=20)
     with pytest.raises(trials.TrialError, match="unknown trial"):
         cal.fit(["nope"], params, ["k_ab"], n_per_arm=20)
+    for bad in (0, 1.5, True):  # was silently turned into 1 start
+        with pytest.raises(cal.CalibrationError, match="`starts` must be a whole number >= 1"):
+            cal.fit([t], params, ["k_ab"], n_per_arm=20, starts=bad)
     monkeypatch.setattr(cal, "_finding_term", lambda *a: float("nan"))
     with pytest.raises(cal.CalibrationError, match="objective is not finite"):
         cal.Objective([t], params, ["k_ab"], n_per_arm=20)(params)

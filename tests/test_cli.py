@@ -69,6 +69,9 @@ def test_params_keywords(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["params", "--params", "calibratd"]) == 2
     err = capsys.readouterr().err
     assert "no parameter file calibratd" in err and "`calibrated`" in err
+    assert main(["export", "params", "--params", "gone.json", "--out", "x.json"]) == 2
+    err = capsys.readouterr().err
+    assert "no parameter file gone.json" in err and "`table`" in err
 
 
 def test_bad_input_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
