@@ -21,7 +21,6 @@ with rhIL-11), the probability the acceptance asks to be >= 0.8.  About 5 s.
 from __future__ import annotations
 
 import itertools
-from importlib import resources
 
 import numpy as np
 
@@ -31,9 +30,7 @@ from pdmodel import stats, trials
 
 
 def main() -> None:
-    ref = resources.files("pdmodel").joinpath("data/calibrated.json")
-    with resources.as_file(ref) as path:
-        params = pm.load_parameters(path)
+    params = pm.calibrated_parameters()
     trial = trials.load("wu2016")
     cfg = trial.endpoints
     res = trials.simulate_trial(trial, params, n_per_arm=2000, seed=1, progress=False)
