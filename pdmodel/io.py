@@ -313,7 +313,10 @@ def _parse_json(text: str, src: Path) -> dict[str, tuple[Any, str | None]]:
     for name, entry in data["parameters"].items():
         if isinstance(entry, Mapping):
             if "value" not in entry:
-                raise ParameterError(f"{src}: parameter `{name}` has no `value`")
+                raise ParameterError(
+                    f"{src}: parameter `{name}` has no `value` (a parameter file lists "
+                    '`"parameters": {"name": {"value": ...}}`; is this one?)'
+                )
             out[name] = (entry["value"], entry.get("unit"))
         else:
             out[name] = (entry, None)
