@@ -7,11 +7,11 @@ Power (from predicted outcome distributions, smooth in them): the probability th
 trial with ``n1`` and ``n2`` patients reaches a significant result *in a given direction* at
 two-sided level ``alpha``:
 
-* rates: normal approximation to the Pearson chi-square (two-proportion z) test,
-  ``P = Phi((d - z sigma0) / sigma1)`` with ``sigma0`` the pooled null SE and ``sigma1`` the SE
-  under the alternative;
+* rates: exact, the binomial probability of the outcomes in the rejection region of the Pearson
+  chi-square test (no continuity correction) or of Fisher's exact test;
 * means: the Welch t test through the noncentral t distribution with Welch-Satterthwaite degrees
-  of freedom;
+  of freedom, or Student's pooled t test through a noncentral t scaled for unequal SDs (the
+  pooled variance matched to a scaled chi-square);
 * ordinal grades: the Mann-Whitney test through the probability index
   ``theta = P(X > Y) + P(X = Y) / 2`` with the tie-corrected null variance (Noether's
   approximation, which uses the null variance under the alternative too).
@@ -21,12 +21,14 @@ A test in the suite checks every formula against resampled replicate trials.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats as _st
+from scipy.special import gammaln
 
 from .errors import OptionError
 
@@ -82,7 +84,47 @@ def compare_grades(x: ArrayLike, y: ArrayLike) -> float:
     return float(_st.mannwhitneyu(x, y, alternative="two-sided").pvalue)
 
 
-def power_rates(p1: float, p2: float, n1: int, n2: int, alpha: float = 0.05) -> float:
+def _log_binom(n: int) -> np.ndarray:
+    k = np.arange(n + 1)
+    return np.asarray(gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1))
+
+
+@functools.lru_cache(maxsize=256)
+def _rate_region(n1: int, n2: int, alpha: float, method: str) -> np.ndarray:
+    """Outcomes ``(k1, k2)`` where the test finds rate 1 significantly above rate 2 (read-only)."""
+    k1 = np.arange(n1 + 1)[:, None]
+    k2 = np.arange(n2 + 1)[None, :]
+    higher = k1 * n2 > k2 * n1
+    if method == "chi2":
+        # Pearson chi-square (no continuity correction) = the pooled two-proportion z test
+        # chi2 = N (k1 n2 - k2 n1)^2 / (n1 n2 m (N - m)), m = k1 + k2 the responders' margin
+        m = k1 + k2
+        denom = (m * (n1 + n2 - m) * n1 * n2).astype(float)
+        num = (n1 + n2) * (k1 * n2 - k2 * n1).astype(float) ** 2
+        stat = np.divide(num, denom, out=np.zeros(num.shape), where=denom > 0)
+        region = higher & (stat > _st.chi2.isf(alpha, 1))
+    else:
+        # Fisher's exact test, two-sided as in scipy: tables no more probable than the observed
+        region = np.zeros((n1 + 1, n2 + 1), dtype=bool)
+        lc1 = _log_binom(n1)
+        lc2 = _log_binom(n2)
+        lcn = _log_binom(n1 + n2)
+        for t in range(n1 + n2 + 1):
+            lo, hi = max(0, t - n2), min(n1, t)
+            x = np.arange(lo, hi + 1)
+            pmf = np.exp(lc1[x] + lc2[t - x] - lcn[t])  # hypergeometric, given the margins
+            order = np.sort(pmf)
+            cum = np.cumsum(order)
+            idx = np.searchsorted(order, pmf * (1 + 1e-7), side="right")
+            pval = cum[idx - 1]
+            region[x, t - x] = higher[x, t - x] & (pval <= alpha)
+    region.setflags(write=False)
+    return region
+
+
+def power_rates(
+    p1: float, p2: float, n1: int, n2: int, alpha: float = 0.05, method: str = "chi2"
+) -> float:
     """P(a replicate trial finds rate 1 significantly *greater* than rate 2).
 
     Parameters
@@ -93,40 +135,84 @@ def power_rates(p1: float, p2: float, n1: int, n2: int, alpha: float = 0.05) -> 
         Patients per arm of the replicate trial.
     alpha : float
         Two-sided significance level.
+    method : {"chi2", "fisher"}
+        The replicate trial's test: Pearson chi-square without continuity correction, or
+        Fisher's exact test (two-sided).
+
+    Notes
+    -----
+    Exact: the binomial probabilities of every outcome ``(k1, k2)`` summed over the test's
+    rejection region in the stated direction.  A polynomial in ``p1`` and ``p2``, so smooth.
     """
-    z = _z(alpha)
+    if method not in ("chi2", "fisher"):
+        raise OptionError(f"unknown rate test `{method}`; use chi2 or fisher")
+    _z(alpha)
+    for name, n in (("n1", n1), ("n2", n2)):
+        if n < 1 or int(n) != n:
+            raise OptionError(f"`{name}` must be a whole number of patients >= 1, got {n!r}")
+    n1, n2 = int(n1), int(n2)
+    region = _rate_region(n1, n2, float(alpha), method)
     p1 = min(max(p1, 0.0), 1.0)
     p2 = min(max(p2, 0.0), 1.0)
-    pbar = (n1 * p1 + n2 * p2) / (n1 + n2)
-    s0 = math.sqrt(max(pbar * (1 - pbar), 0.0) * (1 / n1 + 1 / n2))
-    s1 = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
-    d = p1 - p2
-    if s1 == 0.0:
-        return 1.0 if d > z * s0 else 0.0
-    return float(_st.norm.cdf((d - z * s0) / s1))
+    b1 = _st.binom.pmf(np.arange(n1 + 1), n1, p1)
+    b2 = _st.binom.pmf(np.arange(n2 + 1), n2, p2)
+    return float(min(max(b1 @ region @ b2, 0.0), 1.0))
 
 
 def power_means(
-    m1: float, s1: float, n1: int, m2: float, s2: float, n2: int, alpha: float = 0.05
+    m1: float,
+    s1: float,
+    n1: int,
+    m2: float,
+    s2: float,
+    n2: int,
+    alpha: float = 0.05,
+    method: str = "welch",
 ) -> float:
-    """P(a replicate trial's Welch t test finds mean 1 significantly *greater* than mean 2).
+    """P(a replicate trial's t test finds mean 1 significantly *greater* than mean 2).
 
     Parameters
     ----------
     m1, m2 : float
         True means (any unit).
     s1, s2 : float
-        True between-patient SDs (same unit).
+        True between-patient SDs (same unit as the means).
     n1, n2 : int
         Patients per arm.
     alpha : float
         Two-sided significance level.
+    method : {"welch", "t"}
+        The replicate trial's test: Welch's unequal-variance t test, or Student's pooled-variance
+        t test (``"t"``), whichever the trial reports.
+
+    Notes
+    -----
+    Welch: noncentral t with the Welch-Satterthwaite degrees of freedom.  Student: the pooled
+    variance ``Sp^2`` is matched to a scaled chi-square (Satterthwaite, ``f`` degrees of
+    freedom), so ``T = r t'(f, delta)`` with ``delta = (m1 - m2) / tau``,
+    ``tau^2 = s1^2/n1 + s2^2/n2`` and ``r = tau / (sigma_p sqrt(1/n1 + 1/n2))``; the test rejects
+    when ``T`` exceeds the t quantile with ``n1 + n2 - 2`` degrees of freedom.  With equal SDs
+    this is the exact noncentral-t power; with unequal SDs and sizes it is what makes Student's
+    test more (or less) powerful than Welch's.  Both are checked against resampled trials.
     """
+    if method not in ("welch", "t"):
+        raise OptionError(f"unknown mean test `{method}`; use t or welch")
     v1, v2 = s1 * s1 / n1, s2 * s2 / n2
     se = math.sqrt(v1 + v2)
     d = m1 - m2
     if se == 0.0:
         return 1.0 if d > 0 else 0.0
+    if method == "t":
+        nu = n1 + n2 - 2
+        if nu < 1:
+            raise OptionError(f"Student's t test needs at least 3 patients, got {n1} + {n2}")
+        w1, w2 = (n1 - 1) * s1 * s1, (n2 - 1) * s2 * s2
+        if w1 + w2 == 0.0:  # only single-patient arms vary: Sp is 0, any difference rejects
+            return 1.0 if d > 0 else 0.0
+        f = (w1 + w2) ** 2 / (w1 * s1 * s1 + w2 * s2 * s2)
+        r = se / math.sqrt((w1 + w2) / nu * (1.0 / n1 + 1.0 / n2))
+        tcrit = float(_st.t.isf(alpha / 2, nu))
+        return float(_st.nct.sf(tcrit / r, f, d / se))
     denom = (v1 * v1 / (n1 - 1) if n1 > 1 else 0.0) + (v2 * v2 / (n2 - 1) if n2 > 1 else 0.0)
     df = max((v1 + v2) ** 2 / denom if denom > 0 else float(n1 + n2 - 2), 1.0)
     tcrit = float(_st.t.isf(alpha / 2, df))

@@ -892,7 +892,7 @@ def evaluate_finding(
             _effective_n(trial.arm(a).n, sa, summaries[a]),
             _effective_n(trial.arm(b).n, sb, summaries[b]),
         )
-        up, down = _powers(kind, sa, sb, na, nb, f.alpha)
+        up, down = _powers(kind, sa, sb, na, nb, f.alpha, f.test)
         diff = _difference(kind, sa, sb)
         model = f"{a} {_fmt(sa, f.endpoint)} vs {b} {_fmt(sb, f.endpoint)}"
         return _verdict(f, diff, up, down, model)
@@ -932,20 +932,20 @@ def _difference(kind: str, sa: ArmSummary, sb: ArmSummary) -> float:
 
 
 def _powers(
-    kind: str, sa: ArmSummary, sb: ArmSummary, na: int, nb: int, alpha: float
+    kind: str, sa: ArmSummary, sb: ArmSummary, na: int, nb: int, alpha: float, test: str
 ) -> tuple[float, float]:
-    """P(significant with a > b), P(significant with a < b) in a replicate trial."""
+    """P(significant with a > b), P(significant with a < b) in a replicate trial of ``test``."""
     if kind == "proportion":
         return (
-            stats.power_rates(sa.value, sb.value, na, nb, alpha),
-            stats.power_rates(sb.value, sa.value, nb, na, alpha),
+            stats.power_rates(sa.value, sb.value, na, nb, alpha, test),
+            stats.power_rates(sb.value, sa.value, nb, na, alpha, test),
         )
     if kind == "ordinal":
         da, db = sa.distribution[::-1], sb.distribution[::-1]
         return stats.power_grades(da, db, na, nb, alpha), stats.power_grades(db, da, nb, na, alpha)
     return (
-        stats.power_means(sa.value, sa.sd, na, sb.value, sb.sd, nb, alpha),
-        stats.power_means(sb.value, sb.sd, nb, sa.value, sa.sd, na, alpha),
+        stats.power_means(sa.value, sa.sd, na, sb.value, sb.sd, nb, alpha, test),
+        stats.power_means(sb.value, sb.sd, nb, sa.value, sa.sd, na, alpha, test),
     )
 
 
