@@ -211,19 +211,30 @@ def _scenario_outputs(
     args: argparse.Namespace, out_suffix: str, figure_suffix: str
 ) -> tuple[Path, Path]:
     """Validate --n, --seed (and --workers) and the output paths of `simulate` and `sweep`."""
-    from .errors import OptionError, check_whole
+    from .errors import check_whole
 
     for name, low in (("n", 1), ("seed", 0), ("workers", 1)):
         value = getattr(args, name, None)
         if value is not None:
             check_whole(value, f"--{name}", low)
     stem = Path(args.scenario).stem
-    out = Path(args.out or f"{stem}{out_suffix}")
-    fig = Path(args.figure or f"{stem}{figure_suffix}")
-    for path in (out, fig):
-        if not path.parent.exists():
-            raise OptionError(f"folder {path.parent} does not exist")
+    out = _file_target(args.out or f"{stem}{out_suffix}", "--out", f"{stem}{out_suffix}")
+    fig = _file_target(
+        args.figure or f"{stem}{figure_suffix}", "--figure", f"{stem}{figure_suffix}"
+    )
     return out, fig
+
+
+def _file_target(value: str, option: str, example: str) -> Path:
+    """An output file named by `option`: its folder must exist and it must not be a folder."""
+    from .errors import OptionError
+
+    path = Path(value)
+    if path.is_dir():
+        raise OptionError(f"{option} {path} is a folder; give a file name, e.g. {path / example}")
+    if not path.parent.exists():
+        raise OptionError(f"{option}: folder {path.parent} does not exist")
+    return path
 
 
 def _params(spec: str | None, default: str) -> tuple[ParameterSet, str]:
@@ -280,6 +291,7 @@ def _uncertainty_columns(spec: str | None) -> bool:
 def _cmd_export(args: argparse.Namespace) -> int:
     from .reproduce import resolve_fit
 
+    _file_target(args.out, "--out", "params.json" if args.what == "params" else "model.xml")
     # a fitted set keeps its standard errors, intervals and provenance
     fit = resolve_fit(args.params, required=False) if args.what == "params" else None
     params = fit.params if fit is not None else _params(args.params, "calibrated")[0]
@@ -342,11 +354,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from .errors import OptionError
 
     check_options(args.n, args.seed, args.starts, args.workers)
-    out = Path(args.out)
+    out = _file_target(args.out, "--out", "fitted.json")
     if out.suffix.lower() != ".json":
         raise OptionError(f"--out must name a .json file, got {out}")
-    if not out.parent.exists():
-        raise OptionError(f"--out: folder {out.parent} does not exist")
     free = (
         tuple(x.strip() for x in args.free.split(",") if x.strip()) if args.free else DEFAULT_FREE
     )

@@ -212,6 +212,8 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[str], None]) -> 
     dest = Path(path)
     if not dest.parent.exists():
         raise ParameterError(f"cannot write {dest}: folder {dest.parent} does not exist")
+    if dest.is_dir():
+        raise ParameterError(f"cannot write {dest}: it is a folder; give a file name")
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=dest.suffix, dir=dest.parent)
     os.close(fd)
     try:

@@ -12,6 +12,8 @@ import pytest
 import pdmodel as pm
 from pdmodel.cli import main
 
+_SCENARIO = Path(__file__).resolve().parents[1] / "examples" / "scenarios" / "prednisone.toml"
+
 
 def test_params_text(capsys: pytest.CaptureFixture[str], params: pm.ParameterSet) -> None:
     assert main(["params"]) == 0
@@ -83,6 +85,24 @@ def test_bad_input_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["export", "params", "--out", str(tmp_path / "x" / "p.json")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["export", "params", "--out", str(tmp_path / "p.txt")]) == 2
+    assert "cannot tell the format" in capsys.readouterr().err
+    # an output that is an existing folder: named, with an example, before any work is done
+    folder = tmp_path / "outdir"
+    folder.mkdir()
+    scenario = str(_SCENARIO)
+    for argv in (
+        ["export", "params", "--out", str(folder)],
+        ["fit", "--out", str(folder)],
+        ["simulate", scenario, "--out", str(folder)],
+        ["sweep", scenario, "--vary", "il11.days=7,14", "--figure", str(folder)],
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert f"{folder} is a folder; give a file name, e.g. {folder}" in err, argv
+        assert err.count("\n") == 1
+    assert list(folder.iterdir()) == []
+    with pytest.raises(pm.ParameterError, match="it is a folder"):
+        pm.io.write_text_atomic(folder, "x")
     assert main(["nonsense"]) == 2
     assert "invalid choice" in capsys.readouterr().err
 
