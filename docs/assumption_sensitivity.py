@@ -5,7 +5,8 @@ copies of the shipped trial that differ only in one endpoint setting:
 
 * response / recurrence confirmation (`response_confirm_days`, `relapse_confirm_days`):
   recurrence, initial (IWG) response and complete response per arm;
-* onset rule (`onset_level`, `onset_fold`): onset time per arm and P(replicate).
+* onset rule (`onset_level`, `onset_fold`) and the window in which onsets are counted
+  (`response_window`): onset time per arm and P(replicate).
 
 About a minute.
 
@@ -49,6 +50,11 @@ def main() -> None:
         (row,) = [x for x in r.findings if x.finding.endpoint == "onset_time"]
         print(f"  >= {level:g}" + (f" and >= {fold:g} x baseline" if fold else "")
               + f": {row.model}, P {row.probability:.2f}")  # fmt: skip
+    print("onset window (days; shipped rule): onset time (days, rhIL-11 vs control), P(replicate)")
+    for window in (28.0, 42.0, 56.0):
+        r = _run(trial, response_window=window)
+        (row,) = [x for x in r.findings if x.finding.endpoint == "onset_time"]
+        print(f"  {window:g}: {row.model}, P {row.probability:.2f}")
 
 
 if __name__ == "__main__":

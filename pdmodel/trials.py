@@ -588,12 +588,12 @@ def enrol(trial: Trial, params: ParameterSet, n: int, seed: int) -> Population:
     The patients are randomised quasi-Monte Carlo points: the first `n` points of a Sobol
     sequence with Owen scrambling seeded by `seed` (one dimension per random effect and one for
     the untreated platelets), mapped to standard-normal deviates.  Arm-level summaries then
-    carry a much smaller Monte-Carlo error than with independent draws (at the shipped estimate,
-    300 per arm: SD of the calibration objective across seeds 0.5 vs 2.1), while each patient is
-    still a random draw from the population.  Untreated platelets are drawn from the log-normal
-    distribution truncated at the entry threshold by inverse-CDF sampling of the fixed points,
-    so the draw is a smooth function of the parameters for a given seed (common random numbers;
-    no rejection).
+    carry a much smaller Monte-Carlo error than with independent draws (300 per arm, at a
+    calibrated estimate: SD of the calibration objective across seeds 0.5 vs 2.1; see
+    docs/decisions.md, 17), while each patient is still a random draw from the population.
+    Untreated platelets are drawn from the log-normal distribution truncated at the entry
+    threshold by inverse-CDF sampling of the fixed points, so the draw is a smooth function of
+    the parameters for a given seed (common random numbers; no rejection).
     """
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise TrialError(f"`n_per_arm` must be a whole number >= 1, got {n!r}")
