@@ -16,7 +16,7 @@ import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,6 +29,7 @@ __all__ = [
     "ArmSummary",
     "EndpointConfig",
     "Grade",
+    "SmoothEndpoint",
     "first_day",
     "grade",
     "patient_endpoints",
@@ -182,6 +183,14 @@ class EndpointConfig:
         bad = [g for g in self.effective_grades if g not in names]
         if bad:
             raise OptionError(f"effective grades {bad} are not grades of `{self.grading}` {names}")
+        for key in ("onset_level", "relapse_level"):
+            v = getattr(self, key)
+            if not (math.isfinite(v) and v > 0):
+                raise OptionError(f"`{key}` must be a platelet count > 0 (10^9/L), got {v!r}")
+        for key in ("onset_fold", "relapse_fold"):
+            v = getattr(self, key)
+            if not (math.isfinite(v) and v >= 0):
+                raise OptionError(f"`{key}` must be a multiple of baseline >= 0, got {v!r}")
         for key in ("relapse_confirm_days", "response_confirm_days"):
             v = getattr(self, key)
             if not (math.isfinite(v) and v >= 0):
@@ -543,6 +552,31 @@ def summarise_arm(
 # smooth endpoints for calibration
 
 
+class SmoothEndpoint(NamedTuple):
+    """One smooth per-patient endpoint (see :func:`smooth_patient_endpoints`).
+
+    Attributes
+    ----------
+    value : ndarray, shape (n,) (``(n_grades, n)`` for ``effective_degree``)
+        Expectation of the hard endpoint over the patient's offset (endpoint unit).
+    weight : ndarray, shape (n,)
+        Probability that the endpoint is defined for the patient (e.g. that they respond).
+    within : ndarray, shape (n,), or None
+        Variance of the endpoint over the offset, given that it is defined (endpoint unit
+        squared), for continuous endpoints that depend on the offset (onset time); None where
+        the value does not vary with it.
+    """
+
+    value: Array
+    weight: Array
+    within: Array | None = None
+
+
+def _log(x: float) -> float:
+    """``ln x``, with ``ln 0 = -inf`` (a fold criterion of 0 x baseline always holds)."""
+    return math.log(x) if x > 0 else -math.inf
+
+
 def _soft(margin: Array, width: float) -> Array:
     """Logistic soft indicator of ``margin >= 0`` (margin in natural-log units)."""
     with np.errstate(over="ignore"):
@@ -558,15 +592,18 @@ def smooth_patient_endpoints(
     ab_signal: Array | None = None,
     cd4cd25: Array | None = None,
     treg: Array | None = None,
-) -> dict[str, tuple[Array, Array]]:
-    """Smooth per-patient endpoints for calibration: ``name -> (value, weight)``.
+) -> dict[str, SmoothEndpoint]:
+    """Smooth per-patient endpoints for calibration: ``name -> (value, weight, within)``.
 
     Each hard endpoint is replaced by its expectation over a patient-level offset ``e`` of all
     log-counts, drawn from a logistic distribution of scale `width` (a count "meets" ``PLT >= L``
     when ``ln PLT - ln L >= e``).  The expectations have closed forms in the per-sample margins
     (running maxima for first responses, span minima for sustained grades), are continuous in
     the model parameters, and equal :func:`patient_endpoints`' values as `width` tends to 0
-    (tested).  Rates defined on responders carry the response probability as a weight.
+    (tested).  Rates defined on responders carry the response probability as a weight.  Onset
+    time also carries its variance over the offset, so that the arm's SD is that of onset times
+    over patients *and* offsets (law of total variance), not the smaller SD of the per-patient
+    expectations; it too vanishes as `width` tends to 0.
 
     Parameters
     ----------
@@ -581,9 +618,10 @@ def smooth_patient_endpoints(
 
     Returns
     -------
-    dict of str to (ndarray, ndarray)
-        Per-patient value and weight, shape ``(n,)`` each; for ``effective_degree`` the value
-        has shape ``(n_grades, n)`` (probability of each grade, best first).
+    dict of str to SmoothEndpoint
+        Per-patient value, weight and within-patient variance (see :class:`SmoothEndpoint`);
+        for ``effective_degree`` the value has shape ``(n_grades, n)`` (probability of each
+        grade, best first).
     """
     if not (math.isfinite(width) and width > 0):
         raise OptionError(f"`width` must be positive, got {width!r}")
@@ -600,7 +638,7 @@ def smooth_patient_endpoints(
     win = sdays <= config.response_window + 1e-9
     n = plt.shape[1]
     ones = np.ones(n)
-    out: dict[str, tuple[Array, Array]] = {}
+    out: dict[str, SmoothEndpoint] = {}
 
     # grades: margin of "this grade or better" reached; P = F(margin)
     grades, _ = GRADINGS[config.grading]
@@ -623,8 +661,8 @@ def smooth_patient_endpoints(
     probs = np.diff(np.vstack([np.zeros((1, n)), cum, ones[None, :]]), axis=0)
     names = config.grade_names
     effective = sum(probs[names.index(x)] for x in config.effective_grades)
-    out["total_effective_rate"] = (np.asarray(effective, dtype=float), ones)
-    out["effective_degree"] = (probs, ones)
+    out["total_effective_rate"] = SmoothEndpoint(np.asarray(effective, dtype=float), ones)
+    out["effective_degree"] = SmoothEndpoint(probs, ones)
 
     def first_passage(m: Array) -> tuple[Array, Array]:
         """Running maxima of the margins within the window, and P(first success at j)."""
@@ -636,20 +674,24 @@ def smooth_patient_endpoints(
     m_r = _confirmed_margin(np.minimum(lp - math.log(30.0), lp - lb - math.log(2.0)), confirm)
     run_r, _ = first_passage(m_r)
     responder = cdf(run_r[-1])
-    out["initial_response"] = (responder, ones)
+    out["initial_response"] = SmoothEndpoint(responder, ones)
     m_cr = _confirmed_margin(lp - math.log(100.0), confirm)
-    out["complete_response"] = (cdf(np.where(win[:, None], m_cr, -np.inf).max(axis=0)), ones)
-    m_on = np.minimum(lp - math.log(config.onset_level), lp - lb - math.log(config.onset_fold))
+    out["complete_response"] = SmoothEndpoint(
+        cdf(np.where(win[:, None], m_cr, -np.inf).max(axis=0)), ones
+    )
+    m_on = np.minimum(lp - math.log(config.onset_level), lp - lb - _log(config.onset_fold))
     _, first_on = first_passage(m_on)
     w_on = first_on.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         onset = (first_on * sdays[:, None]).sum(axis=0) / w_on
-    out["onset_time"] = (np.where(w_on > 0, onset, 0.0), w_on)
+        onset_sq = (first_on * (sdays * sdays)[:, None]).sum(axis=0) / w_on
+    defined = w_on > 0
+    onset = np.where(defined, onset, 0.0)
+    spread = np.where(defined, np.maximum(onset_sq - onset * onset, 0.0), 0.0)
+    out["onset_time"] = SmoothEndpoint(onset, w_on, spread)
 
     # recurrence: first response at j (e in (M_{j-1}, M_j]) and a later kept-margin below e
-    m_once = np.minimum(
-        lp - math.log(config.relapse_level), lp - lb - math.log(config.relapse_fold)
-    )
+    m_once = np.minimum(lp - math.log(config.relapse_level), lp - lb - _log(config.relapse_fold))
     # a confirmed loss at j: every count of its window below e, i.e. the window's maximum
     m_keep = _confirmed_margin(
         m_once, _confirm_windows(sdays, config.relapse_confirm_days), lost=True
@@ -663,26 +705,39 @@ def smooth_patient_endpoints(
     relapse_joint = np.where(run_r > prev, relapse_joint, 0.0).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         rec = np.where(responder > 0, relapse_joint / responder, 0.0)
-    out["recurrence_rate"] = (rec, responder)
-    out["sustained_response"] = (responder - relapse_joint, ones)
+    out["recurrence_rate"] = SmoothEndpoint(rec, responder)
+    out["sustained_response"] = SmoothEndpoint(responder - relapse_joint, ones)
 
-    out["recovery_level"] = (at(config.recovery_day, platelets), ones)
-    out["peak_platelets"] = (np.where(win[:, None], plt, -np.inf).max(axis=0), ones)
-    out["treatment_course"] = (np.asarray(treatment_days, dtype=float), ones)
+    out["recovery_level"] = SmoothEndpoint(at(config.recovery_day, platelets), ones)
+    out["peak_platelets"] = SmoothEndpoint(np.where(win[:, None], plt, -np.inf).max(axis=0), ones)
+    out["treatment_course"] = SmoothEndpoint(np.asarray(treatment_days, dtype=float), ones)
     if ab_signal is not None:
         for key, day in (("ab_positive_before", 0.0), ("ab_positive_after", config.after_day)):
-            out[key] = (cdf(np.log(np.maximum(at(day, ab_signal), 1e-300))), ones)
+            out[key] = SmoothEndpoint(cdf(np.log(np.maximum(at(day, ab_signal), 1e-300))), ones)
     for key, x in (("cd4cd25", cd4cd25), ("treg", treg)):
         if x is not None:
             before, after = at(0.0, x), at(config.after_day, x)
-            out[f"{key}_before"] = (before, ones)
-            out[f"{key}_after"] = (after, ones)
-            out[f"{key}_change"] = (after - before, ones)
+            out[f"{key}_before"] = SmoothEndpoint(before, ones)
+            out[f"{key}_after"] = SmoothEndpoint(after, ones)
+            out[f"{key}_change"] = SmoothEndpoint(after - before, ones)
     return out
 
 
-def summarise_smooth(value: Array, weight: Array, kind: str) -> ArmSummary:
-    """Aggregate smooth per-patient values (weighted by membership probability)."""
+def summarise_smooth(
+    value: Array, weight: Array, kind: str, within: Array | None = None
+) -> ArmSummary:
+    """Aggregate smooth per-patient values (weighted by membership probability).
+
+    Parameters
+    ----------
+    value, weight : ndarray
+        Per-patient expectation and weight (see :class:`SmoothEndpoint`).
+    kind : str
+        ``proportion``, ``continuous`` or ``ordinal``.
+    within : ndarray, optional
+        Per-patient variance over the offset (endpoint unit squared), added to the
+        between-patient variance of a continuous endpoint.
+    """
     wsum = float(np.sum(weight))
     if wsum <= 0:
         return ArmSummary(kind, math.nan, math.nan, 0)
@@ -698,5 +753,7 @@ def summarise_smooth(value: Array, weight: Array, kind: str) -> ArmSummary:
     var = float(np.sum(weight * (value - mean) ** 2) / wsum)
     n_eff = wsum
     if n_eff > 1:
-        var *= n_eff / (n_eff - 1)
+        var *= n_eff / (n_eff - 1)  # between patients: a sample of the population
+    if within is not None:
+        var += float(np.sum(weight * within) / wsum)  # over each patient's offset: exact
     return ArmSummary(kind, mean, math.sqrt(max(var, 0.0)), round(wsum))

@@ -872,7 +872,8 @@ def _score(
                 treg=res["treg_pct"],
             )
             smooth[arm.name] = {
-                name: summarise_smooth(v, w, ENDPOINTS[name][0]) for name, (v, w) in soft.items()
+                name: summarise_smooth(e.value, e.weight, ENDPOINTS[name][0], e.within)
+                for name, e in soft.items()
             }
     results = tuple(evaluate_finding(f, trial, summaries) for f in trial.findings)
     return TrialResult(

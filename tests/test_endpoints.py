@@ -163,7 +163,7 @@ def test_confirmed_loss_of_response(smooth: bool) -> None:
         if not smooth:
             return run(cols, cfg)["recurrence_rate"]
         plt = np.stack(cols, axis=1)
-        v, w = smooth_patient_endpoints(plt, DAYS, cfg, np.zeros(plt.shape[1]), width=1e-8)[
+        v, w, _ = smooth_patient_endpoints(plt, DAYS, cfg, np.zeros(plt.shape[1]), width=1e-8)[
             "recurrence_rate"
         ]
         return np.where(w > 0, v, np.nan)
@@ -193,7 +193,7 @@ def test_confirmed_response(smooth: bool) -> None:
         plt = np.stack(cols, axis=1)
         if not smooth:
             return run(cols, cfg)[name]
-        v, w = smooth_patient_endpoints(plt, DAYS, cfg, np.zeros(plt.shape[1]), width=1e-8)[name]
+        v, w, _ = smooth_patient_endpoints(plt, DAYS, cfg, np.zeros(plt.shape[1]), width=1e-8)[name]
         return np.where(w > 0, v, np.nan)
 
     np.testing.assert_array_equal(endpoint(IWG, "initial_response"), [1, 1, 1, 1, 1])
@@ -215,3 +215,52 @@ def test_endpoint_numbers_must_be_numbers() -> None:
         dataclasses.replace(IWG, response_confirm_days="a week")  # type: ignore[arg-type]
     with pytest.raises(OptionError, match="`followup` must be a number"):
         dataclasses.replace(IWG, followup=True)
+
+
+def test_smooth_onset_moments_are_those_over_offsets() -> None:
+    """Smooth onset time: mean and SD over patients *and* logistic offsets (law of total
+    variance), checked against the hard endpoint on offset-shifted counts."""
+    import dataclasses
+
+    from pdmodel.endpoints import smooth_patient_endpoints, summarise_smooth
+
+    cfg = dataclasses.replace(IWG, onset_fold=0.0)  # the level alone: an offset scales counts
+    rng = np.random.default_rng(4)
+    # 60 patients whose counts rise exponentially from 10, at different days and rates
+    start, rate = rng.uniform(0.0, 30.0, 60), rng.uniform(0.02, 0.2, 60)
+    plt = 10.0 * np.exp(np.clip(DAYS[:, None] - start, 0.0, None) * rate)
+    width = 0.3
+    e = smooth_patient_endpoints(plt, DAYS, cfg, np.zeros(plt.shape[1]), width=width)["onset_time"]
+    assert e.within is not None and np.all(e.within >= 0) and e.within.max() > 1.0
+    smooth = summarise_smooth(e.value, e.weight, "continuous", e.within)
+    # Monte Carlo over offsets: the hard endpoint on counts divided by exp(offset)
+    k = 400
+    offsets = rng.logistic(0.0, width, (1, k * plt.shape[1]))
+    shifted = np.repeat(plt, k, axis=1) * np.exp(-offsets)
+    hard = patient_endpoints(shifted, DAYS, cfg, np.zeros(shifted.shape[1]))["onset_time"]
+    hard = hard[np.isfinite(hard)]
+    assert smooth.value == pytest.approx(hard.mean(), abs=4 * hard.std() / np.sqrt(hard.size))
+    assert smooth.sd == pytest.approx(hard.std(), rel=0.02)
+    # without the within-patient part the SD is too small
+    between = summarise_smooth(e.value, e.weight, "continuous")
+    assert between.sd < 0.9 * hard.std()
+
+
+def test_levels_and_folds_are_validated() -> None:
+    import dataclasses
+
+    for key, bad in (("onset_level", 0.0), ("relapse_level", -30.0), ("onset_level", np.inf)):
+        with pytest.raises(OptionError, match=f"`{key}` must be a platelet count > 0"):
+            dataclasses.replace(IWG, **{key: bad})
+    for key, bad in (("onset_fold", -1.0), ("relapse_fold", np.nan)):
+        with pytest.raises(OptionError, match=f"`{key}` must be a multiple of baseline >= 0"):
+            dataclasses.replace(IWG, **{key: bad})
+    # a fold of 0 (level alone) is valid, for the hard and the smooth endpoints alike
+    from pdmodel.endpoints import smooth_patient_endpoints
+
+    cfg = dataclasses.replace(IWG, onset_fold=0.0, relapse_fold=0.0)
+    cols = [traj((5, 40, 35.0)), traj((0, 181, 12.0))]
+    hard = run(cols, cfg)
+    soft = smooth_patient_endpoints(np.stack(cols, axis=1), DAYS, cfg, np.zeros(2), width=1e-8)
+    assert hard["onset_time"][0] == 5.0 and soft["onset_time"].value[0] == pytest.approx(5.0)
+    assert soft["recurrence_rate"].value[0] == pytest.approx(hard["recurrence_rate"][0])
