@@ -16,12 +16,14 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import ndtri
+from scipy.stats import qmc as _qmc
 
 from .errors import PopulationError
 from .model import INDIVIDUAL_PARAMETERS, Individuals
 from .parameters import ParameterSet, default_parameters
 
-__all__ = ["Population"]
+__all__ = ["Population", "sobol_points"]
 
 _KEYS: tuple[str, ...] = tuple(INDIVIDUAL_PARAMETERS)
 
@@ -86,6 +88,7 @@ class Population:
         params: ParameterSet | None = None,
         *,
         seed: int | np.random.Generator,
+        sampling: str = "random",
     ) -> Population:
         """Draw `n` virtual patients.
 
@@ -97,6 +100,12 @@ class Population:
             Parameter set (default: :func:`pdmodel.default_parameters`).
         seed : int or numpy.random.Generator
             Seed of the random draws; required so that every result is reproducible.
+        sampling : {"random", "sobol"}
+            ``random``: independent standard-normal deviates.  ``sobol``: randomised
+            quasi-Monte Carlo, the first `n` points of an Owen-scrambled Sobol sequence seeded
+            by `seed` (see :func:`sobol_points`); each patient is still a random draw, but
+            population averages carry a much smaller Monte-Carlo error (trial enrolment uses
+            it).
 
         Returns
         -------
@@ -104,8 +113,12 @@ class Population:
         """
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise PopulationError(f"`n` must be a whole number of patients >= 1, got {n!r}")
-        rng = _rng(seed)
-        draws = rng.standard_normal((len(_KEYS), int(n)))
+        if sampling == "random":
+            draws = _rng(seed).standard_normal((len(_KEYS), int(n)))
+        elif sampling == "sobol":
+            draws = ndtri(sobol_points(len(_KEYS), int(n), seed))
+        else:
+            raise PopulationError(f"unknown sampling `{sampling}`; use random or sobol")
         return cls(params or default_parameters(), dict(zip(_KEYS, draws, strict=True)))
 
     @classmethod
@@ -192,6 +205,35 @@ class Population:
             "il11_ec50": ind.il11_ec50,
             "clone_r": ind.clone_r,
         }
+
+
+def sobol_points(n_dims: int, n: int, seed: int | np.random.Generator) -> NDArray[np.float64]:
+    """Randomised quasi-Monte Carlo points in the open unit cube.
+
+    The first `n` points of a Sobol sequence with Owen scrambling seeded by `seed`
+    (``scipy.stats.qmc.Sobol``), kept strictly inside (0, 1) so that normal quantiles are finite.
+
+    Parameters
+    ----------
+    n_dims : int
+        Dimensions (one per random quantity).
+    n : int
+        Points (patients), >= 1.
+    seed : int or numpy.random.Generator
+        Seed of the scrambling.
+
+    Returns
+    -------
+    ndarray, shape (n_dims, n)
+        Uniform points, one row per dimension.
+    """
+    _rng(seed)  # validates the seed
+    m = max(int(n) - 1, 1).bit_length()  # 2^m >= n points, of which the first n are used
+    points = _qmc.Sobol(int(n_dims), scramble=True, seed=seed).random_base2(m)[: int(n)]
+    return np.asarray(np.clip(points.T, _TINY, 1.0 - _TINY), dtype=float)
+
+
+_TINY = 2.0**-53  # keeps quasi-random points inside (0, 1) for the normal quantile
 
 
 def _rng(seed: int | np.random.Generator) -> np.random.Generator:

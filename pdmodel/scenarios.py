@@ -12,6 +12,7 @@ A scenario file::
     [population]                    # a virtual population ...
     n = 500
     seed = 1
+    sampling = "random"             # optional: "random" (default) or "sobol" (quasi-random)
 
     # [patient]                     # ... or one patient (individual values, see Population.patient)
     # weight = 70.0
@@ -92,6 +93,7 @@ class Scenario:
     patient: Mapping[str, float]
     origin: str
     sha256: str
+    sampling: str = "random"
 
     def population(self, params: ParameterSet) -> Population:
         """The scenario's patients under `params`."""
@@ -100,7 +102,7 @@ class Scenario:
                 return Population.patient(params, **self.patient)
             except PDModelError as exc:
                 raise ScenarioError(f"{self.origin}: `patient`: {exc}") from None
-        return Population.sample(self.n, params, seed=self.seed)
+        return Population.sample(self.n, params, seed=self.seed, sampling=self.sampling)
 
 
 def _err(origin: str, key: str, problem: str) -> ScenarioError:
@@ -192,14 +194,17 @@ def scenario_from_dict(
         raise _err(
             origin, "population", "give exactly one of a [population] and a [patient] section"
         )
-    n, seed, patient = 1, 0, {}
+    n, seed, patient, sampling = 1, 0, {}, "random"
     if has_pop:
         pop = data["population"]
         for key in pop:
-            if key not in ("n", "seed"):
-                raise _err(origin, f"population.{key}", "unknown key; allowed: n, seed")
+            if key not in ("n", "seed", "sampling"):
+                raise _err(origin, f"population.{key}", "unknown key; allowed: n, seed, sampling")
         n = _integer(origin, "population.n", pop.get("n"), 1)
         seed = _integer(origin, "population.seed", pop.get("seed", 1), 0)
+        sampling = pop.get("sampling", "random")
+        if sampling not in ("random", "sobol"):
+            raise _err(origin, "population.sampling", f"use random or sobol, got {sampling!r}")
     else:
         patient = dict(data["patient"])
         for key, value in patient.items():
@@ -221,6 +226,7 @@ def scenario_from_dict(
         seed=seed,
         patient=patient,
         origin=origin,
+        sampling=sampling,
         sha256=sha256,
     )
 

@@ -51,7 +51,6 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import stats as _st
 from scipy.special import ndtri
-from scipy.stats import qmc as _qmc
 
 from . import regimens as _reg
 from . import stats
@@ -68,7 +67,7 @@ from .endpoints import (
 from .errors import PDModelError
 from .model import INDIVIDUAL_PARAMETERS
 from .parameters import ParameterSet, default_parameters
-from .population import Population
+from .population import Population, sobol_points
 from .regimens import Regimen
 from .solver import SimulationResult, simulate_many
 
@@ -93,7 +92,6 @@ __all__ = [
 
 _FINDING_TYPES = ("proportion", "mean", "median", "comparison", "change")
 _DIRECTIONS = ("greater", "less", "different")
-_TINY = 2.0**-53  # keeps quasi-random points inside (0, 1) for the normal quantile
 _DEFAULT_TEST = {"proportion": "chi2", "continuous": "welch", "ordinal": "mannwhitney"}
 
 
@@ -598,11 +596,9 @@ def enrol(trial: Trial, params: ParameterSet, n: int, seed: int) -> Population:
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise TrialError(f"`n_per_arm` must be a whole number >= 1, got {n!r}")
     keys = tuple(INDIVIDUAL_PARAMETERS)
-    m = max(int(n) - 1, 1).bit_length()  # 2^m >= n points, of which the first n are used
-    points = _qmc.Sobol(len(keys) + 1, scramble=True, seed=seed).random_base2(m)[: int(n)]
-    points = np.clip(points, _TINY, 1.0 - _TINY)
-    z = dict(zip(keys, ndtri(points[:, :-1].T), strict=True))
-    u = points[:, -1]
+    points = sobol_points(len(keys) + 1, int(n), seed)
+    z = dict(zip(keys, ndtri(points[:-1]), strict=True))
+    u = points[-1]
     typ, omega = params["plt_base"], params["omega_plt_base"]
     if omega > 0:
         zmax = math.log(trial.plt_max / typ) / omega

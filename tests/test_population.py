@@ -17,6 +17,26 @@ def test_sample_is_deterministic(params: pm.ParameterSet) -> None:
     assert not np.array_equal(a.z["k_ab"], c.z["k_ab"])
 
 
+def test_sobol_sampling(params: pm.ParameterSet) -> None:
+    a = pm.Population.sample(200, params, seed=3, sampling="sobol")
+    b = pm.Population.sample(200, params, seed=3, sampling="sobol")
+    c = pm.Population.sample(200, params, seed=4, sampling="sobol")
+    iid = pm.Population.sample(200, params, seed=3)
+    for k in a.z:
+        np.testing.assert_array_equal(a.z[k], b.z[k])
+        assert np.all(np.isfinite(a.z[k]))
+    assert not np.array_equal(a.z["k_ab"], c.z["k_ab"])
+    assert not np.array_equal(a.z["k_ab"], iid.z["k_ab"])
+    # population means of every deviate are far closer to 0 than independent draws make them
+    means = np.array([[pm.Population.sample(200, params, seed=s, sampling="sobol").z[k].mean()
+                       for k in a.z] for s in range(20)])  # fmt: skip
+    assert np.std(means) < 0.3 / np.sqrt(200)
+    with pytest.raises(pm.PopulationError, match="unknown sampling `lhs`"):
+        pm.Population.sample(10, params, seed=1, sampling="lhs")
+    with pytest.raises(pm.PopulationError, match="seed"):
+        pm.Population.sample(10, params, seed=-1, sampling="sobol")
+
+
 def test_lognormal_variability(params: pm.ParameterSet) -> None:
     pop = pm.Population.sample(20000, params, seed=1)
     cov = pop.covariates()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+import pdmodel as pm
 from pdmodel.cli import main
 from pdmodel.scenarios import ScenarioError, load_scenario
 
@@ -74,6 +76,7 @@ days = 10
         ),
         ("[scenario]\ndays = 30\n", "", r"`scenario`: missing section"),
         ("n = 5", "n = 0", r"`population.n`: expected a whole number >= 1"),
+        ("n = 5", 'n = 5\nsampling = "lhs"', r"`population.sampling`: use random or sobol"),
         (
             "[population]\nn = 5\nseed = 1\n",
             "",
@@ -163,3 +166,15 @@ def test_parquet_output(tmp_path: Path) -> None:
     )
     frame = pd.read_parquet(out)
     assert "platelets" in frame.columns and frame.attrs["title"].startswith("Prednisone")
+
+
+def test_scenario_sampling(tmp_path: Path, params: pm.ParameterSet) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(BASE.replace("n = 5", 'n = 5\nsampling = "sobol"', 1))
+    sc = load_scenario(path)
+    assert sc.sampling == "sobol"
+    quasi = sc.population(params)
+    expected = pm.Population.sample(5, params, seed=1, sampling="sobol")
+    np.testing.assert_array_equal(quasi.z["k_ab"], expected.z["k_ab"])
+    path.write_text(BASE)
+    assert load_scenario(path).sampling == "random"
