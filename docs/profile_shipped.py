@@ -1,7 +1,7 @@
 """Profile likelihoods of key parameters at the shipped calibrated set (docs/calibration.md).
 
 Refits the other free parameters at each grid value (``pdmodel.calibration.profile``, 2 worker
-processes, 60 evaluations per refit); about 9 minutes on a 2-core machine.
+processes, 60 evaluations per refit); about 7-9 minutes on a 2-core machine.
 
     python docs/profile_shipped.py
 """

@@ -10,7 +10,7 @@ the estimate carries a Monte-Carlo error on top of the statistical one.  This sc
 3. scores each refit on Wu 2016 with 2,000 virtual patients per arm (seed 1, as
    ``pdmodel reproduce``): P(replicate) of every finding.
 
-About 4-5 minutes on a 2-core machine (docs/calibration.md, "Monte-Carlo error").
+About 2 minutes on a 2-core machine (docs/calibration.md, "Monte-Carlo error").
 
     python docs/seed_sensitivity.py
 """
