@@ -584,8 +584,10 @@ def enrol(trial: Trial, params: ParameterSet, n: int, seed: int) -> Population:
     """A virtual population of `n` patients meeting the trial's entry criteria.
 
     The patients are randomised quasi-Monte Carlo points: the first `n` points of a Sobol
-    sequence with Owen scrambling seeded by `seed` (one dimension per random effect and one for
-    the untreated platelets), mapped to standard-normal deviates.  Arm-level summaries then
+    sequence with Owen scrambling seeded by `seed` (:func:`pdmodel.population.sobol_points`;
+    one dimension per random effect plus a last one from which the untreated platelets are
+    drawn, the `plt_base` effect's own dimension being left unused), mapped to standard-normal
+    deviates.  Arm-level summaries then
     carry a much smaller Monte-Carlo error than with independent draws (300 per arm, at a
     calibrated estimate: SD of the calibration objective across seeds 0.5 vs 2.1; see
     docs/decisions.md, 17), while each patient is still a random draw from the population.
