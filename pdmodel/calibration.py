@@ -530,6 +530,23 @@ def _curvature(
     return stderr, correl
 
 
+def _interval95(value: float, se: float, lower: float, upper: float) -> tuple[float, float]:
+    """95% interval from a standard error: symmetric on the log scale for a positive value
+    (else on the natural scale), within the bounds; NaN when the standard error is unknown.
+
+    A parameter the data do not determine can have a log-scale SD far beyond any float range;
+    its interval is then the whole bounded range (not an overflow).
+    """
+    if not math.isfinite(se):
+        return (math.nan, math.nan)
+    if value > 0:
+        log_half = min(1.959963984540054 * se / value, 700.0)  # exp(700) is finite
+        f = math.exp(log_half)
+        return (max(value / f, lower), min(value * f, upper))
+    half = 1.959963984540054 * se
+    return (max(value - half, lower), min(value + half, upper))
+
+
 def fit(
     trials: Sequence[Trial | str] | None = None,
     params: ParameterSet | None = None,
@@ -636,19 +653,8 @@ def fit(
             stderr, correl = {k: math.nan for k in names}, {}
     finally:
         obj.close()  # worker processes of a shared objective, if any
-    ci = {}
-    for k in names:
-        se = stderr[k]
-        v = final[k]
-        spec = final.table[k]
-        if math.isfinite(se) and v > 0:
-            f = math.exp(1.959963984540054 * se / v)
-            ci[k] = (max(v / f, spec.lower), min(v * f, spec.upper))
-        elif math.isfinite(se):
-            half = 1.959963984540054 * se
-            ci[k] = (max(v - half, spec.lower), min(v + half, spec.upper))
-        else:
-            ci[k] = (math.nan, math.nan)
+    ci = {k: _interval95(final[k], stderr[k], final.table[k].lower, final.table[k].upper)
+          for k in names}  # fmt: skip
     from . import __version__
 
     provenance = {

@@ -174,6 +174,18 @@ def test_load_fit_keeps_correlations(tmp_path: Path) -> None:
     assert back.correl == res.correl and back.nfev == 12
 
 
+def test_interval_of_an_undetermined_parameter_is_its_bounded_range() -> None:
+    # log-symmetric around the estimate, inside the bounds
+    lo, hi = cal._interval95(2.0, 0.2, 0.01, 100.0)
+    assert lo == pytest.approx(2.0 / math.exp(1.96 * 0.1), rel=1e-4)
+    assert hi == pytest.approx(2.0 * math.exp(1.96 * 0.1), rel=1e-4)
+    # a standard error thousands of times the estimate (a fit that could not determine it):
+    # the whole bounded range, not an overflow
+    assert cal._interval95(0.04, 1e6, 0.001, 10.0) == (0.001, 10.0)
+    assert cal._interval95(0.0, 1.0, -5.0, 5.0) == pytest.approx((-1.96, 1.96), rel=1e-4)
+    assert all(math.isnan(x) for x in cal._interval95(1.0, math.nan, 0.0, 2.0))
+
+
 def test_fit_errors(params: pm.ParameterSet, monkeypatch: pytest.MonkeyPatch) -> None:
     t = trials.load("wei2016_prednisone")
     with pytest.raises(cal.CalibrationError, match="unknown parameter `kab`"):
