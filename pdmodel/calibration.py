@@ -1100,7 +1100,9 @@ def predictive_bands(
     values: dict[tuple[str, str], list[float]] = {}
     for row in draws:
         changes = {}
-        for k, v in zip(names, np.exp(row), strict=True):
+        # capped before exp: an undetermined parameter's log-draws can exceed the float range;
+        # it then sits at its upper bound, without an overflow
+        for k, v in zip(names, np.exp(np.minimum(row, 700.0)), strict=True):
             spec = result.params.table[k]
             changes[k] = float(min(max(v, spec.lower), spec.upper))
         res = simulate_trial(design, result.params.replace(**changes), n_per_arm, seed,

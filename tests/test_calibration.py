@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -288,6 +289,11 @@ def test_predictive_bands_bracket_the_estimate() -> None:
     assert row["q0.975"] > row["q0.025"]  # parameter uncertainty propagates
     with pytest.raises(cal.CalibrationError, match="n_draws"):
         cal.predictive_bands(res, trial, n_draws=1)
+    # an undetermined parameter (log-SD far beyond the float range): its draws sit at the
+    # bounds, without an overflow (warnings are errors in this suite)
+    loose = dataclasses.replace(res, stderr={"k_ab": 1e6 * res.params["k_ab"]})
+    wide = cal.predictive_bands(loose, trial, n_draws=4, n_per_arm=50, seed=2)
+    assert np.isfinite(wide.filter(like="q0.5").to_numpy(dtype=float)).all()
 
 
 def test_emcee_sample_is_deterministic_and_respects_the_posterior() -> None:
