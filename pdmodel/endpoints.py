@@ -498,8 +498,9 @@ class ArmSummary:
         Rate (proportion), mean (continuous) or mean grade index (ordinal).
     sd : float
         Between-patient SD (continuous, ordinal); ``sqrt(p(1-p))`` for proportions.
-    n : int
-        Patients contributing (non-NaN).
+    n : float
+        Patients contributing (non-NaN); for a smooth summary the sum of the membership
+        weights, which is fractional.
     distribution : tuple of float
         Fraction per grade (ordinal only).
     """
@@ -507,7 +508,7 @@ class ArmSummary:
     kind: str
     value: float
     sd: float
-    n: int
+    n: float
     median: float = math.nan
     distribution: tuple[float, ...] = field(default_factory=tuple)
 
@@ -749,11 +750,11 @@ def summarise_smooth(
         return ArmSummary(kind, mean, sd, value.shape[1], math.nan, dist)
     mean = float(np.sum(weight * value) / wsum)
     if kind == "proportion":
-        return ArmSummary(kind, mean, math.sqrt(max(mean * (1 - mean), 0.0)), round(wsum))
+        return ArmSummary(kind, mean, math.sqrt(max(mean * (1 - mean), 0.0)), wsum)
     var = float(np.sum(weight * (value - mean) ** 2) / wsum)
     n_eff = wsum
     if n_eff > 1:
         var *= n_eff / (n_eff - 1)  # between patients: a sample of the population
     if within is not None:
         var += float(np.sum(weight * within) / wsum)  # over each patient's offset: exact
-    return ArmSummary(kind, mean, math.sqrt(max(var, 0.0)), round(wsum))
+    return ArmSummary(kind, mean, math.sqrt(max(var, 0.0)), wsum)

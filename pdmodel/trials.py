@@ -897,11 +897,15 @@ def evaluate_finding(
     if f.type == "comparison":
         a, b = f.arms
         sa, sb = summaries[a][f.endpoint], summaries[b][f.endpoint]
-        na, nb = (
-            _effective_n(trial.arm(a).n, sa, summaries[a]),
-            _effective_n(trial.arm(b).n, sb, summaries[b]),
+        up, down = _replicate_powers(
+            kind,
+            sa,
+            sb,
+            replicate_sizes(trial.arm(a).n, sa.n / _arm_size(summaries[a])),
+            replicate_sizes(trial.arm(b).n, sb.n / _arm_size(summaries[b])),
+            f.alpha,
+            f.test,
         )
-        up, down = _powers(kind, sa, sb, na, nb, f.alpha, f.test)
         diff = _difference(kind, sa, sb)
         model = f"{a} {_fmt(sa, f.endpoint)} vs {b} {_fmt(sb, f.endpoint)}"
         return _verdict(f, diff, up, down, model)
@@ -927,10 +931,46 @@ def evaluate_finding(
     return FindingResult(f, status, f"{f.arm} {_fmt(s, f.endpoint)}", None, prob)
 
 
-def _effective_n(n_pub: int, s: ArmSummary, arm: Mapping[str, ArmSummary]) -> int:
-    """Replicate-trial size for an endpoint defined on a subset (e.g. responders)."""
-    total = max(x.n for x in arm.values())
-    return max(2, round(n_pub * s.n / total)) if total else n_pub
+def _arm_size(arm: Mapping[str, ArmSummary]) -> float:
+    """Patients in an arm: the largest number contributing to any of its endpoints."""
+    return max(x.n for x in arm.values())
+
+
+def replicate_sizes(n: int, fraction: float, tol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
+    """Distribution of the patients an endpoint counts in a replicate arm of `n` patients.
+
+    An endpoint defined on a subset of the arm (onset time and recurrence on responders) is
+    read, in a replicate trial, on the subset that trial happens to have: Binomial(`n`,
+    `fraction`) patients.
+
+    Parameters
+    ----------
+    n : int
+        Patients enrolled in the replicate arm (the published arm size).
+    fraction : float
+        Fraction of the arm the endpoint is defined on (the model's, e.g. responders); 1 for
+        endpoints read on every patient.
+    tol : float
+        Sizes less probable than this are left out (their total probability is below
+        ``(n + 1) tol``).
+
+    Returns
+    -------
+    sizes : ndarray of int
+        Possible subset sizes of at least 2 (a test needs 2 patients per arm).
+    probabilities : ndarray of float
+        Their binomial probabilities; the sizes below 2 and the improbable tails are missing
+        from the total, so a replicate trial with fewer than 2 such patients counts as one
+        that does not reach a significant verdict.
+    """
+    if not math.isfinite(fraction) or fraction >= 1.0 - 1e-12:
+        return np.array([n]), np.array([1.0])
+    k = np.arange(2, n + 1)
+    if fraction <= 0.0 or k.size == 0:
+        return k[:0], np.zeros(0)
+    pmf = stats._binom_pmf(n, fraction)[2:]
+    keep = pmf > tol
+    return k[keep], pmf[keep]
 
 
 def _difference(kind: str, sa: ArmSummary, sb: ArmSummary) -> float:
@@ -940,21 +980,35 @@ def _difference(kind: str, sa: ArmSummary, sb: ArmSummary) -> float:
     return sa.value - sb.value
 
 
-def _powers(
-    kind: str, sa: ArmSummary, sb: ArmSummary, na: int, nb: int, alpha: float, test: str
+def _replicate_powers(
+    kind: str,
+    sa: ArmSummary,
+    sb: ArmSummary,
+    size_a: tuple[np.ndarray, np.ndarray],
+    size_b: tuple[np.ndarray, np.ndarray],
+    alpha: float,
+    test: str,
 ) -> tuple[float, float]:
-    """P(significant with a > b), P(significant with a < b) in a replicate trial of ``test``."""
+    """P(significant with a > b), P(significant with a < b) in a replicate trial of ``test``.
+
+    The arm sizes are random when the endpoint is read on a subset (:func:`replicate_sizes`).
+    """
     if kind == "proportion":
         return (
-            stats.power_rates(sa.value, sb.value, na, nb, alpha, test),
-            stats.power_rates(sb.value, sa.value, nb, na, alpha, test),
+            stats.power_rates_over_sizes(sa.value, sb.value, size_a, size_b, alpha, test),
+            stats.power_rates_over_sizes(sb.value, sa.value, size_b, size_a, alpha, test),
         )
     if kind == "ordinal":
         da, db = sa.distribution[::-1], sb.distribution[::-1]
-        return stats.power_grades(da, db, na, nb, alpha), stats.power_grades(db, da, nb, na, alpha)
+        up = down = 0.0
+        for na, wa in zip(*size_a, strict=True):
+            for nb, wb in zip(*size_b, strict=True):
+                up += wa * wb * stats.power_grades(da, db, int(na), int(nb), alpha)
+                down += wa * wb * stats.power_grades(db, da, int(nb), int(na), alpha)
+        return up, down
     return (
-        stats.power_means(sa.value, sa.sd, na, sb.value, sb.sd, nb, alpha, test),
-        stats.power_means(sb.value, sb.sd, nb, sa.value, sa.sd, na, alpha, test),
+        stats.power_means_over_sizes(sa.value, sa.sd, size_a, sb.value, sb.sd, size_b, alpha, test),
+        stats.power_means_over_sizes(sb.value, sb.sd, size_b, sa.value, sa.sd, size_a, alpha, test),
     )
 
 

@@ -8,6 +8,7 @@ from scipy import stats as st
 
 from pdmodel import stats
 from pdmodel.errors import OptionError
+from pdmodel.trials import replicate_sizes
 
 
 def test_tests_match_scipy() -> None:
@@ -137,3 +138,80 @@ def test_probability_index_and_power_are_smooth() -> None:
     a = stats.power_rates(0.6, 0.4, 40, 40)
     b = stats.power_rates(0.6 + 1e-6, 0.4, 40, 40)
     assert 0 < b - a < 1e-4
+
+
+def _resampled_subset_trials(rng, n, frac1, frac2):
+    """Numbers of patients an endpoint defined on a subset is read on, per replicate arm."""
+    return rng.binomial(n, frac1, N_REP), rng.binomial(n, frac2, N_REP)
+
+
+@pytest.mark.parametrize("method", ["chi2", "fisher"])
+def test_power_rates_over_random_sizes_vs_resampling(method: str) -> None:
+    # recurrence among responders: 40 per arm, 95% vs 65% responders, 21% vs 49% relapse
+    rng = np.random.default_rng(5)
+    m1, m2 = _resampled_subset_trials(rng, 40, 0.95, 0.65)
+    k1, k2 = rng.binomial(m1, 0.21), rng.binomial(m2, 0.49)
+    hits = [
+        a / n1 < b / n2 and stats.compare_rates(a, n1, b, n2, method) < 0.05
+        for a, n1, b, n2 in zip(k1, m1, k2, m2, strict=True)
+        if n1 >= 2 and n2 >= 2
+    ]
+    mc = np.sum(hits) / N_REP
+    se = np.sqrt(mc * (1 - mc) / N_REP)
+    sizes = replicate_sizes
+    got = stats.power_rates_over_sizes(0.49, 0.21, sizes(40, 0.65), sizes(40, 0.95), method=method)
+    assert abs(got - mc) < 3.5 * se + 1e-3
+    # the size fixed at the expected count is a different (plug-in) number, not the same
+    plug_in = stats.power_rates(0.49, 0.21, 26, 38, method=method)
+    assert got != plug_in
+
+
+def test_power_means_over_random_sizes_vs_resampling() -> None:
+    # onset time among responders, Student's t: control 9.8 +/- 12 d, rhIL-11 4.4 +/- 2.7 d
+    rng = np.random.default_rng(6)
+    m1, m2 = _resampled_subset_trials(rng, 40, 0.65, 0.95)
+    hits = 0
+    for n1, n2 in zip(m1, m2, strict=True):
+        x, y = rng.normal(9.8, 12.0, n1), rng.normal(4.4, 2.7, n2)
+        hits += bool(st.ttest_ind(x, y).pvalue < 0.05 and x.mean() > y.mean())
+    mc = hits / N_REP
+    se = np.sqrt(mc * (1 - mc) / N_REP)
+    got = stats.power_means_over_sizes(
+        9.8, 12.0, replicate_sizes(40, 0.65), 4.4, 2.7, replicate_sizes(40, 0.95), method="t"
+    )
+    assert abs(got - mc) < 3 * se + 0.01
+
+
+def test_power_over_sizes_reduces_to_fixed_sizes_and_checks_its_input() -> None:
+    one = (np.array([33]), np.array([1.0]))
+    other = (np.array([27]), np.array([1.0]))
+    assert stats.power_rates_over_sizes(0.5, 0.2, one, other) == pytest.approx(
+        stats.power_rates(0.5, 0.2, 33, 27), rel=1e-12
+    )
+    for method in ("t", "welch"):
+        assert stats.power_means_over_sizes(
+            9.8, 11.0, other, 4.4, 2.7, one, method=method
+        ) == pytest.approx(stats.power_means(9.8, 11.0, 27, 4.4, 2.7, 33, method=method), rel=1e-12)
+    # probability missing from the sizes counts as a trial that is not significant
+    half = (np.array([33]), np.array([0.5]))
+    assert stats.power_rates_over_sizes(0.5, 0.2, half, other) == pytest.approx(
+        0.5 * stats.power_rates(0.5, 0.2, 33, 27), rel=1e-12
+    )
+    empty = (np.array([], dtype=int), np.array([]))
+    assert stats.power_means_over_sizes(1.0, 1.0, empty, 0.0, 1.0, one) == 0.0
+    with pytest.raises(OptionError, match="`sizes2`: sizes must be whole numbers of patients >= 2"):
+        stats.power_means_over_sizes(1.0, 1.0, one, 0.0, 1.0, (np.array([1]), np.array([1.0])))
+    with pytest.raises(OptionError, match="`sizes1`: 2 sizes but 1 probabilities"):
+        stats.power_rates_over_sizes(0.5, 0.2, (np.array([3, 4]), np.array([1.0])), one)
+    with pytest.raises(OptionError, match="sum to at most 1"):
+        stats.power_rates_over_sizes(0.5, 0.2, (np.array([3, 4]), np.array([0.7, 0.7])), one)
+    with pytest.raises(OptionError, match="rate test `exact`"):
+        stats.power_rates_over_sizes(0.5, 0.2, one, one, method="exact")
+
+
+def test_binomial_probabilities_match_scipy() -> None:
+    for n in (1, 40, 97):
+        for p in (0.0, 1e-9, 0.3, 0.97, 1.0):
+            np.testing.assert_allclose(
+                stats._binom_pmf(n, p), st.binom.pmf(np.arange(n + 1), n, p), atol=1e-13
+            )

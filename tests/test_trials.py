@@ -253,3 +253,33 @@ def test_simulate_trials_batches_and_records_only_needed_days(params: pm.Paramet
 def test_simulate_trials_needs_a_trial(params: pm.ParameterSet) -> None:
     with pytest.raises(TrialError, match="at least one trial"):
         trials.simulate_trials([], params)
+
+
+def test_replicate_probability_is_continuous_in_the_responder_fraction() -> None:
+    # recurrence is read on responders: the replicate trial's responder counts are binomial,
+    # so its probability moves smoothly as the model's responder fraction crosses a half-patient
+    # (40 x 0.6125 = 24.5); a replicate size rounded to whole patients steps there
+    from pdmodel.endpoints import ArmSummary
+
+    wu = trials.load("wu2016")
+    finding = next(f for f in wu.findings if f.endpoint == "recurrence_rate")
+    a, b = finding.arms
+
+    def probability(fraction: float) -> float:
+        arm = {"total_effective_rate": ArmSummary("proportion", 0.9, 0.3, 1000)}
+        summaries = {
+            a: {**arm, "recurrence_rate": ArmSummary("proportion", 0.21, 0.4, 950)},
+            b: {**arm, "recurrence_rate": ArmSummary("proportion", 0.49, 0.5, 1000 * fraction)},
+        }
+        prob = trials.evaluate_finding(finding, wu, summaries).probability
+        assert prob is not None
+        return prob
+
+    lo, hi = probability(0.6125 - 1e-6), probability(0.6125 + 1e-6)
+    assert 0.5 < lo < hi < lo + 1e-4
+    sizes, weights = trials.replicate_sizes(40, 0.6125)
+    assert sizes.min() >= 2 and sizes.max() == 40
+    assert weights.sum() == pytest.approx(1.0, abs=1e-7)
+    assert np.sum(sizes * weights) == pytest.approx(24.5, abs=1e-6)
+    np.testing.assert_array_equal(trials.replicate_sizes(40, 1.0)[0], [40])
+    assert trials.replicate_sizes(40, 0.0)[0].size == 0
