@@ -140,6 +140,9 @@ class Objective:
     workers : int
         Processes sharing the virtual patients of each evaluation (same value; worth it from
         about 1,000 patients per arm).  Call :meth:`close` (or use ``with``) to stop them.
+    prior_scale : float
+        Factor (dimensionless, > 0) on every prior SD of the parameter table: 1 is the table's
+        priors, larger values weaken them (prior sensitivity; ``--prior-scale``).
     """
 
     def __init__(
@@ -152,6 +155,7 @@ class Objective:
         width: float = 0.05,
         rtol: float = 1e-6,
         workers: int = 1,
+        prior_scale: float = 1.0,
     ) -> None:
         if not trials:
             raise CalibrationError("give at least one trial to fit")
@@ -175,6 +179,7 @@ class Objective:
         self.width = float(width)
         self.rtol = float(rtol)
         self.workers = int(workers)
+        self.prior_scale = _prior_scale(prior_scale)
         self.n_evaluations = 0
         self._pool: Any = None
 
@@ -240,10 +245,11 @@ class Objective:
             spec = self.base.table[name]
             if spec.prior_sd is None:
                 continue
+            sd = spec.prior_sd * self.prior_scale
             if params[name] <= 0 or spec.value <= 0:
-                z = (params[name] - spec.value) / spec.prior_sd
+                z = (params[name] - spec.value) / sd
             else:
-                z = math.log(params[name] / spec.value) / spec.prior_sd
+                z = math.log(params[name] / spec.value) / sd
             out.append(Term("prior", name, "prior", z * z, f"{params[name]:.4g}"))
         for t in out:
             if not math.isfinite(t.value):
@@ -337,10 +343,15 @@ class FitResult:
     provenance: dict[str, Any] = field(default_factory=dict)
 
     def moved(self) -> dict[str, bool]:
-        """Whether the data moved each free parameter: posterior log-SD < 0.7 x prior SD."""
+        """Whether the data moved each free parameter: posterior log-SD < 0.7 x prior SD.
+
+        The prior SD is the table's times the fit's ``prior_scale``.
+        """
         out = {}
+        scale = _settings(self)["prior_scale"]
         for name in self.free:
             sd = self.params.table[name].prior_sd
+            sd = None if sd is None else sd * scale
             se = self.stderr.get(name, math.nan)
             v = self.params[name]
             rel = se / v if v > 0 and math.isfinite(se) else math.inf
@@ -381,6 +392,11 @@ class FitResult:
         lines = [
             f"objective (-2 log posterior): {self.objective:.3f}   evaluations: {self.nfev}   "
             f"converged: {self.success} ({self.message})",
+            *(
+                [f"priors: the table's log-normal SDs x {scale:g} (prior_scale)"]
+                if (scale := _settings(self)["prior_scale"]) != 1.0
+                else []
+            ),
             "",
             "parameter".ljust(16) + "estimate".rjust(12) + "stderr".rjust(11)
             + "   95% interval".ljust(26) + "prior".ljust(26) + "moved by data",
@@ -562,6 +578,7 @@ def fit(
     rtol: float = 1e-6,
     workers: int = 1,
     uncertainty: bool = True,
+    prior_scale: float = 1.0,
 ) -> FitResult:
     """Estimate parameters from trial findings (MAP, lmfit).
 
@@ -598,6 +615,11 @@ def fit(
     uncertainty : bool
         Compute standard errors, intervals and correlations (2 evaluations per free parameter;
         :func:`profile` turns it off for its refits).
+    prior_scale : float
+        Factor (dimensionless, > 0) on every prior SD (1: the table's priors).  A prior
+        sensitivity analysis: how far the findings alone would move the estimates.  Recorded
+        in the provenance and used again by :func:`profile`, :func:`sample` and
+        :meth:`FitResult.moved`; the multi-start draws keep the table's priors.
 
     Returns
     -------
@@ -615,7 +637,7 @@ def fit(
     n_starts = _whole(starts, "starts", 1)
     # several starts: the starts run side by side; one start: each evaluation is shared
     obj_workers = workers if n_starts == 1 else 1
-    obj = Objective(designs, base, names, n_per_arm, seed, width, rtol, obj_workers)
+    obj = Objective(designs, base, names, n_per_arm, seed, width, rtol, obj_workers, prior_scale)
     for name in names:
         spec = base.table[name]
         if spec.lower == spec.upper:
@@ -666,6 +688,7 @@ def fit(
         "width": obj.width,
         "rtol": obj.rtol,
         "method": method,
+        "prior_scale": obj.prior_scale,
         "starts": int(starts),
         "best_start": best.index,
         "start_objectives": [round(r.value, 4) for r in locals_],
@@ -748,7 +771,7 @@ def _profile_point(
     if others:
         r = fit(designs, start, others, max_nfev=max_nfev, progress=False, uncertainty=False,
                 **_settings(result))  # fmt: skip
-        return (v, r.objective + _prior_term(start, name))
+        return (v, r.objective + _prior_term(start, name, _settings(result)["prior_scale"]))
     return (v, Objective(designs, start, [name], **_settings(result))(start))
 
 
@@ -824,10 +847,13 @@ def _read_fit(
                  else float(t["probability"]))
             for t in fit_body["terms"]
         )  # fmt: skip
+        _prior_scale(prov.get("prior_scale", 1.0))
         return FitResult(
             params, free, stderr, ci95, correl, float(fit_body["objective"]), terms,
             bool(fit_body["success"]), str(fit_body["message"]), int(prov["evaluations"]), prov,
         )  # fmt: skip
+    except CalibrationError as exc:
+        raise CalibrationError(f"{src}: malformed fit section ({exc})") from None
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise CalibrationError(
             f"{src}: malformed fit section ({type(exc).__name__}: {exc})"
@@ -998,12 +1024,23 @@ def sample(
     )
 
 
-def _prior_term(params: ParameterSet, name: str) -> float:
+def _prior_term(params: ParameterSet, name: str, scale: float) -> float:
     spec = params.table[name]
     if spec.prior_sd is None or params[name] <= 0:
         return 0.0
-    z = math.log(params[name] / spec.value) / spec.prior_sd
+    z = math.log(params[name] / spec.value) / (spec.prior_sd * scale)
     return z * z
+
+
+def _prior_scale(value: Any) -> float:
+    """Validated prior-SD factor."""
+    try:
+        scale = float(value)
+    except (TypeError, ValueError):
+        raise CalibrationError(f"`prior_scale` must be a number > 0, got {value!r}") from None
+    if not (math.isfinite(scale) and scale > 0):
+        raise CalibrationError(f"`prior_scale` must be a finite number > 0, got {value!r}")
+    return scale
 
 
 def _whole(value: Any, name: str, low: int) -> int:
@@ -1018,6 +1055,7 @@ def _settings(result: FitResult) -> dict[str, Any]:
         "seed": prov.get("seed", 1),
         "width": prov.get("width", 0.05),
         "rtol": prov.get("rtol", 1e-6),
+        "prior_scale": _prior_scale(prov.get("prior_scale", 1.0)),
     }
 
 

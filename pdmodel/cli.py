@@ -8,6 +8,7 @@ one).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -143,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--seed", type=int, default=1, help="seed (default 1)")
     f.add_argument("--starts", type=int, default=1, help="local fits from prior draws (default 1)")
     f.add_argument("--max-nfev", type=int, default=None, help="evaluation budget per local fit")
+    f.add_argument("--prior-scale", type=float, default=1.0, metavar="K",
+                   help="multiply every prior SD by K (> 0) for a prior sensitivity analysis "
+                   "(default 1: the parameter table's priors)")  # fmt: skip
     f.add_argument("--workers", type=int, default=1,
                    help="processes: starts side by side, or with one start each "
                    "evaluation's patients (default 1)")  # fmt: skip
@@ -354,6 +358,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from .errors import OptionError
 
     check_options(args.n, args.seed, args.starts, args.workers)
+    if not (math.isfinite(args.prior_scale) and args.prior_scale > 0):
+        raise OptionError(f"--prior-scale must be a number > 0, got {args.prior_scale:g}")
     out = _file_target(args.out, "--out", "fitted.json")
     if out.suffix.lower() != ".json":
         raise OptionError(f"--out must name a .json file, got {out}")
@@ -391,6 +397,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         max_nfev=args.max_nfev,
         progress=False if args.quiet else None,
         workers=args.workers,
+        prior_scale=args.prior_scale,
     )
     if not args.quiet:
         sys.stdout.write(result.report())

@@ -102,6 +102,44 @@ def test_fit_export_round_trip(tmp_path: Path) -> None:
         cal.load_fit(tmp_path / "bad.json")
 
 
+def test_prior_scale_weakens_every_prior_and_travels_with_the_fit(tmp_path: Path) -> None:
+    t = trials.load("wei2016_prednisone")
+    base = pm.default_parameters()
+    off = base.replace(k_ab=base["k_ab"] * 3.0, gc_ec50=base["gc_ec50"] / 2.0)
+    free = ["k_ab", "gc_ec50"]
+
+    def priors(scale: float) -> dict[str, float]:
+        obj = cal.Objective([t], base, free, n_per_arm=20, prior_scale=scale)
+        return {x.label: x.value for x in obj.terms(off) if x.kind == "prior"}
+
+    one, three = priors(1.0), priors(3.0)
+    sd = base.table["k_ab"].prior_sd
+    assert sd is not None and one["k_ab"] == pytest.approx((math.log(3.0) / sd) ** 2, rel=1e-12)
+    for name in free:  # (ln ratio / (3 sd))^2 = one / 9
+        assert three[name] == pytest.approx(one[name] / 9.0, rel=1e-12)
+    for bad in (0.0, -1.0, math.nan, math.inf, "x"):
+        with pytest.raises(cal.CalibrationError, match="`prior_scale` must be"):
+            cal.Objective([t], base, free, prior_scale=bad)  # type: ignore[arg-type]
+    res = cal.fit([t], off, ["k_ab"], n_per_arm=40, seed=1, max_nfev=3, progress=False,
+                  prior_scale=4.0)  # fmt: skip
+    assert res.provenance["prior_scale"] == 4.0
+    assert "priors: the table's log-normal SDs x 4 (prior_scale)" in res.report()
+    prior = next(x for x in res.terms if x.kind == "prior")
+    z = math.log(res.params["k_ab"] / base["k_ab"]) / (4.0 * sd)
+    assert prior.value == pytest.approx(z * z, rel=1e-12)
+    # moved-by-data is judged against the widened prior
+    rel = res.stderr["k_ab"] / res.params["k_ab"]
+    assert res.moved()["k_ab"] == (rel < 0.7 * 4.0 * sd)
+    back = cal.load_fit(pm.save_parameters(res.params, tmp_path / "w.json", fit=res))
+    assert back.provenance["prior_scale"] == 4.0 and back.report() == res.report()
+    assert cal._settings(back)["prior_scale"] == 4.0
+    body = json.loads((tmp_path / "w.json").read_text())
+    body["provenance"]["prior_scale"] = -2
+    (tmp_path / "bad.json").write_text(json.dumps(body))
+    with pytest.raises(cal.CalibrationError, match=r"bad.json: malformed fit section.*prior_scale"):
+        cal.load_fit(tmp_path / "bad.json")
+
+
 def test_calibrated_parameters_are_the_shipped_fit() -> None:
     from pdmodel.reproduce import shipped_parameters
 
@@ -231,6 +269,9 @@ def test_fit_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     )
     assert main(["fit", "--walkers", "8", "--out", str(tmp_path / "f.json")]) == 2
     assert "--walkers applies to posterior sampling" in capsys.readouterr().err
+    for bad in ("0", "-2", "nan"):
+        assert main(["fit", "--prior-scale", bad, "--out", str(tmp_path / "f.json")]) == 2
+        assert "--prior-scale must be a number > 0" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
 
 
