@@ -74,8 +74,10 @@ def main() -> None:
         print(
             f"shipped calibration: {prov['evaluations']} evaluations, {prov['starts']} start(s) "
             f"on {prov.get('workers', 1)} worker(s), {prov['n_per_arm']} patients per arm, "
-            f"wall time {prov['wall_time_s']} s (target <= 300 s)"
-        )
+            f"wall time {prov['wall_time_s']} s"
+            + (f"; evaluations per start {prov['start_evaluations']}"
+               if "start_evaluations" in prov else "")
+        )  # fmt: skip
     else:
         print("no shipped calibration to report")
     if "--fit" in sys.argv[1:]:

@@ -327,7 +327,8 @@ class FitResult:
     nfev : int
         Objective evaluations.
     provenance : dict
-        Package version, trials and file hashes, seed, n per arm, width, method, date, wall time.
+        Package version, trials and file hashes, seed, n per arm, width, rtol, method,
+        prior_scale, starts with each start's objective and evaluations, date, wall time.
     """
 
     params: ParameterSet
@@ -601,7 +602,10 @@ def fit(
     width : float
         Smooth-threshold width, log-platelets.
     max_nfev : int, optional
-        Evaluation budget per local fit.
+        Evaluation budget per local fit, as the optimiser counts it: for ``least_squares`` the
+        evaluations at trial points, not those of its finite-difference Jacobians (one per
+        free parameter per iteration), which :attr:`FitResult.nfev` and the provenance's
+        ``start_evaluations`` include.
     progress : bool, optional
         Print progress to stderr (default: on a terminal).
     callback : callable, optional
@@ -692,6 +696,7 @@ def fit(
         "starts": int(starts),
         "best_start": best.index,
         "start_objectives": [round(r.value, 4) for r in locals_],
+        "start_evaluations": [r.nfev for r in locals_],
         "workers": int(workers),
         "objective": float(sum(t.value for t in terms)),
         "evaluations": obj.n_evaluations,

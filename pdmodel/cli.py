@@ -143,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--n", type=int, default=300, help="virtual patients per arm (default 300)")
     f.add_argument("--seed", type=int, default=1, help="seed (default 1)")
     f.add_argument("--starts", type=int, default=1, help="local fits from prior draws (default 1)")
-    f.add_argument("--max-nfev", type=int, default=None, help="evaluation budget per local fit")
+    f.add_argument("--max-nfev", type=int, default=None,
+                   help="evaluation budget per local fit (for least_squares: trial points, "
+                   "not counting its finite-difference Jacobians)")  # fmt: skip
     f.add_argument("--prior-scale", type=float, default=1.0, metavar="K",
                    help="multiply every prior SD by K (> 0) for a prior sensitivity analysis "
                    "(default 1: the parameter table's priors)")  # fmt: skip

@@ -410,6 +410,9 @@ def test_parallel_starts_give_the_same_fit() -> None:
     assert one.params == two.params and one.objective == two.objective
     assert one.stderr == two.stderr and one.nfev == two.nfev
     assert one.provenance["start_objectives"] == two.provenance["start_objectives"]
+    spent = one.provenance["start_evaluations"]
+    assert spent == two.provenance["start_evaluations"] and len(spent) == 2
+    assert all(k >= 1 for k in spent) and sum(spent) < one.nfev  # + final and curvature
     with pytest.raises(cal.CalibrationError, match="workers"):
         cal.fit([trial], truth, ["k_ab"], workers=0)
     with pytest.raises(cal.CalibrationError, match="callback"):
