@@ -359,6 +359,14 @@ class FitResult:
             out[name] = bool(sd is not None and rel < 0.7 * sd)
         return out
 
+    def _prior(self, name: str) -> str:
+        """The prior the fit used for `name` (the table's, its SD times ``prior_scale``)."""
+        spec = self.params.table[name]
+        scale = _settings(self)["prior_scale"]
+        if scale == 1.0 or spec.prior_sd is None or spec.fixed:
+            return spec.prior
+        return f"lognormal(ln {spec.value:g}, {spec.prior_sd * scale:.3g})"
+
     def parameter_table(self) -> pd.DataFrame:
         """Estimates with SE, 95% interval, prior and whether the data moved them."""
         import pandas as pd
@@ -376,7 +384,7 @@ class FitResult:
                     "stderr": self.stderr[name],
                     "ci95_low": lo,
                     "ci95_high": hi,
-                    "prior": spec.prior,
+                    "prior": self._prior(name),
                     "moved_by_data": moved[name],
                 }
             )
@@ -407,7 +415,7 @@ class FitResult:
             lo, hi = self.ci95[name]
             lines.append(
                 name.ljust(16) + f"{self.params[name]:12.4g}" + f"{self.stderr[name]:11.3g}"
-                + f"   [{lo:.3g}, {hi:.3g}]".ljust(26) + self.params.table[name].prior.ljust(26)
+                + f"   [{lo:.3g}, {hi:.3g}]".ljust(26) + self._prior(name).ljust(26)
                 + ("yes" if moved[name] else "no (prior-dominated)")
             )  # fmt: skip
         lines += ["", "term".ljust(64) + "-2 log L".rjust(10) + "  P(replicate)  model"]

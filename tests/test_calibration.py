@@ -124,6 +124,8 @@ def test_prior_scale_weakens_every_prior_and_travels_with_the_fit(tmp_path: Path
                   prior_scale=4.0)  # fmt: skip
     assert res.provenance["prior_scale"] == 4.0
     assert "priors: the table's log-normal SDs x 4 (prior_scale)" in res.report()
+    assert f"lognormal(ln {base['k_ab']:g}, {4 * sd:.3g})" in res.report()
+    assert res.parameter_table().prior[0] == f"lognormal(ln {base['k_ab']:g}, {4 * sd:.3g})"
     prior = next(x for x in res.terms if x.kind == "prior")
     z = math.log(res.params["k_ab"] / base["k_ab"]) / (4.0 * sd)
     assert prior.value == pytest.approx(z * z, rel=1e-12)
