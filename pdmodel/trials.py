@@ -901,8 +901,8 @@ def evaluate_finding(
             kind,
             sa,
             sb,
-            replicate_sizes(trial.arm(a).n, sa.n / _arm_size(summaries[a])),
-            replicate_sizes(trial.arm(b).n, sb.n / _arm_size(summaries[b])),
+            replicate_sizes(trial.arm(a).n, _fraction(sa, summaries[a])),
+            replicate_sizes(trial.arm(b).n, _fraction(sb, summaries[b])),
             f.alpha,
             f.test,
         )
@@ -931,9 +931,11 @@ def evaluate_finding(
     return FindingResult(f, status, f"{f.arm} {_fmt(s, f.endpoint)}", None, prob)
 
 
-def _arm_size(arm: Mapping[str, ArmSummary]) -> float:
-    """Patients in an arm: the largest number contributing to any of its endpoints."""
-    return max(x.n for x in arm.values())
+def _fraction(s: ArmSummary, arm: Mapping[str, ArmSummary]) -> float:
+    """Fraction of the arm an endpoint is read on (arm size: the most patients any endpoint
+    of the arm counts)."""
+    total = max(x.n for x in arm.values())
+    return min(s.n / total, 1.0) if total > 0 else 1.0
 
 
 def replicate_sizes(n: int, fraction: float, tol: float = 1e-9) -> tuple[np.ndarray, np.ndarray]:
@@ -963,7 +965,12 @@ def replicate_sizes(n: int, fraction: float, tol: float = 1e-9) -> tuple[np.ndar
         from the total, so a replicate trial with fewer than 2 such patients counts as one
         that does not reach a significant verdict.
     """
-    if not math.isfinite(fraction) or fraction >= 1.0 - 1e-12:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise TrialError(f"replicate arm size must be a whole number >= 1, got {n!r}")
+    if not 0.0 <= fraction <= 1.0 + 1e-9:  # also NaN
+        raise TrialError(f"fraction of the arm must be within [0, 1], got {fraction!r}")
+    n = int(n)
+    if fraction >= 1.0 - 1e-12:
         return np.array([n]), np.array([1.0])
     k = np.arange(2, n + 1)
     if fraction <= 0.0 or k.size == 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from importlib import resources
 from pathlib import Path
 
@@ -283,3 +284,6 @@ def test_replicate_probability_is_continuous_in_the_responder_fraction() -> None
     assert np.sum(sizes * weights) == pytest.approx(24.5, abs=1e-6)
     np.testing.assert_array_equal(trials.replicate_sizes(40, 1.0)[0], [40])
     assert trials.replicate_sizes(40, 0.0)[0].size == 0
+    for n, fraction in ((0, 0.5), (2.5, 0.5), (True, 0.5), (40, -0.1), (40, 1.5), (40, math.nan)):
+        with pytest.raises(TrialError, match=r"replicate arm size|fraction of the arm"):
+            trials.replicate_sizes(n, fraction)  # type: ignore[arg-type]
