@@ -158,19 +158,10 @@ def power_rates(
     Exact: the binomial probabilities of every outcome ``(k1, k2)`` summed over the test's
     rejection region in the stated direction.  A polynomial in ``p1`` and ``p2``, so smooth.
     """
-    if method not in ("chi2", "fisher"):
-        raise OptionError(f"unknown rate test `{method}`; use chi2 or fisher")
-    _z(alpha)
     for name, n in (("n1", n1), ("n2", n2)):
         if n < 1 or int(n) != n:
             raise OptionError(f"`{name}` must be a whole number of patients >= 1, got {n!r}")
-    n1, n2 = int(n1), int(n2)
-    region = _rate_region(n1, n2, float(alpha), method)
-    p1 = min(max(p1, 0.0), 1.0)
-    p2 = min(max(p2, 0.0), 1.0)
-    b1 = _binom_pmf(n1, p1)
-    b2 = _binom_pmf(n2, p2)
-    return float(min(max(b1 @ region @ b2, 0.0), 1.0))
+    return power_rates_over_sizes(p1, p2, ([n1], [1.0]), ([n2], [1.0]), alpha, method)
 
 
 def power_means(
