@@ -242,15 +242,10 @@ class Objective:
                 value = _finding_term(f, res.smooth, r.probability)
                 out.append(Term(trial.id, f.describe(), f.type, value, r.model, r.probability))
         for name in self.free:
-            spec = self.base.table[name]
-            if spec.prior_sd is None:
+            if self.base.table[name].prior_sd is None:
                 continue
-            sd = spec.prior_sd * self.prior_scale
-            if params[name] <= 0 or spec.value <= 0:
-                z = (params[name] - spec.value) / sd
-            else:
-                z = math.log(params[name] / spec.value) / sd
-            out.append(Term("prior", name, "prior", z * z, f"{params[name]:.4g}"))
+            value = _prior_term(params, name, self.prior_scale)
+            out.append(Term("prior", name, "prior", value, f"{params[name]:.4g}"))
         for t in out:
             if not math.isfinite(t.value):
                 raise CalibrationError(
@@ -1038,21 +1033,29 @@ def sample(
 
 
 def _prior_term(params: ParameterSet, name: str, scale: float) -> float:
+    """-2 log prior of one parameter: ``z^2`` on the log scale (the natural scale where the
+    value or the prior centre is not positive), SD times `scale`; 0 without a prior."""
     spec = params.table[name]
-    if spec.prior_sd is None or params[name] <= 0:
+    if spec.prior_sd is None:
         return 0.0
-    z = math.log(params[name] / spec.value) / (spec.prior_sd * scale)
+    sd = spec.prior_sd * scale
+    if params[name] <= 0 or spec.value <= 0:
+        z = (params[name] - spec.value) / sd
+    else:
+        z = math.log(params[name] / spec.value) / sd
     return z * z
 
 
-def _prior_scale(value: Any) -> float:
-    """Validated prior-SD factor."""
+def _prior_scale(
+    value: Any, name: str = "`prior_scale`", error: type[Exception] = CalibrationError
+) -> float:
+    """Validated prior-SD factor (`error` naming `name` otherwise)."""
     try:
         scale = float(value)
     except (TypeError, ValueError):
-        raise CalibrationError(f"`prior_scale` must be a number > 0, got {value!r}") from None
+        scale = math.nan
     if not (math.isfinite(scale) and scale > 0):
-        raise CalibrationError(f"`prior_scale` must be a finite number > 0, got {value!r}")
+        raise error(f"{name} must be a number > 0 (finite), got {value!r}")
     return scale
 
 
@@ -1072,11 +1075,16 @@ def _settings(result: FitResult) -> dict[str, Any]:
     }
 
 
-def check_options(n_per_arm: int, seed: int, starts: int, workers: int = 1) -> None:
+def check_options(
+    n_per_arm: int, seed: int, starts: int, workers: int = 1, prior_scale: float = 1.0
+) -> None:
     """Validate the numeric options of a fit (used by the command line)."""
+    from .errors import OptionError
+
     for key, v, lo in (("n", n_per_arm, 2), ("seed", seed, 0), ("starts", starts, 1),
                        ("workers", workers, 1)):  # fmt: skip
         check_whole(v, f"--{key}", lo)
+    _prior_scale(prior_scale, "--prior-scale", OptionError)
 
 
 def sensitivity(

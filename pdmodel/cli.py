@@ -8,7 +8,6 @@ one).
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -359,9 +358,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from .calibration import DEFAULT_FREE, check_options, fit, profile
     from .errors import OptionError
 
-    check_options(args.n, args.seed, args.starts, args.workers)
-    if not (math.isfinite(args.prior_scale) and args.prior_scale > 0):
-        raise OptionError(f"--prior-scale must be a number > 0, got {args.prior_scale:g}")
+    check_options(args.n, args.seed, args.starts, args.workers, args.prior_scale)
     out = _file_target(args.out, "--out", "fitted.json")
     if out.suffix.lower() != ".json":
         raise OptionError(f"--out must name a .json file, got {out}")
