@@ -64,7 +64,7 @@ from .endpoints import (
     summarise,
     summarise_smooth,
 )
-from .errors import PDModelError
+from .errors import PDModelError, check_whole
 from .model import INDIVIDUAL_PARAMETERS
 from .parameters import ParameterSet, default_parameters
 from .population import Population, sobol_points
@@ -595,8 +595,7 @@ def enrol(trial: Trial, params: ParameterSet, n: int, seed: int) -> Population:
     threshold by inverse-CDF sampling of the fixed points, so the draw is a smooth function of
     the parameters for a given seed (common random numbers; no rejection).
     """
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise TrialError(f"`n_per_arm` must be a whole number >= 1, got {n!r}")
+    n = check_whole(n, "n_per_arm", 1, TrialError)
     keys = tuple(INDIVIDUAL_PARAMETERS)
     points = sobol_points(len(keys) + 1, int(n), seed)
     z = dict(zip(keys, ndtri(points[:-1]), strict=True))
@@ -965,11 +964,9 @@ def replicate_sizes(n: int, fraction: float, tol: float = 1e-9) -> tuple[np.ndar
         from the total, so a replicate trial with fewer than 2 such patients counts as one
         that does not reach a significant verdict.
     """
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise TrialError(f"replicate arm size must be a whole number >= 1, got {n!r}")
+    n = check_whole(n, "replicate arm size n", 1, TrialError)
     if not 0.0 <= fraction <= 1.0 + 1e-9:  # also NaN
         raise TrialError(f"fraction of the arm must be within [0, 1], got {fraction!r}")
-    n = int(n)
     if fraction >= 1.0 - 1e-12:
         return np.array([n]), np.array([1.0])
     k = np.arange(2, n + 1)
