@@ -38,7 +38,7 @@ from .parameters import (
 from .population import Population
 from .regimens import Course, Regimen, Rule
 from .reproduce import calibrated_parameters
-from .solver import SimulationResult, simulate, simulate_many
+from .solver import SimulationResult, get_threads, set_threads, simulate, simulate_many
 from .trials import TrialResult, simulate_trial, simulate_trials
 
 __version__ = "0.1.0"
@@ -69,6 +69,7 @@ __all__ = [
     "default_parameters",
     "endpoints",
     "fit",
+    "get_threads",
     "io",
     "load_parameters",
     "model",
@@ -78,6 +79,7 @@ __all__ = [
     "regimens",
     "save_parameters",
     "sbml",
+    "set_threads",
     "simulate",
     "simulate_many",
     "simulate_trial",

@@ -523,12 +523,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    import concurrent.futures as cf
-
     from .errors import OptionError
     from .io import write_text_atomic
     from .reproduce import save_figure
     from .scenarios import parse_vary, sweep
+    from .solver import process_pool
 
     vary = dict(parse_vary(v) for v in args.vary)
     if not vary:
@@ -537,7 +536,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     stem = Path(args.scenario).stem
     params, _ = _params(args.params, "calibrated")
     if args.workers > 1:
-        with cf.ProcessPoolExecutor(args.workers) as ex:
+        with process_pool(args.workers) as ex:
             table = sweep(args.scenario, vary, params, args.n, args.seed, executor=ex)
     else:
         table = sweep(args.scenario, vary, params, args.n, args.seed)

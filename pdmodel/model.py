@@ -49,12 +49,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from enum import IntEnum
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import ndtri
 
+from . import _kernel
 from .errors import OptionError, PopulationError
 
 __all__ = [
@@ -237,6 +239,20 @@ class Individuals:
             dex_potency=params["dex_potency"],
         )
 
+    @cached_property
+    def packed(self) -> Array:
+        """Parameters as one C-ordered array, shape ``(26, n)``: the rows of
+        :data:`pdmodel._kernel.PACKED_FIELDS` (population scalars repeated per patient), as
+        the compiled kernels read them."""
+        return np.ascontiguousarray(
+            np.stack(
+                [
+                    np.broadcast_to(np.asarray(getattr(self, name), dtype=float), (self.n,))
+                    for name in _kernel.PACKED_FIELDS
+                ]
+            )
+        )
+
     def take(self, idx: NDArray[np.intp] | slice) -> Individuals:
         """The subset of patients selected by `idx`."""
         kw: dict[str, Any] = {}
@@ -253,9 +269,11 @@ def rhs(
     c_il11: Array | None,
     ind: Individuals,
     out: Array | None = None,
-    scratch: Array | None = None,
 ) -> Array:
     """Right-hand side ``dy/dt`` of the PD model (solve_ivp argument order).
+
+    The equations are compiled once (:func:`pdmodel._kernel.rhs_point`, the same code the
+    engine integrates) and evaluated patient by patient.
 
     Parameters
     ----------
@@ -272,98 +290,24 @@ def rhs(
         Patient parameters.
     out : ndarray, shape (n_states, n), optional
         Array to write the derivatives into.
-    scratch : ndarray, shape (n,), optional
-        Work space that the call may overwrite (saves an allocation per call).
 
     Returns
     -------
     ndarray, shape (n_states, n)
         Derivatives, state units per day.
     """
-    # Written with in-place operations on row views (unpacked once; plain-int slices): this is
-    # the hot path of every simulation, where numpy's per-call overhead dominates.
+    y = np.asarray(y, dtype=float)
+    if y.shape != (len(State), ind.n):
+        raise OptionError(f"states must have shape ({len(State)}, {ind.n}), got {y.shape}")
     dy = np.empty_like(y) if out is None else out
-    mk1, _, _, mk4, p, mac, clone, ab, teff, treg, th1 = y
-    dmk1, _, _, _, dp, dmac, dclone, dab, dteff, dtreg, dth1 = dy
-    ktr = ind.ktr
-
-    # production influx with bounded feedback (P0/P)^gamma = P0^gamma * exp(-gamma ln P)
-    if ind.fb_gamma == 0.0:
-        influx = ind.kin.copy()
-    else:
-        influx = np.log(p)
-        influx *= -ind.fb_gamma
-        np.exp(influx, out=influx)
-        influx *= ind.kin_fb
-    # effector activation drive, held back by Tregs
-    if ind.treg_supp == 1.0:
-        drive = np.divide(ind.teff_drive0, treg)
-    else:
-        drive = np.divide(ind.treg_base, treg)
-        drive **= ind.treg_supp
-        drive *= ind.teff_base
-    tmp = np.empty_like(p) if scratch is None else scratch
-    if c_il11 is not None:
-        e11 = c_il11 + ind.il11_ec50
-        np.divide(c_il11, e11, out=e11)
-        np.multiply(e11, ind.il11_smax, out=tmp)
-        tmp += 1.0
-        influx *= tmp
-    # Th1 polarisation: dH/dt = k_H (1 - H) - k_pol E11 H
-    np.subtract(1.0, th1, out=dth1)
-    dth1 *= ind.th1_k
-    if c_il11 is not None:
-        np.multiply(e11, th1, out=tmp)
-        tmp *= ind.il11_kpol
-        dth1 -= tmp
-    drive *= th1
-    # clone: help-driven proliferation (r + d) T/T0 against death d and crowding r B, - kill
-    np.divide(teff, ind.teff_base, out=dclone)
-    dclone *= ind.clone_rd
-    dclone -= ind.clone_death
-    np.multiply(clone, ind.clone_r, out=tmp)
-    dclone -= tmp
-    if c_gc is not None:
-        egc = c_gc + ind.gc_ec50
-        np.divide(c_gc, egc, out=egc)
-        # dM/dt = kM (1 - Imax E) - kM M
-        np.multiply(egc, -ind.mac_k * ind.gc_imax_mac, out=dmac)
-        dmac += ind.mac_k
-        np.multiply(egc, -ind.gc_imax_teff, out=tmp)
-        tmp += 1.0
-        drive *= tmp
-        # dR/dt = kR R0 (1 + S E) - kR R
-        np.multiply(egc, ind.treg_k * ind.treg_base * ind.gc_smax_treg, out=dtreg)
-        dtreg += ind.treg_k * ind.treg_base
-        egc *= ind.gc_kill
-        dclone -= egc
-    else:
-        dmac[...] = ind.mac_k
-        dtreg[...] = ind.treg_k * ind.treg_base
-    dclone *= clone
-    np.multiply(mac, ind.mac_k, out=tmp)
-    dmac -= tmp
-    np.multiply(treg, ind.treg_k, out=tmp)
-    dtreg -= tmp
-
-    # megakaryocyte transit: influx -> MK1 -> ... -> MK4 -> platelets
-    np.multiply(mk1, ktr, out=tmp)
-    np.subtract(influx, tmp, out=dmk1)
-    dmk = dy[1:4]
-    np.subtract(y[0:3], y[1:4], out=dmk)
-    dmk *= ktr
-    # platelets: release - (senescent + antibody x macrophage clearance) P
-    np.multiply(ab, mac, out=dp)
-    dp *= ind.k_ab
-    dp += ind.ksen
-    dp *= p
-    np.multiply(mk4, ktr, out=tmp)
-    np.subtract(tmp, dp, out=dp)
-    np.multiply(clone, th1, out=dab)
-    dab -= ab
-    dab *= ind.ab_kdeg
-    np.subtract(drive, teff, out=dteff)
-    dteff *= ind.teff_k
+    zero = np.zeros(ind.n)
+    _kernel.rhs_many(
+        np.ascontiguousarray(y),
+        zero if c_gc is None else np.ascontiguousarray(c_gc, dtype=float),
+        zero if c_il11 is None else np.ascontiguousarray(c_il11, dtype=float),
+        ind.packed,
+        dy,
+    )
     return dy
 
 

@@ -7,9 +7,10 @@ of the PK amounts (design decisions D1-D3).  Within a segment the drug concentra
 analytic functions of time (:mod:`pdmodel.pk`), so the PD system the integrator sees is smooth
 and non-stiff.
 
-The default engine (``method="dopri5"``) is an explicit Dormand-Prince 5(4) Runge-Kutta scheme
-vectorised over patients, with a *per-patient* step size and error control: no patient's steps
-depend on another's, so results do not depend on how patients are grouped into chunks.  Any
+The default engine (``method="dopri5"``) is an explicit Dormand-Prince 5(4) Runge-Kutta scheme,
+compiled (:mod:`pdmodel._kernel`) and run over all patients of a chunk per segment, with a
+*per-patient* step size and error control: no patient's steps depend on another's, so results
+do not depend on how patients are grouped into chunks or threads.  Any
 :func:`scipy.integrate.solve_ivp` method name (``"Radau"``, ``"LSODA"``, ``"RK45"``, ...) runs the
 same event loop patient by patient; it is the reference used by the tests and benchmarks.
 """
@@ -18,15 +19,18 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import _kernel
 from ._progress import progress_iter, want_progress
 from .errors import OptionError, PopulationError, RegimenError, SolverError
 from .model import OBSERVABLES, Individuals, baseline_state, observables, rhs
@@ -42,30 +46,19 @@ __all__ = [
     "CourseRecord",
     "SimulationResult",
     "SolverDiagnostics",
+    "get_threads",
+    "set_threads",
     "simulate",
     "simulate_many",
 ]
 
 Array = NDArray[np.float64]
 
-#: Integration methods: the vectorised engine and the per-patient scipy references.
+#: Integration methods: the compiled engine and the per-patient scipy references.
 METHODS: tuple[str, ...] = ("dopri5", "RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 
 _GC_DRUGS = ("prednisone", "dexamethasone")
 _TIME_TOL = 1e-9
-
-# Dormand-Prince 5(4) tableau (Dormand & Prince, J Comput Appl Math 1980;6:19).
-_C = (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0)
-_A = (
-    (),
-    (1 / 5,),
-    (3 / 40, 9 / 40),
-    (44 / 45, -56 / 15, 32 / 9),
-    (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
-    (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
-)
-_B = (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84)
-_E = (71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40)
 
 
 @dataclass(frozen=True)
@@ -108,8 +101,7 @@ class SolverDiagnostics:
     n_steps, n_rejected : ndarray of int, shape (n_patients,)
         Accepted and rejected steps per patient (dopri5; zeros for scipy methods).
     n_rhs : int
-        Right-hand-side evaluations (vectorised calls for dopri5, per-patient calls otherwise;
-        under :func:`simulate_many`, the calls shared by all jobs).
+        Right-hand-side evaluations, summed over the patients.
     n_segments : int
         Segments between decision times.
     wall_time : float
@@ -320,12 +312,13 @@ class _Inputs:
                 sums.append(total)
         return sums[0], sums[1]
 
-    def take(self, idx: NDArray[np.intp]) -> _Inputs:
-        """The inputs of the patients selected by `idx`."""
-        out = _Inputs.__new__(_Inputs)
-        out.gc, out.il11, out.neg_rates = self.gc, self.il11, self.neg_rates
-        out.coefs = self.coefs[:, idx]
-        return out
+    def kernel_terms(self) -> tuple[Array, Array, int]:
+        """(exponents, coefficients, number of glucocorticoid rows) for the compiled kernel:
+        input ``sum_r coefs[r] exp(exponents[r] tau)``, glucocorticoid terms first."""
+        if self.gc is None and self.il11 is None:
+            return np.zeros(0), np.zeros((0, self.coefs.shape[1])), 0
+        n_gc = 0 if self.gc is None else len(self.gc)
+        return np.ascontiguousarray(self.neg_rates[:, 0]), np.ascontiguousarray(self.coefs), n_gc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -336,55 +329,78 @@ class _Inputs:
 class _Stats:
     n_steps: NDArray[np.int64]
     n_rejected: NDArray[np.int64]
-    n_rhs: int = 0
+    n_rhs: NDArray[np.int64]
+
+    @classmethod
+    def zeros(cls, n: int) -> _Stats:
+        return cls(*(np.zeros(n, dtype=np.int64) for _ in range(3)))
 
 
-class _Workspace:
-    """Preallocated stage buffers for one chunk (avoids page-faulting large temporaries)."""
-
-    def __init__(self, n_states: int, n: int) -> None:
-        self.k = np.empty((7, n_states, n))
-        self.k2d = self.k.reshape(7, n_states * n)
-        self.ys = np.empty((n_states, n))
-        self.y5 = np.empty((n_states, n))
-        self.err = np.empty((n_states, n))
-        self.scale = np.empty((n_states, n))
-        self.tmp = np.empty((n_states, n))
-        self.ones = np.full(n_states, 1.0 / n_states)
-        self.scratch = np.empty(n)
-        # per stage s: the first s stage derivatives, flattened (views, made once)
-        self.k_first = [self.k2d[:s] for s in range(8)]
+#: Patients per thread below which a segment is integrated in the calling thread alone (a
+#: thread costs ~0.1 ms to start; a patient-segment ~2-5 us).
+_MIN_PER_THREAD = 256
+_threads: int | None = None
 
 
-def _combine_into(
-    out: Array, coefs: NDArray[np.float64], ws: _Workspace, s: int, hh: Array, y: Array
-) -> Array:
-    """``out = y + hh * sum_j coefs[j] * k[j]`` for j < s, in place.
+def _default_threads() -> int:
+    env = os.environ.get("PDMODEL_THREADS", "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise OptionError(
+                f"the environment variable PDMODEL_THREADS must be a positive whole number, "
+                f"got {env!r}"
+            )
+        return int(env)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
-    einsum rather than BLAS: a fixed summation order and no BLAS worker threads spinning on the
-    cores that the patients' chunks use.
+
+def _check_threads(n: Any, name: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise OptionError(f"`{name}` must be a positive whole number, got {n!r}")
+    return int(n)
+
+
+def set_threads(n: int | None = None) -> int:
+    """Set how many threads integrate the patients of one chunk.
+
+    Every patient is integrated on its own, so results do not depend on this setting (as they
+    do not on chunking).  Process pools that :mod:`pdmodel` starts itself (``workers=`` of the
+    calibration functions, ``pdmodel fit --workers``) use one thread per process.
+
+    Parameters
+    ----------
+    n : int or None
+        Number of threads (1: the calling thread only).  None restores the default: the
+        ``PDMODEL_THREADS`` environment variable if set, else the CPUs available to the process.
+
+    Returns
+    -------
+    int
+        The number of threads now in effect.
     """
-    np.einsum("i,ij->j", coefs, ws.k_first[s], out=out.reshape(-1))
-    out *= hh
-    out += y
-    return out
+    global _threads
+    _threads = None if n is None else _check_threads(n, "n")
+    return get_threads()
 
 
-_A_ROWS = [np.array(row[:s], dtype=float) for s, row in enumerate(_A)]
-_B_ARR = np.array(_B, dtype=float)
-_E_ARR = np.array(_E, dtype=float)
+def get_threads() -> int:
+    """Number of threads that integrate the patients of one chunk (see :func:`set_threads`)."""
+    return _default_threads() if _threads is None else _threads
 
 
-#: `_dopri5` re-packs the patients still stepping once they are at most this fraction of at
-#: least `_COMPACT_MIN` patients (below that, numpy's per-call overhead outweighs the saving).
-_COMPACT_FRACTION = 0.5
-_COMPACT_MIN = 64
+def _one_thread_per_process() -> None:
+    """Initializer of the process pools pdmodel starts (their processes share the cores)."""
+    set_threads(1)
 
 
-# A trial stage of a too-large step may leave the physical domain (e.g. P < 0); the resulting
-# non-finite derivatives make the error estimate non-finite, so the step is rejected and shrunk.
-# Only accepted steps are kept, hence the floating-point warnings are off for the whole segment.
-@np.errstate(invalid="ignore", divide="ignore", over="ignore")
+def process_pool(max_workers: int) -> ProcessPoolExecutor:
+    """A process pool whose processes integrate with one thread each (pdmodel's own pools)."""
+    return ProcessPoolExecutor(max_workers=max_workers, initializer=_one_thread_per_process)
+
+
 def _dopri5(
     y: Array,
     h: Array,
@@ -397,117 +413,54 @@ def _dopri5(
     stats: _Stats,
     t0: float,
     ids: NDArray[np.int64],
-    ws: _Workspace | None,
-    tau0: Array | None = None,
-    first_h0: Array | None = None,
-    steps0: int = 0,
 ) -> tuple[Array, Array]:
     """Integrate every patient over ``[0, length]`` of elapsed segment time.
 
-    Each patient has its own step size and error control.  Returns the states at the end and
-    the step size to start the next segment with (the first accepted step of this one, which
-    follows a dose when there is one).  `tau0`, `first_h0` and `steps0` resume patients
-    part-way through the segment.
-
-    Once at most `_COMPACT_FRACTION` (half) of the patients are still stepping (the others have
-    reached the end of the segment), these are re-packed into smaller arrays and continued by a
-    recursive call, so that finished patients cost nothing.  Every operation is per patient,
-    so the results do not depend on the packing (as they do not on chunking).
+    Dormand-Prince 5(4), compiled and per patient (:func:`pdmodel._kernel.segment`); slices
+    of the patients run on threads.  Returns the states at the end and the step size to start
+    the next segment with (the first accepted step of this one, which follows a dose when there
+    is one).
     """
-
     n = y.shape[1]
-    if ws is None:
-        ws = _Workspace(y.shape[0], n)
-    scratch = ws.scratch
-
-    def f(tt: Array, yy: Array, out: Array) -> Array:
-        c_gc, c_11 = inputs(tt)
-        stats.n_rhs += 1
-        # `rhs` ignores its time argument (the model is autonomous given its inputs), so the
-        # segment time stands in for the absolute time t0 + tt, saving an array operation
-        return rhs(tt, yy, c_gc, c_11, ind, out=out, scratch=scratch)
-
-    k = ws.k
-    tau = np.zeros(n) if tau0 is None else tau0
-    done = np.zeros(n, dtype=bool)
-    first_h = np.full(n, np.nan) if first_h0 is None else first_h0
-
-    f(tau, y, k[0])
-    h = np.minimum(h, length - tau)
-    steps = steps0
-    first_set = False
+    y = np.ascontiguousarray(y)
+    h = np.array(h, dtype=float)
+    exponents, coefs, n_gc = inputs.kernel_terms()
+    par = ind.packed
+    status = np.zeros(n, dtype=np.int64)
+    where = np.zeros(n)
     hmin = 1e-12 * max(1.0, abs(t0) + length)
-    while True:
-        active = ~done
-        n_active = int(np.count_nonzero(active))
-        if n_active == 0:
-            break
-        if n >= _COMPACT_MIN and n_active < n and n_active <= _COMPACT_FRACTION * n:
-            idx = np.flatnonzero(active)
-            sub = _Stats(np.zeros(n_active, dtype=np.int64), np.zeros(n_active, dtype=np.int64))
-            y_sub, h_next = _dopri5(
-                y[:, idx], h[idx], length, inputs.take(idx), ind.take(idx), rtol, atol,
-                max_steps, sub, t0, ids[idx], None, tau[idx], first_h[idx], steps,
-            )  # fmt: skip
-            y[:, idx] = y_sub
-            stats.n_steps[idx] += sub.n_steps
-            stats.n_rejected[idx] += sub.n_rejected
-            stats.n_rhs += sub.n_rhs
-            out_h = np.where(np.isnan(first_h), h, first_h)
-            out_h[idx] = h_next
-            return y, out_h
-        steps += 1
-        if steps > max_steps:
-            raise SolverError(
-                f"step limit ({max_steps}) reached in the segment starting at day {t0:g} for "
-                f"patients {_ids(ids[active])}; loosen rtol/atol or check the parameters"
-            )
-        hh = np.where(active, np.minimum(h, length - tau), 0.0)
-        for s in range(1, 6):
-            _combine_into(ws.ys, _A_ROWS[s], ws, s, hh, y)
-            f(tau + _C[s] * hh, ws.ys, k[s])
-        y5 = _combine_into(ws.y5, _B_ARR, ws, 6, hh, y)
-        f(tau + hh, y5, k[6])
-        err = ws.err
-        np.einsum("i,ij->j", _E_ARR, ws.k2d, out=err.reshape(-1))
-        err *= hh
-        scale = ws.scale
-        np.abs(y, out=scale)
-        np.abs(y5, out=ws.tmp)
-        np.maximum(scale, ws.tmp, out=scale)
-        scale *= rtol
-        scale += atol
-        err /= scale
-        err *= err
-        en = np.sqrt(np.einsum("i,ij->j", ws.ones, err))
-        finite = np.isfinite(en)
-        accept = active & finite & (en <= 1.0)
-        rejected = active & ~accept
-        # standard controller: safety 0.9, growth limited to [0.2, 10], no growth after a reject
-        fac = 0.9 * np.maximum(en, 1e-10) ** -0.2
-        np.maximum(fac, 0.2, out=fac)
-        np.minimum(fac, 10.0, out=fac)
-        fac[~finite] = 0.2
-        np.minimum(fac, 1.0, out=fac, where=rejected)  # (inactive patients keep their h)
-        stats.n_steps += accept
-        stats.n_rejected += rejected
-        np.copyto(y, y5, where=accept)
-        np.copyto(k[0], k[6], where=accept)
-        reached_end = accept & (hh >= length - tau)
-        tau = np.where(accept, np.where(reached_end, length, tau + hh), tau)
-        h = np.where(active, hh * fac, h)
-        if not first_set:
-            np.copyto(first_h, h, where=accept & np.isnan(first_h))
-            first_set = not np.isnan(first_h).any()
-        done |= reached_end
-        stuck = rejected & (h < hmin)
-        if stuck.any():
-            raise SolverError(
-                f"integration failed near day {t0 + float(np.max(tau[stuck])):g} for patients "
-                f"{_ids(ids[stuck])}: the step size underflowed (non-finite or exploding states); "
-                "check the parameters of these patients"
-            )
-    return y, np.where(np.isnan(first_h), h, first_h)
+
+    def run(start: int, stop: int) -> None:
+        _kernel.segment(
+            y, h, length, exponents, coefs, n_gc, par, rtol, atol, max_steps, hmin, start,
+            stop, stats.n_steps, stats.n_rejected, stats.n_rhs, status, where,
+        )  # fmt: skip
+
+    n_threads = max(1, min(get_threads(), n // _MIN_PER_THREAD))
+    bounds = np.linspace(0, n, n_threads + 1).astype(int)
+    threads = [
+        threading.Thread(target=run, args=(int(bounds[j]), int(bounds[j + 1])))
+        for j in range(1, n_threads)
+    ]
+    for th in threads:
+        th.start()
+    run(0, int(bounds[1]))
+    for th in threads:
+        th.join()
+    limit = status == _kernel.STEP_LIMIT
+    if limit.any():
+        raise SolverError(
+            f"step limit ({max_steps}) reached in the segment starting at day {t0:g} for "
+            f"patients {_ids(ids[limit])}; loosen rtol/atol or check the parameters"
+        )
+    stuck = status == _kernel.UNDERFLOW
+    if stuck.any():
+        raise SolverError(
+            f"integration failed near day {t0 + float(np.max(where[stuck])):g} for patients "
+            f"{_ids(ids[stuck])}: the step size underflowed (non-finite or exploding states); "
+            "check the parameters of these patients"
+        )
+    return y, h
 
 
 def _scipy_segment(
@@ -529,9 +482,11 @@ def _scipy_segment(
     for i, ind in enumerate(ind_single):
         pick = slice(i, i + 1)
 
-        def fun(tt: float, yy: Array, ind: Individuals = ind, pick: slice = pick) -> Array:
+        def fun(
+            tt: float, yy: Array, ind: Individuals = ind, pick: slice = pick, i: int = i
+        ) -> Array:
             c_gc, c_11 = inputs(np.full(n, tt))
-            stats.n_rhs += 1
+            stats.n_rhs[i] += 1
             return rhs(
                 t0 + tt,
                 yy[:, None],
@@ -681,9 +636,8 @@ def _run_chunk(
     obs_out = {name: np.empty((opts.times.size, n)) for name in opts.observables}
     y = baseline_state(ind)
     h = np.full(n, 0.05)
-    stats = _Stats(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64))
+    stats = _Stats.zeros(n)
     singles = [ind.take(slice(i, i + 1)) for i in range(n)] if opts.method != "dopri5" else []
-    ws = _Workspace(y.shape[0], n)
     t = 0.0
     n_segments = 0
     for te in events:
@@ -703,7 +657,6 @@ def _run_chunk(
                     stats,
                     t,
                     ids,
-                    ws,
                 )
             else:
                 y = _scipy_segment(
@@ -826,20 +779,22 @@ def simulate(
         Observables to record (default: all of :data:`pdmodel.model.OBSERVABLES`); record fewer
         to save memory on large populations.
     method : str
-        ``"dopri5"`` (vectorised engine) or a :func:`scipy.integrate.solve_ivp` method name run
+        ``"dopri5"`` (the compiled engine) or a :func:`scipy.integrate.solve_ivp` method name run
         patient by patient (reference; slow).
     rtol, atol : float
         Relative and absolute local error tolerances (states in their own units).  The
         defaults keep every observable within about 1e-5 relative of a Radau reference solve
         at rtol 1e-10 (the tested contract is 1e-4).
     max_steps : int
-        Maximum step attempts per segment (dopri5).
+        Maximum step attempts per patient and segment (dopri5).
     chunk_size : int, optional
         Patients per chunk (default: all in one chunk, or 2,000 when an `executor` is given).
         Results do not depend on it.
     executor : concurrent.futures.Executor, optional
         Runs the chunks (e.g. a ``ProcessPoolExecutor`` or ``dask.distributed.Client
-        .get_executor()``); default: in this process, one chunk after another.
+        .get_executor()``); default: in this process, one chunk after another.  Within a
+        chunk, patients are integrated on :func:`get_threads` threads (see
+        :func:`set_threads`; results do not depend on it).
     progress : bool, optional
         Show a progress bar over chunks (default: only when stderr is a terminal).
 
@@ -872,7 +827,7 @@ def simulate_many(
     executor: Executor | None = None,
     progress: bool | None = None,
 ) -> list[SimulationResult]:
-    """Simulate several (population, regimen) pairs in one vectorised solve.
+    """Simulate several (population, regimen) pairs in one solve.
 
     Equivalent to ``[simulate(pop, reg, days, ...) for pop, reg in jobs]`` (the engine's step
     control is per patient, so the results are the same), but the patients of all jobs share
@@ -1004,6 +959,7 @@ def _combine(
     ids = np.concatenate([r.ids for r in results])
     n_steps = np.concatenate([r.stats.n_steps for r in results])
     n_rejected = np.concatenate([r.stats.n_rejected for r in results])
+    n_rhs = np.concatenate([r.stats.n_rhs for r in results])
     amounts = [
         np.concatenate([r.amounts[ci] for r in results]) for ci in range(len(results[0].amounts))
     ]
@@ -1035,7 +991,7 @@ def _combine(
             atol=opts.atol,
             n_steps=n_steps[sel],
             n_rejected=n_rejected[sel],
-            n_rhs=sum(r.stats.n_rhs for r in results),
+            n_rhs=int(n_rhs[sel].sum()),
             n_segments=max(r.n_segments for r in results),
             wall_time=sum(r.wall_time for r in results) * share,
         )

@@ -768,7 +768,7 @@ def simulate_trials(
     daily: bool = True,
     rtol: float = 3e-7,
 ) -> list[TrialResult]:
-    """Simulate several trials in one vectorised solve (see :func:`simulate_trial`).
+    """Simulate several trials in one solve (see :func:`simulate_trial`).
 
     Each trial enrols its own virtual population (from `seed`); the arms of all trials are
     integrated together (:func:`pdmodel.solver.simulate_many`), which is faster than one trial

@@ -10,6 +10,8 @@ from pdmodel import reproduce
 EXPECTED = {
     "__version__",
     "fit",
+    "get_threads",
+    "set_threads",
     "FitResult",
     "calibration",
     "sbml",

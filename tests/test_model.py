@@ -67,10 +67,13 @@ def test_rhs_matches_the_documented_equations(params: pm.ParameterSet, treg_supp
     scale = np.abs(expect) + ind.ktr * np.abs(y)  # terms of the size of the rates involved
     got = rhs(0.0, y, c_gc, c_11, ind)
     assert np.max(np.abs(got - expect) / scale) < 1e-12
-    # the caller's scratch and output buffers give the same derivatives
+    # the caller's output buffer gets the same derivatives; each patient's derivatives are
+    # those of the patient alone (the compiled equations are evaluated patient by patient)
     out = np.full_like(y, np.nan)
-    rhs(0.0, y, c_gc, c_11, ind, out=out, scratch=np.full(ind.n, np.nan))
+    assert rhs(0.0, y, c_gc, c_11, ind, out=out) is out
     np.testing.assert_array_equal(out, got)
+    one = ind.take(slice(1, 2))
+    np.testing.assert_array_equal(rhs(0.0, y[:, 1:2], c_gc[1:2], c_11[1:2], one), got[:, 1:2])
 
 
 def test_untreated_patients_stay_at_baseline(params: pm.ParameterSet) -> None:

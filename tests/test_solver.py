@@ -99,6 +99,24 @@ def test_process_pool_invariance(params: pm.ParameterSet, pred_il11) -> None:
         _assert_same(whole, pm.simulate(pop, pred_il11, 40, chunk_size=4, executor=ex))
 
 
+def test_pools_and_threads_together(
+    params: pm.ParameterSet, pred_il11, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's thread pool whose chunks each run on the engine's own threads gives the same
+    results; pdmodel's own process pools run one engine thread per process."""
+    from pdmodel import solver
+
+    pop = pm.Population.sample(10, params, seed=9)
+    whole = pm.simulate(pop, pred_il11, 40)
+    monkeypatch.setattr(solver, "_MIN_PER_THREAD", 1)
+    monkeypatch.setattr(solver, "_threads", 3)
+    with cf.ThreadPoolExecutor(max_workers=3) as ex:
+        _assert_same(whole, pm.simulate(pop, pred_il11, 40, chunk_size=4, executor=ex))
+    with solver.process_pool(2) as ex:
+        assert ex.submit(pm.get_threads).result() == 1
+        _assert_same(whole, pm.simulate(pop, pred_il11, 40, chunk_size=5, executor=ex))
+
+
 def test_dask_local_cluster_invariance(params: pm.ParameterSet, pred_il11) -> None:
     distributed = pytest.importorskip("distributed")
     pop = pm.Population.sample(8, params, seed=9)
@@ -215,39 +233,54 @@ def test_single_patient_and_custom_times(params: pm.ParameterSet) -> None:
     np.testing.assert_allclose(c, expected, rtol=1e-9)
 
 
-@pytest.mark.parametrize(("n", "minimum", "fraction"), [(150, 64, 0.5), (13, 1, 1.0)])
-def test_repacking_finished_patients_changes_nothing(
-    params: pm.ParameterSet, pred_il11, monkeypatch: pytest.MonkeyPatch, n: int, minimum: int,
-    fraction: float,
-) -> None:  # fmt: skip
-    """Re-packing the patients still stepping (also nested, at every step) gives the same
-    results, courses and step counts as integrating every patient to the end."""
+@pytest.mark.parametrize("threads", [2, 3, 5])
+def test_threads_change_nothing(
+    params: pm.ParameterSet, pred_il11, monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    """Integrating slices of the patients on threads gives bit-identical results, courses,
+    step and evaluation counts, and the same errors, as one thread."""
     from pdmodel import solver
 
-    pop = pm.Population.sample(n, params, seed=8)
-    monkeypatch.setattr(solver, "_COMPACT_FRACTION", 0.0)
-    plain = pm.simulate(pop, pred_il11, 40)
-    monkeypatch.setattr(solver, "_COMPACT_MIN", minimum)
-    monkeypatch.setattr(solver, "_COMPACT_FRACTION", fraction)
-    packed = pm.simulate(pop, pred_il11, 40)
-    for name in plain.observables:
-        np.testing.assert_array_equal(plain[name], packed[name])
-    for a, b in zip(plain.courses, packed.courses, strict=True):
+    pop = pm.Population.sample(13, params, seed=8)
+    monkeypatch.setattr(solver, "_MIN_PER_THREAD", 1)  # thread even a handful of patients
+    monkeypatch.setattr(solver, "_threads", None)  # the setting is restored after the test
+    pm.set_threads(1)
+    one = pm.simulate(pop, pred_il11, 40)
+    with pytest.raises(pm.SolverError) as err_one:
+        pm.simulate(pop, pred_il11, 40, max_steps=19)
+    assert pm.set_threads(threads) == threads
+    many = pm.simulate(pop, pred_il11, 40)
+    with pytest.raises(pm.SolverError) as err_many:
+        pm.simulate(pop, pred_il11, 40, max_steps=19)
+    for name in one.observables:
+        np.testing.assert_array_equal(one[name], many[name])
+    for a, b in zip(one.courses, many.courses, strict=True):
         np.testing.assert_array_equal(a.given, b.given)
-    np.testing.assert_array_equal(plain.diagnostics.n_steps, packed.diagnostics.n_steps)
-    np.testing.assert_array_equal(plain.diagnostics.n_rejected, packed.diagnostics.n_rejected)
-    if n < 20:
-        # a step limit hit after some patients finished the segment (so, in the packed run, in
-        # a re-packed call) reports the same limit and patients
-        messages = []
-        for fr in (0.0, fraction):
-            monkeypatch.setattr(solver, "_COMPACT_FRACTION", fr)
-            with pytest.raises(pm.SolverError) as err:
-                pm.simulate(pop, pred_il11, 40, max_steps=19)
-            messages.append(str(err.value))
-        assert messages[0] == messages[1]
-        assert "step limit (19) reached in the segment starting at day 0" in messages[0]
-        assert "patients 0, 3, 4, 5;" in messages[0]
+    for field in ("n_steps", "n_rejected", "n_rhs"):
+        np.testing.assert_array_equal(
+            getattr(one.diagnostics, field), getattr(many.diagnostics, field)
+        )
+    # a step limit hit by some patients (others finish the segment) names the same patients
+    assert str(err_one.value) == str(err_many.value)
+    assert "step limit (19) reached in the segment starting at day 0" in str(err_one.value)
+    assert "patients 0, 3, 4, 5;" in str(err_one.value)
+
+
+def test_thread_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pdmodel import solver
+
+    monkeypatch.setattr(solver, "_threads", None)  # the setting is restored after the test
+    assert pm.set_threads(2) == 2
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(pm.OptionError, match="`n` must be a positive whole number"):
+            pm.set_threads(bad)  # type: ignore[arg-type]
+    assert pm.get_threads() == 2  # unchanged by the refused values
+    monkeypatch.setenv("PDMODEL_THREADS", "3")
+    assert pm.set_threads(None) == 3  # the default reads the environment
+    for bad in ("two", "0", "-1"):
+        monkeypatch.setenv("PDMODEL_THREADS", bad)
+        with pytest.raises(pm.OptionError, match="PDMODEL_THREADS must be a positive whole"):
+            pm.get_threads()
 
 
 def test_solver_failure_names_patients_and_time(params: pm.ParameterSet, pred_il11) -> None:
