@@ -2,17 +2,20 @@
 
 10,000 virtual patients x 180 days of prednisone 1 mg/kg/day x 28 days + 28-day taper and
 rhIL-11 50 ug/kg/day x 14 days stopped once platelets >= 100 x 10^9/L.  Prints wall time and ms
-per patient for the vectorised engine (in this process, and over a 2-process pool), for a
+per patient for the compiled engine (in this process on every CPU's thread, on one thread, and
+over a 2-process pool of one thread each), for a
 per-patient scipy.integrate.solve_ivp loop on a sample of the same patients at the same
 tolerances, and the per-patient speed ratio, all measured in this one run.
 
-    python benchmarks/population.py [--n 10000] [--sample 20] [--method RK45]
+    python benchmarks/population.py [--n 10000] [--sample 20] [--method RK45] [--memory 100000]
+
+With ``--memory N`` it also simulates N patients keeping only daily platelet counts and prints
+the process's peak resident memory (design target: 100,000 patients under 2 GB).
 """
 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as cf
 import os
 import platform
 import time
@@ -20,6 +23,7 @@ import time
 import numpy as np
 
 import pdmodel as pm
+from pdmodel.solver import process_pool
 
 
 def main() -> None:
@@ -30,6 +34,7 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=20, help="patients for the solve_ivp loop")
     ap.add_argument("--method", default="RK45", help="solve_ivp method of the loop")
     ap.add_argument("--days", type=float, default=180.0)
+    ap.add_argument("--memory", type=int, default=0, help="patients for the memory check")
     args = ap.parse_args()
 
     params = pm.default_parameters()
@@ -43,31 +48,30 @@ def main() -> None:
     )
     print("regimen:\n  " + reg.describe().replace("\n", "\n  "))
 
-    pm.simulate(pop[:50], reg, args.days)  # warm-up (imports, caches)
+    pm.simulate(pop[:50], reg, args.days)  # warm-up (imports, compiled-code cache)
+    threads = pm.get_threads()
     t0 = time.perf_counter()
     res = pm.simulate(pop, reg, args.days, observables=["platelets"])
     engine = time.perf_counter() - t0
     d = res.diagnostics
     print(
-        f"engine (dopri5, 1 process): {args.n} patients x {args.days:g} days in {engine:.2f} s "
-        f"= {1e3 * engine / args.n:.3f} ms/patient; rtol {d.rtol:g}, "
+        f"engine (dopri5, 1 process, {threads} threads): {args.n} patients x {args.days:g} days "
+        f"in {engine:.2f} s = {1e3 * engine / args.n:.3f} ms/patient; rtol {d.rtol:g}, "
         f"{d.n_steps.mean():.0f} accepted + {d.n_rejected.mean():.0f} rejected steps/patient"
     )
-    from pdmodel import solver
-
-    packing, solver._COMPACT_FRACTION = solver._COMPACT_FRACTION, 0.0
+    pm.set_threads(1)
     try:
         t0 = time.perf_counter()
-        res0 = pm.simulate(pop, reg, args.days, observables=["platelets"])
-        unpacked = time.perf_counter() - t0
+        res1 = pm.simulate(pop, reg, args.days, observables=["platelets"])
+        single = time.perf_counter() - t0
     finally:
-        solver._COMPACT_FRACTION = packing
+        pm.set_threads(None)
     print(
-        f"  the same without re-packing the patients still stepping: {unpacked:.2f} s "
-        f"(re-packing gains {unpacked / engine:.2f}x; results identical: "
-        f"{np.array_equal(res['platelets'], res0['platelets'])})"
+        f"engine (dopri5, 1 process, 1 thread): {single:.2f} s = "
+        f"{1e3 * single / args.n:.3f} ms/patient (threads gain {single / engine:.2f}x; results "
+        f"identical: {np.array_equal(res['platelets'], res1['platelets'])})"
     )
-    with cf.ProcessPoolExecutor(max_workers=2) as ex:
+    with process_pool(2) as ex:
         pm.simulate(pop[:4], reg, 5.0, executor=ex)  # start the workers
         t0 = time.perf_counter()
         res2 = pm.simulate(
@@ -76,8 +80,8 @@ def main() -> None:
         pooled = time.perf_counter() - t0
     same = np.array_equal(res["platelets"], res2["platelets"])
     print(
-        f"engine (dopri5, 2 processes): {pooled:.2f} s = {1e3 * pooled / args.n:.3f} ms/patient "
-        f"(results identical to 1 process: {same})"
+        f"engine (dopri5, 2 processes of 1 thread): {pooled:.2f} s = "
+        f"{1e3 * pooled / args.n:.3f} ms/patient (results identical: {same})"
     )
 
     sample = pop[: args.sample]
@@ -93,14 +97,27 @@ def main() -> None:
         f"(max relative platelet difference to the engine {err:.1e})"
     )
     print(
-        f"speed-up per patient: {per_loop / per_engine:.0f}x (1 process), "
+        f"speed-up per patient: {per_loop / per_engine:.0f}x ({threads} threads), "
+        f"{per_loop / (1e3 * single / args.n):.0f}x (1 thread), "
         f"{per_loop / (1e3 * pooled / args.n):.0f}x (2 processes)"
     )
     print(
-        "target: <= 1 s for 10,000 patients; measured "
-        f"{engine * 10_000 / args.n:.2f} s (1 process), "
+        "target: <= 1 s for 10,000 patients on 2 cores; measured "
+        f"{engine * 10_000 / args.n:.2f} s ({threads} threads), "
+        f"{single * 10_000 / args.n:.2f} s (1 thread), "
         f"{pooled * 10_000 / args.n:.2f} s (2 processes)"
     )
+    if args.memory:
+        import resource  # Unix only
+
+        big = pm.Population.sample(args.memory, params, seed=2026)
+        t0 = time.perf_counter()
+        pm.simulate(big, reg, args.days, observables=["platelets"])
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+        print(
+            f"{args.memory} patients, daily platelets only: {time.perf_counter() - t0:.1f} s, "
+            f"peak resident memory of this process {peak:.0f} MB (target < 2 GB)"
+        )
 
 
 if __name__ == "__main__":
