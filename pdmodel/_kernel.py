@@ -13,6 +13,8 @@ array-valued right-hand side used by the scipy reference solvers) calls it for e
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numba
 import numpy as np
@@ -83,6 +85,22 @@ N_STATES = 11
 #: NaN and infinity keep their meaning, which the step-size control relies on).
 _FASTMATH = {"contract"}
 
+
+def _compile(fn: Callable[..., Any]) -> Any:
+    """Compile `fn` (nopython, GIL released), cached on disk when a cache folder is writable.
+
+    numba refuses ``cache=True`` when neither the package folder nor its user cache folder can
+    be written (a read-only installation and home); then the kernel is compiled in each
+    process instead (about 1.4 s), rather than `import pdmodel` failing.
+    """
+    try:
+        return numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)(fn)
+    except RuntimeError as exc:  # "cannot cache function ...: no locator available"
+        if "cannot cache" not in str(exc):
+            raise
+        return numba.njit(cache=False, nogil=True, fastmath=_FASTMATH)(fn)
+
+
 #: Status codes returned per patient by :func:`segment`.
 OK, STEP_LIMIT, UNDERFLOW = 0, 1, 2
 
@@ -104,7 +122,7 @@ _E1, _E3, _E4, _E5, _E6, _E7 = (
 )
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
+@_compile
 def rhs_point(
     y: np.ndarray, c_gc: float, c_il11: float, par: np.ndarray, i: int, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled
@@ -171,7 +189,7 @@ def rhs_point(
     out[10] = dth1
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
+@_compile
 def rhs_many(
     y: np.ndarray, c_gc: np.ndarray, c_il11: np.ndarray, par: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled
@@ -186,7 +204,7 @@ def rhs_many(
             out[s, i] = di[s]
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
+@_compile
 def _powers(q: float, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """``out = q**18, q**27, q**72, q**80, q**90`` (the stage times in units of h/90)."""
     q2 = q * q
@@ -202,7 +220,7 @@ def _powers(q: float, out: np.ndarray) -> None:  # pragma: no cover - compiled
     out[4] = q64 * q16 * q8 * q2
 
 
-@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
+@_compile
 def segment(
     y: np.ndarray,
     h: np.ndarray,

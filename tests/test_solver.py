@@ -423,3 +423,25 @@ def test_simulate_many_bad_input(params: pm.ParameterSet) -> None:
         pm.simulate_many([pop], 10)  # type: ignore[list-item]
     with pytest.raises(pm.OptionError, match=r"jobs\[1\]`: `regimen` must be"):
         pm.simulate_many([(pop, pm.Regimen()), (pop, "prednisone")], 10)  # type: ignore[list-item]
+
+
+def test_engine_works_without_a_writable_cache() -> None:
+    """When numba finds no folder to cache the compiled kernel in (read-only installation and
+    home), pdmodel still imports and simulates, compiling in the process."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import pdmodel as pm\n"
+        "p = pm.default_parameters()\n"
+        "r = pm.simulate(pm.Population.sample(3, p, seed=1), pm.regimens.prednisone(days=5), 6)\n"
+        "print(r['platelets'].shape)\n"
+    )
+    # a locator that never applies to a package file: numba then has nowhere to cache
+    env = {**os.environ, "NUMBA_CACHE_LOCATOR_CLASSES": "IPythonCacheLocator"}
+    out = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "(7, 3)"
