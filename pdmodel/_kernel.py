@@ -4,7 +4,7 @@ Compiled once with numba (``cache=True``: later processes load the machine code 
 next to this file, or from numba's user cache when the package folder is read-only).  Every
 function works on one patient at a time, so a patient's result does not depend on which other
 patients are computed with it, in which order, or on how many threads share the work.  The
-kernels release the GIL; :mod:`pdmodel.solver` runs slices of the patients on a thread pool.
+kernels release the GIL; :mod:`pdmodel.solver` runs slices of the patients on threads.
 
 The model equations exist once, in :func:`rhs_point`; :func:`pdmodel.model.rhs` (the public,
 array-valued right-hand side used by the scipy reference solvers) calls it for each patient.

@@ -296,19 +296,23 @@ def rhs(
     ndarray, shape (n_states, n)
         Derivatives, state units per day.
     """
-    y = np.asarray(y, dtype=float)
-    if y.shape != (len(State), ind.n):
-        raise OptionError(f"states must have shape ({len(State)}, {ind.n}), got {y.shape}")
-    dy = np.empty_like(y) if out is None else out
-    zero = np.zeros(ind.n)
-    _kernel.rhs_many(
-        np.ascontiguousarray(y),
-        zero if c_gc is None else np.ascontiguousarray(c_gc, dtype=float),
-        zero if c_il11 is None else np.ascontiguousarray(c_il11, dtype=float),
-        ind.packed,
-        dy,
-    )
-    return dy
+    # the compiled code does not check bounds: every shape is checked here
+    shape = (len(State), ind.n)
+    y = np.ascontiguousarray(y, dtype=float)
+    if y.shape != shape:
+        raise OptionError(f"`y` must have shape {shape} (states x patients), got {y.shape}")
+    inputs = []
+    for name, c in (("c_gc", c_gc), ("c_il11", c_il11)):
+        c = np.zeros(ind.n) if c is None else np.ascontiguousarray(c, dtype=float)
+        if c.shape != (ind.n,):
+            raise OptionError(f"`{name}` must have shape ({ind.n},), got {c.shape}")
+        inputs.append(c)
+    if out is None:
+        out = np.empty(shape)
+    elif not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != np.float64:
+        raise OptionError(f"`out` must be a float64 array of shape {shape}")
+    _kernel.rhs_many(y, inputs[0], inputs[1], ind.packed, out)
+    return out
 
 
 def baseline_state(ind: Individuals) -> Array:

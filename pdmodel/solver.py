@@ -368,7 +368,8 @@ def set_threads(n: int | None = None) -> int:
 
     Every patient is integrated on its own, so results do not depend on this setting (as they
     do not on chunking).  Process pools that :mod:`pdmodel` starts itself (``workers=`` of the
-    calibration functions, ``pdmodel fit --workers``) use one thread per process.
+    calibration functions, ``pdmodel fit --workers``, ``pdmodel sweep --workers``) use one
+    thread per process; other executors' processes use the default.
 
     Parameters
     ----------

@@ -76,6 +76,21 @@ def test_rhs_matches_the_documented_equations(params: pm.ParameterSet, treg_supp
     np.testing.assert_array_equal(rhs(0.0, y[:, 1:2], c_gc[1:2], c_11[1:2], one), got[:, 1:2])
 
 
+def test_rhs_refuses_wrong_shapes(params: pm.ParameterSet) -> None:
+    """The compiled equations do not check bounds, so every shape is checked before them."""
+    ind = pm.Population.sample(3, params, seed=1).individuals()
+    y = baseline_state(ind)
+    c = np.ones(3)
+    with pytest.raises(pm.OptionError, match=r"`y` must have shape \(11, 3\)"):
+        rhs(0.0, y[:, :2], c, c, ind)
+    with pytest.raises(pm.OptionError, match=r"`c_il11` must have shape \(3,\), got \(2,\)"):
+        rhs(0.0, y, c, c[:2], ind)
+    with pytest.raises(pm.OptionError, match="`out` must be a float64 array of shape"):
+        rhs(0.0, y, c, None, ind, out=np.empty((11, 2)))
+    with pytest.raises(pm.OptionError, match="`out` must be a float64 array of shape"):
+        rhs(0.0, y, None, c, ind, out=np.empty((11, 3), dtype=np.float32))
+
+
 def test_untreated_patients_stay_at_baseline(params: pm.ParameterSet) -> None:
     pop = pm.Population.sample(40, params, seed=8)
     res = pm.simulate(pop, pm.Regimen(), days=180)
