@@ -1,7 +1,7 @@
 """pdmodel's engine vs libroadrunner patient by patient (printed, not asserted).
 
 The same population (default 1,000 patients x 180 days, prednisone 1 mg/kg x 28 d + taper and
-rhIL-11 50 ug/kg x 14 d with a stop rule) is simulated by the vectorised engine and, patient by
+rhIL-11 50 ug/kg x 14 d with a stop rule) is simulated by the compiled engine and, patient by
 patient, by libroadrunner from the exported SBML (model compiled once; each patient's individual
 parameters, dose amounts and baseline states are set before its run), both at relative tolerance
 3e-7.  Prints ms per patient for each, their ratio, and the largest platelet difference.
