@@ -89,7 +89,10 @@ def main() -> None:
     diff = np.max(np.abs(out - res["platelets"]) / res["platelets"])
     per_engine, per_rr = 1e3 * engine / args.n, 1e3 * loop / args.n
     print(f"{args.n} patients x {args.days:g} days, rtol 3e-7")
-    print(f"pdmodel engine (1 process): {engine:.2f} s = {per_engine:.3f} ms/patient")
+    print(
+        f"pdmodel engine (1 process, {pm.get_threads()} threads): {engine:.2f} s = "
+        f"{per_engine:.3f} ms/patient"
+    )
     print(f"libroadrunner loop: {loop:.2f} s = {per_rr:.2f} ms/patient")
     print(f"speed-up per patient: {per_rr / per_engine:.1f}x (target >= 20x)")
     print(f"max relative platelet difference engine vs roadrunner: {diff:.1e}; "
