@@ -36,10 +36,14 @@ def test_baseline_is_steady_state(params: pm.ParameterSet, case: str) -> None:
         np.testing.assert_allclose(rhs(0.0, y, zero, zero, ind), dy, atol=1e-14)
 
 
-@pytest.mark.parametrize("treg_supp", [1.0, 0.7])
-def test_rhs_matches_the_documented_equations(params: pm.ParameterSet, treg_supp: float) -> None:
-    """The in-place right-hand side against a plain transcription of docs/model.md."""
-    ind = pm.Population.sample(30, params.replace(treg_supp=treg_supp), seed=4).individuals()
+@pytest.mark.parametrize(("treg_supp", "fb_gamma"), [(1.0, None), (0.7, None), (1.0, 0.0)])
+def test_rhs_matches_the_documented_equations(
+    params: pm.ParameterSet, treg_supp: float, fb_gamma: float | None
+) -> None:
+    """The compiled right-hand side against a plain transcription of docs/model.md (also on
+    its special-cased branches: Treg suppression exponent 1, no platelet feedback)."""
+    changes = {"treg_supp": treg_supp} | ({} if fb_gamma is None else {"fb_gamma": fb_gamma})
+    ind = pm.Population.sample(30, params.replace(**changes), seed=4).individuals()
     rng = np.random.default_rng(11)
     y = baseline_state(ind) * rng.uniform(0.3, 2.0, size=(len(State), ind.n))
     c_gc, c_11 = rng.uniform(0.0, 400.0, ind.n), rng.uniform(0.0, 20.0, ind.n)
