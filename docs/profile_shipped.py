@@ -1,7 +1,8 @@
-"""Profile likelihoods of key parameters at the shipped calibrated set (docs/calibration.md).
+"""Profile likelihoods of every free parameter at the shipped calibrated set (docs/calibration.md).
 
 Refits the other free parameters at each grid value (``pdmodel.calibration.profile``, 2 worker
-processes, 60 evaluations per refit); about 7-9 minutes on a 2-core machine.
+processes, 60 evaluations per refit); about 15 minutes on a 2-core machine with the compiled
+engine.
 
     python docs/profile_shipped.py
 """
@@ -20,6 +21,15 @@ GRIDS: dict[str, list[float] | None] = {
     "th1_k": [0.25, 0.5, 1.0, 2.0, 4.0],
     "gc_imax_mac": None,
     "gc_kill": [0.25, 0.5, 1.0, 2.0, 4.0],
+    "k_ab": [0.25, 0.5, 1.0, 2.0, 4.0],
+    "omega_k_ab": [0.25, 0.5, 1.0, 2.0, 4.0],
+    "gc_ec50": [0.25, 0.5, 1.0, 2.0, 4.0],
+    "omega_gc_ec50": [0.5, 0.7, 1.0, 1.4, 2.0],
+    "clone_r": [0.25, 0.5, 1.0, 2.0, 4.0],
+    "clone_death": [0.25, 0.5, 1.0, 2.0, 4.0],
+    "il11_ec50": [0.16, 0.4, 1.0, 2.5, 6.25],
+    "teff_k": [0.25, 0.5, 1.0, 2.0, 4.0],
+    "ab_assay_sd": [0.25, 0.5, 1.0, 2.0, 4.0],
 }
 VALUES = {"gc_imax_mac": [0.8, 0.9, 0.95, 0.975]}
 
