@@ -566,7 +566,8 @@ class _CourseState:
         c = self.course
         with np.errstate(invalid="ignore"):
             k_float = (te - self.anchor - c.start) / c.interval
-        k = np.rint(np.nan_to_num(k_float, nan=-1.0)).astype(np.int64)
+        # patients whose course has no start yet (NaN anchor) get k = -1 (never due)
+        k = np.rint(np.where(np.isnan(k_float), -1.0, k_float)).astype(np.int64)
         on_grid = np.abs(k_float - k) < _TIME_TOL * max(1.0, abs(te))
         due = self.member & ~self.ended & on_grid & (k >= 0) & (k < c.n_doses)
         return due, k
