@@ -153,26 +153,35 @@ def rhs_point(
         drive = par[_TEFF_DRIVE0, i] / treg
     else:
         drive = (par[_TREG_BASE, i] / treg) ** supp * par[_TEFF_BASE, i]
-    e11 = c_il11 / (c_il11 + par[_IL11_EC50, i])
-    influx *= e11 * par[_IL11_SMAX, i] + 1.0
     # Th1 polarisation: dH/dt = k_H (1 - H) - k_pol E11 H
-    dth1 = (1.0 - th1) * par[_TH1_K, i] - e11 * th1 * par[_IL11_KPOL, i]
+    dth1 = (1.0 - th1) * par[_TH1_K, i]
+    if c_il11 != 0.0:  # (without rhIL-11 every E11 term is exactly zero: skipped)
+        e11 = c_il11 / (c_il11 + par[_IL11_EC50, i])
+        influx *= e11 * par[_IL11_SMAX, i] + 1.0
+        dth1 -= e11 * th1 * par[_IL11_KPOL, i]
     drive *= th1
     # clone: help-driven proliferation (r + d) T/T0 against death d and crowding r B, - kill
-    egc = c_gc / (c_gc + par[_GC_EC50, i])
     dclone = (
         teff / par[_TEFF_BASE, i] * par[_CLONE_RD, i]
         - par[_CLONE_DEATH, i]
         - clone * par[_CLONE_R, i]
-        - egc * par[_GC_KILL, i]
-    ) * clone
+    )
     mac_k = par[_MAC_K, i]
     treg_k = par[_TREG_K, i]
     treg_base = par[_TREG_BASE, i]
     # dM/dt = kM (1 - Imax E) - kM M;  dR/dt = kR R0 (1 + S E) - kR R
-    dmac = egc * (-mac_k * par[_GC_IMAX_MAC, i]) + mac_k - mac * mac_k
-    drive *= egc * -par[_GC_IMAX_TEFF, i] + 1.0
-    dtreg = egc * (treg_k * treg_base * par[_GC_SMAX_TREG, i]) + treg_k * treg_base - treg * treg_k
+    dmac = mac_k - mac * mac_k
+    dtreg = treg_k * treg_base - treg * treg_k
+    if c_gc != 0.0:  # (likewise the glucocorticoid terms)
+        egc = c_gc / (c_gc + par[_GC_EC50, i])
+        dclone -= egc * par[_GC_KILL, i]
+        dmac = egc * (-mac_k * par[_GC_IMAX_MAC, i]) + mac_k - mac * mac_k
+        drive *= egc * -par[_GC_IMAX_TEFF, i] + 1.0
+        dtreg = (
+            egc * (treg_k * treg_base * par[_GC_SMAX_TREG, i]) + treg_k * treg_base
+            - treg * treg_k
+        )  # fmt: skip
+    dclone *= clone
     # megakaryocyte transit: influx -> MK1 -> ... -> MK4 -> platelets
     ktr = par[_KTR, i]
     out[0] = influx - mk1 * ktr
@@ -295,11 +304,14 @@ def segment(
             hh = min(step, length - tau)
             # drug concentrations at the stage times tau + c hh
             for r in range(n_terms):
-                _powers(math.exp(rates[r] * hh / 90.0), pw[r])
+                if e0[r] != 0.0:  # (a drug this patient has not had: its terms stay zero)
+                    _powers(math.exp(rates[r] * hh / 90.0), pw[r])
             for j in range(5):
                 g = 0.0
                 c = 0.0
                 for r in range(n_terms):
+                    if e0[r] == 0.0:
+                        continue
                     if r < n_gc:
                         g += e0[r] * pw[r, j]
                     else:
@@ -352,7 +364,8 @@ def segment(
                     yi[s] = y5[s]
                     k[0, s] = k[6, s]
                 for r in range(n_terms):  # the terms at the step end, as the last stages saw them
-                    e0[r] *= pw[r, 4]
+                    if e0[r] != 0.0:
+                        e0[r] *= pw[r, 4]
                 reached_end = hh >= length - tau
                 tau = length if reached_end else tau + hh
                 step = hh * fac

@@ -47,6 +47,8 @@ def test_rhs_matches_the_documented_equations(
     rng = np.random.default_rng(11)
     y = baseline_state(ind) * rng.uniform(0.3, 2.0, size=(len(State), ind.n))
     c_gc, c_11 = rng.uniform(0.0, 400.0, ind.n), rng.uniform(0.0, 20.0, ind.n)
+    c_gc[:5] = 0.0  # patients without a drug take the compiled code's shortcut
+    c_11[3:10] = 0.0
     mk = [y[State.MK1], y[State.MK2], y[State.MK3], y[State.MK4]]
     p, m, b, ab = y[State.PLT], y[State.MAC], y[State.CLONE], y[State.AB]
     teff, r, h = y[State.TEFF], y[State.TREG], y[State.TH1]
