@@ -431,11 +431,16 @@ def _dopri5(
     where = np.zeros(n)
     hmin = 1e-12 * max(1.0, abs(t0) + length)
 
+    failures: list[BaseException] = []
+
     def run(start: int, stop: int) -> None:
-        _kernel.segment(
-            y, h, length, exponents, coefs, n_gc, par, rtol, atol, max_steps, hmin, start,
-            stop, stats.n_steps, stats.n_rejected, stats.n_rhs, status, where,
-        )  # fmt: skip
+        try:
+            _kernel.segment(
+                y, h, length, exponents, coefs, n_gc, par, rtol, atol, max_steps, hmin, start,
+                stop, stats.n_steps, stats.n_rejected, stats.n_rhs, status, where,
+            )  # fmt: skip
+        except BaseException as exc:  # re-raised in the calling thread, never swallowed
+            failures.append(exc)
 
     n_threads = max(1, min(get_threads(), n // _MIN_PER_THREAD))
     bounds = np.linspace(0, n, n_threads + 1).astype(int)
@@ -448,6 +453,8 @@ def _dopri5(
     run(0, int(bounds[1]))
     for th in threads:
         th.join()
+    if failures:
+        raise failures[0]
     limit = status == _kernel.STEP_LIMIT
     if limit.any():
         raise SolverError(

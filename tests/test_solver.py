@@ -266,6 +266,28 @@ def test_threads_change_nothing(
     assert "patients 0, 3, 4, 5;" in str(err_one.value)
 
 
+def test_a_failure_in_an_engine_thread_is_raised(
+    params: pm.ParameterSet, pred_il11, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error inside a worker thread's slice reaches the caller (no silent half result)."""
+    import types
+
+    from pdmodel import _kernel, solver
+
+    def segment(*args):
+        if args[11] > 0:  # `start`: only the worker threads' slices fail
+            raise MemoryError("worker slice failed")
+        _kernel.segment(*args)
+
+    fake = types.SimpleNamespace(**{**vars(_kernel), "segment": segment})
+    monkeypatch.setattr(solver, "_kernel", fake)
+    monkeypatch.setattr(solver, "_MIN_PER_THREAD", 1)
+    monkeypatch.setattr(solver, "_threads", 2)
+    pop = pm.Population.sample(6, params, seed=3)
+    with pytest.raises(MemoryError, match="worker slice failed"):
+        pm.simulate(pop, pred_il11, 5)
+
+
 def test_thread_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
     from pdmodel import solver
 
