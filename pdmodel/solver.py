@@ -32,7 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _kernel
 from ._progress import progress_iter, want_progress
-from .errors import OptionError, PopulationError, RegimenError, SolverError
+from .errors import OptionError, PopulationError, RegimenError, SolverError, check_whole
 from .model import OBSERVABLES, Individuals, baseline_state, observables, rhs
 from .pk import DrugPK, drug_pk
 from .population import Population
@@ -264,46 +264,37 @@ class _DrugState:
 class _Inputs:
     """Concentrations within one segment as exact functions of per-patient elapsed time.
 
-    Each input (glucocorticoid, rhIL-11) is a sum of exponentials ``sum_j c_j exp(-r_j tau)``.
-    The terms of both inputs are held together, as the negated rates (shape ``(m, 1)``) and the
-    coefficients (shape ``(m, n)``), so that a stage costs one exponential and a few additions
-    whatever the number of terms; `gc` and `il11` are the row ranges of each input.
+    Each input (glucocorticoid, rhIL-11) is a sum of exponentials ``sum_r c_r exp(x_r tau)``
+    (``x_r`` minus a rate constant).  The terms of both inputs are held together, glucocorticoid
+    terms first: `exponents` (shape ``(m,)``), `coefs` (shape ``(m, n)``, C-ordered, as the
+    compiled kernel reads them) and `n_gc`, the number of glucocorticoid terms.
     """
 
     def __init__(self, states: dict[str, _DrugState], ind: Individuals) -> None:
-        terms: dict[str, tuple[list[float], list[Array]]] = {}
+        terms: dict[str, tuple[list[float], list[Array]]] = {"gc": ([], []), "il11": ([], [])}
         for drug, st in states.items():
             if not st.present():
                 continue
             a, b = st.coefficients()
             weight = ind.dex_potency if drug == "dexamethasone" else 1.0
-            rates, coefs = terms.setdefault("il11" if drug == "il11" else "gc", ([], []))
+            rates, coefs = terms["il11" if drug == "il11" else "gc"]
             rates += [st.pk.k, st.pk.ka]
             coefs += [weight * a, weight * b]
-        all_rates: list[float] = []
-        all_coefs: list[Array] = []
-        rows: dict[str, range | None] = {}
-        for key in ("gc", "il11"):
-            if key in terms:
-                rows[key] = range(len(all_rates), len(all_rates) + len(terms[key][0]))
-                all_rates += terms[key][0]
-                all_coefs += terms[key][1]
-            else:
-                rows[key] = None
-        self.gc = rows["gc"]
-        self.il11 = rows["il11"]
-        self.neg_rates = -np.array(all_rates)[:, None]
-        self.coefs = np.array(all_coefs).reshape(len(all_rates), ind.n)
+        rates = terms["gc"][0] + terms["il11"][0]
+        self.n_gc = len(terms["gc"][0])
+        self.exponents = -np.array(rates, dtype=float)
+        self.coefs = np.array(terms["gc"][1] + terms["il11"][1], dtype=float).reshape(
+            len(rates), ind.n
+        )
 
     def __call__(self, tau: Array) -> tuple[Array | None, Array | None]:
-        if self.gc is None and self.il11 is None:
-            return None, None
-        e = self.neg_rates * tau
+        """(glucocorticoid, rhIL-11) concentrations at elapsed times `tau`; None when absent."""
+        e = self.exponents[:, None] * tau
         np.exp(e, out=e)
         e *= self.coefs
         sums: list[Array | None] = []
-        for rows in (self.gc, self.il11):
-            if rows is None:
+        for rows in (range(self.n_gc), range(self.n_gc, len(self.exponents))):
+            if not rows:
                 sums.append(None)
             else:  # every drug contributes two terms (elimination, absorption)
                 total = e[rows[0]] + e[rows[1]]
@@ -311,14 +302,6 @@ class _Inputs:
                     total += e[j]  # term by term, in order
                 sums.append(total)
         return sums[0], sums[1]
-
-    def kernel_terms(self) -> tuple[Array, Array, int]:
-        """(exponents, coefficients, number of glucocorticoid rows) for the compiled kernel:
-        input ``sum_r coefs[r] exp(exponents[r] tau)``, glucocorticoid terms first."""
-        if self.gc is None and self.il11 is None:
-            return np.zeros(0), np.zeros((0, self.coefs.shape[1])), 0
-        n_gc = 0 if self.gc is None else len(self.gc)
-        return np.ascontiguousarray(self.neg_rates[:, 0]), np.ascontiguousarray(self.coefs), n_gc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,12 +340,6 @@ def _default_threads() -> int:
         return os.cpu_count() or 1
 
 
-def _check_threads(n: Any, name: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise OptionError(f"`{name}` must be a positive whole number, got {n!r}")
-    return int(n)
-
-
 def set_threads(n: int | None = None) -> int:
     """Set how many threads integrate the patients of one chunk.
 
@@ -383,7 +360,7 @@ def set_threads(n: int | None = None) -> int:
         The number of threads now in effect.
     """
     global _threads
-    _threads = None if n is None else _check_threads(n, "n")
+    _threads = None if n is None else check_whole(n, "n", 1)
     return get_threads()
 
 
@@ -414,18 +391,18 @@ def _dopri5(
     stats: _Stats,
     t0: float,
     ids: NDArray[np.int64],
+    threads: int,
 ) -> tuple[Array, Array]:
     """Integrate every patient over ``[0, length]`` of elapsed segment time.
 
     Dormand-Prince 5(4), compiled and per patient (:func:`pdmodel._kernel.segment`); slices
-    of the patients run on threads.  Returns the states at the end and the step size to start
-    the next segment with (the first accepted step of this one, which follows a dose when there
-    is one).
+    of the patients run on up to `threads` threads.  Returns the states at the end and the step
+    size to start the next segment with (the first accepted step of this one, which follows a
+    dose when there is one).
     """
     n = y.shape[1]
     y = np.ascontiguousarray(y)
     h = np.array(h, dtype=float)
-    exponents, coefs, n_gc = inputs.kernel_terms()
     par = ind.packed
     status = np.zeros(n, dtype=np.int64)
     where = np.zeros(n)
@@ -436,22 +413,23 @@ def _dopri5(
     def run(start: int, stop: int) -> None:
         try:
             _kernel.segment(
-                y, h, length, exponents, coefs, n_gc, par, rtol, atol, max_steps, hmin, start,
-                stop, stats.n_steps, stats.n_rejected, stats.n_rhs, status, where,
+                y, h, length, inputs.exponents, inputs.coefs, inputs.n_gc, par, rtol, atol,
+                max_steps, hmin, start, stop, stats.n_steps, stats.n_rejected, stats.n_rhs,
+                status, where,
             )  # fmt: skip
         except BaseException as exc:  # re-raised in the calling thread, never swallowed
             failures.append(exc)
 
-    n_threads = max(1, min(get_threads(), n // _MIN_PER_THREAD))
+    n_threads = max(1, min(threads, n // _MIN_PER_THREAD))
     bounds = np.linspace(0, n, n_threads + 1).astype(int)
-    threads = [
+    others = [
         threading.Thread(target=run, args=(int(bounds[j]), int(bounds[j + 1])))
         for j in range(1, n_threads)
     ]
-    for th in threads:
+    for th in others:
         th.start()
     run(0, int(bounds[1]))
-    for th in threads:
+    for th in others:
         th.join()
     if failures:
         raise failures[0]
@@ -647,6 +625,7 @@ def _run_chunk(
     h = np.full(n, 0.05)
     stats = _Stats.zeros(n)
     singles = [ind.take(slice(i, i + 1)) for i in range(n)] if opts.method != "dopri5" else []
+    threads = get_threads()  # once per chunk (an invalid PDMODEL_THREADS fails before any step)
     t = 0.0
     n_segments = 0
     for te in events:
@@ -666,6 +645,7 @@ def _run_chunk(
                     stats,
                     t,
                     ids,
+                    threads,
                 )
             else:
                 y = _scipy_segment(

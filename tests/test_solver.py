@@ -294,7 +294,7 @@ def test_thread_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(solver, "_threads", None)  # the setting is restored after the test
     assert pm.set_threads(2) == 2
     for bad in (0, -1, 1.5, True, "2"):
-        with pytest.raises(pm.OptionError, match="`n` must be a positive whole number"):
+        with pytest.raises(pm.OptionError, match="`n` must be a whole number >= 1"):
             pm.set_threads(bad)  # type: ignore[arg-type]
     assert pm.get_threads() == 2  # unchanged by the refused values
     monkeypatch.setenv("PDMODEL_THREADS", "3")
@@ -459,6 +459,7 @@ def test_engine_works_without_a_writable_cache() -> None:
         "p = pm.default_parameters()\n"
         "r = pm.simulate(pm.Population.sample(3, p, seed=1), pm.regimens.prednisone(days=5), 6)\n"
         "print(r['platelets'].shape)\n"
+        "print(type(pm.solver._kernel.segment._cache).__name__)\n"
     )
     # a locator that never applies to a package file: numba then has nowhere to cache
     env = {**os.environ, "NUMBA_CACHE_LOCATOR_CLASSES": "IPythonCacheLocator"}
@@ -466,4 +467,5 @@ def test_engine_works_without_a_writable_cache() -> None:
         [sys.executable, "-W", "error", "-c", code], env=env, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "(7, 3)"
+    # the fallback was taken (no disk cache), and the simulation ran
+    assert out.stdout.split() == ["(7,", "3)", "NullCache"]
