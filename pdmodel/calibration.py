@@ -10,7 +10,9 @@ findings of any list of trials:
 * **comparison** / **change**: ``-2 ln P`` where ``P`` is the probability that a replicate
   trial of the published size reaches the published verdict (same direction and significance
   at the published alpha), from the model's predicted per-arm outcome distributions
-  (:mod:`pdmodel.stats`);
+  (:mod:`pdmodel.stats`); when the finding gives the published P value (``p``), instead
+  ``(z - mu)^2``: its z statistic against the replicate trial's mean z statistic under the
+  model (:func:`pdmodel.trials.p_value_term`);
 * **prior** of every free parameter with a prior: ``((ln theta - ln theta_0) / sd)^2``.
 
 Endpoints are computed with smooth thresholds (:func:`pdmodel.endpoints.smooth_patient_endpoints`,
@@ -40,7 +42,14 @@ from ._progress import want_progress
 from .errors import ParameterError, PDModelError, check_whole
 from .parameters import ParameterSet, default_parameters, unknown_parameter_message
 from .solver import process_pool
-from .trials import Trial, evaluate_finding, load, simulate_trial, simulate_trials
+from .trials import (
+    Trial,
+    evaluate_finding,
+    load,
+    p_value_term,
+    simulate_trial,
+    simulate_trials,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -238,7 +247,10 @@ class Objective:
                 r = evaluate_finding(f, trial, res.smooth)
                 if r.status == "not modelled":
                     continue
-                value = _finding_term(f, res.smooth, r.probability)
+                if f.p is not None:  # a published P value: fit to it, not to the verdict
+                    value = p_value_term(f, trial, res.smooth)
+                else:
+                    value = _finding_term(f, res.smooth, r.probability)
                 out.append(Term(trial.id, f.describe(), f.type, value, r.model, r.probability))
         for name in self.free:
             if self.base.table[name].prior_sd is None:
@@ -412,13 +424,14 @@ class FitResult:
                 + f"   [{lo:.3g}, {hi:.3g}]".ljust(26) + self._prior(name).ljust(26)
                 + ("yes" if moved[name] else "no (prior-dominated)")
             )  # fmt: skip
-        lines += ["", "term".ljust(64) + "-2 log L".rjust(10) + "  P(replicate)  model"]
+        # the term column fits its longest label and the model is the last column: nothing is
+        # cut off
+        width = max([len("term")] + [len(f"{t.trial}: {t.label}") for t in self.terms]) + 2
+        lines += ["", "term".ljust(width) + "-2 log L".rjust(10) + "  P(replicate)  model"]
         for t in self.terms:
             prob = "" if t.probability is None else f"{t.probability:.3f}"
-            lines.append(
-                f"{t.trial}: {t.label}"[:63].ljust(64) + f"{t.value:10.3f}" + f"  {prob:12s}"
-                + f"  {t.model}"[:60]
-            )  # fmt: skip
+            value = f"{t.value:10.3f}".replace("-0.000", " 0.000")  # rounding noise of 0
+            lines.append(f"{t.trial}: {t.label}".ljust(width) + value + f"  {prob:12s}  {t.model}")
         return "\n".join(lines) + "\n"
 
 

@@ -193,17 +193,24 @@ def format_report(result: TrialResult, params_label: str) -> str:
             for s in (result.summaries[a][name] for a in arms)
         ]
         lines.append((name + unit).ljust(width) + "".join(c.ljust(28) for c in cells))
+    # the columns fit their longest entry: nothing is cut off
+    w_pub = max([len("published finding")] + [len(r.finding.describe()) for r in result.findings])
+    w_mod = max([len("model")] + [len(r.model) for r in result.findings])
+    header = (
+        "published finding".ljust(w_pub + 2) + "model".ljust(w_mod + 2) + "P(replicate)  status"
+    )
     lines += [
         f"(grades: {' / '.join(grading)}; continuous endpoints: mean +/- SD between patients)",
         "",
-        "published finding".ljust(58) + "model".ljust(50) + "P(replicate)  status",
-        "-" * 128,
+        header,
+        "-" * (len(header) + 8),
     ]
     for r in result.findings:
         prob = "" if r.probability is None else f"{r.probability:.2f}"
         lines.append(
-            r.finding.describe()[:57].ljust(58) + r.model[:49].ljust(50) + prob.ljust(14) + r.status
-        )
+            r.finding.describe().ljust(w_pub + 2) + r.model.ljust(w_mod + 2) + prob.ljust(14)
+            + r.status
+        )  # fmt: skip
     modelled = [r for r in result.findings if r.status != "not modelled"]
     verdicts = [r for r in modelled if r.finding.type in ("comparison", "change")]
     numbers = [r for r in modelled if r.finding.type not in ("comparison", "change")]
@@ -223,6 +230,11 @@ def format_report(result: TrialResult, params_label: str) -> str:
         lines.append(
             f"published numbers: {n_in} of {len(numbers)} inside the 95% range of a replicate "
             "arm of the published size (P(replicate) >= 0.05)."
+        )
+    if any(r.finding.p is not None for r in verdicts):
+        lines.append(
+            "typical P: for a finding given with its published P value, the P value at the mean "
+            "z statistic of a replicate trial under the model (about its median P value)."
         )
     lines += [
         "P(replicate): for a comparison or change, the probability that a replicate trial of the "

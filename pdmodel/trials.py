@@ -22,8 +22,14 @@ A trial file (TOML; the shipped ones are package data, see :func:`available`) ho
   comparison    ``arms = [a, b]``, ``endpoint``, ``direction`` (a ``greater``/``less``/
                 ``different`` than b), ``test``, ``alpha``, ``significant``, optional ``p``
   change        ``arm``, ``endpoint`` (a ``*_change`` endpoint), ``direction`` (``greater``
-                or ``less`` than zero), ``test = "paired_t"``, ``alpha``, ``significant``
+                or ``less`` than zero), ``test = "paired_t"``, ``alpha``, ``significant``,
+                optional ``p``
   ============  =====================================================================
+
+  ``p`` is the published two-sided P value of the finding's test, when the source gives one
+  (``significant`` may then be left out: it is ``p < alpha``, and must agree if given); the
+  calibration then fits to it (:func:`p_value_term`) instead of to the verdict alone.  A key of
+  another finding type is an error, not ignored.
 
   Every finding has a ``source``.
 
@@ -85,12 +91,21 @@ __all__ = [
     "enrol",
     "evaluate_finding",
     "load",
+    "p_value_term",
     "regimen_from_entries",
     "simulate_trial",
     "simulate_trials",
 ]
 
 _FINDING_TYPES = ("proportion", "mean", "median", "comparison", "change")
+_COMMON_KEYS = {"type", "endpoint", "source", "note"}
+_FINDING_KEYS: dict[str, set[str]] = {
+    "proportion": {"arm", "n", "k", "rate"},
+    "mean": {"arm", "n", "mean", "sd"},
+    "median": {"arm", "n", "median", "low", "high"},
+    "comparison": {"arms", "direction", "test", "alpha", "significant", "p"},
+    "change": {"arm", "direction", "test", "alpha", "significant", "p"},
+}
 _DIRECTIONS = ("greater", "less", "different")
 _DEFAULT_TEST = {"proportion": "chi2", "continuous": "welch", "ordinal": "mannwhitney"}
 
@@ -168,17 +183,20 @@ class Finding:
         if self.type == "comparison":
             rel = {"greater": ">", "less": "<", "different": "!="}[self.direction]
             a, b = self.arms
-            verdict = f"P < {self.alpha:g}" if self.significant else f"P > {self.alpha:g}"
-            return f"{self.endpoint}: {a} {rel} {b}, {verdict}"
+            return f"{self.endpoint}: {a} {rel} {b}, {self._verdict()}"
         if self.type == "change":
             rel = {"greater": "rises", "less": "falls", "different": "changes"}[self.direction]
-            verdict = f"P < {self.alpha:g}" if self.significant else f"P > {self.alpha:g}"
-            return f"{self.endpoint} in {self.arm}: {rel}, {verdict}"
+            return f"{self.endpoint} in {self.arm}: {rel}, {self._verdict()}"
         if self.type == "proportion":
             return f"{self.endpoint} in {self.arm}: {self.value:.3g} (n = {self.n})"
         if self.type == "mean":
             return f"{self.endpoint} in {self.arm}: {self.mean:g} +/- {self.sd:g} (n = {self.n})"
         return f"{self.endpoint} in {self.arm}: median {self.median:g} (n = {self.n})"
+
+    def _verdict(self) -> str:
+        if self.p is not None:
+            return f"P = {self.p:g}"
+        return f"P < {self.alpha:g}" if self.significant else f"P > {self.alpha:g}"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (only the fields that are set)."""
@@ -445,11 +463,17 @@ def _parse(data: Mapping[str, Any], origin: str, sha256: str) -> Trial:
 def _finding(
     f: Mapping[str, Any], w: _Where, ctx: str, arms: list[str], config: EndpointConfig
 ) -> Finding:
-    allowed = set(Finding.__dataclass_fields__)
-    _check_keys(f, allowed, w, ctx)
+    _check_keys(f, set(Finding.__dataclass_fields__), w, ctx)
     typ = _need(f, "type", w, ctx, str)
     if typ not in _FINDING_TYPES:
         raise w.error(f"{ctx}type", f"unknown finding type `{typ}`; use one of {_FINDING_TYPES}")
+    allowed = _FINDING_KEYS[typ] | _COMMON_KEYS
+    stray = sorted(set(f) - allowed)
+    if stray:  # a number of another finding type would otherwise be ignored
+        raise w.error(
+            f"{ctx}{stray[0]}",
+            f"does not apply to a `{typ}` finding; its keys: {', '.join(sorted(allowed))}",
+        )
     endpoint = _need(f, "endpoint", w, ctx, str)
     if endpoint not in ENDPOINTS:
         raise w.error(
@@ -483,11 +507,25 @@ def _finding(
         if direction not in _DIRECTIONS:
             raise w.error(f"{ctx}direction", f"use one of {_DIRECTIONS}, got `{direction}`")
         kw["direction"] = direction
-        kw["significant"] = _need(f, "significant", w, ctx, bool)
-        alpha = float(f.get("alpha", 0.05))
+        alpha = float(_need(f, "alpha", w, ctx, numbers.Real)) if "alpha" in f else 0.05
         if not 0 < alpha < 1:
             raise w.error(f"{ctx}alpha", f"must lie in (0, 1), got {alpha}")
         kw["alpha"] = alpha
+        if "p" in f:
+            p = float(_need(f, "p", w, ctx, numbers.Real))
+            if not 0 < p <= 1:  # also NaN
+                raise w.error(f"{ctx}p", f"a P value lies in (0, 1], got {p}")
+            kw["p"] = p
+        if "significant" in f or "p" not in f:
+            kw["significant"] = _need(f, "significant", w, ctx, bool)
+            if "p" in f and kw["significant"] != (kw["p"] < alpha):
+                raise w.error(
+                    f"{ctx}significant",
+                    f"is {kw['significant']} but P = {kw['p']:g} is "
+                    f"{'below' if kw['p'] < alpha else 'not below'} alpha = {alpha:g}",
+                )
+        else:
+            kw["significant"] = kw["p"] < alpha
         test_kind = "change" if typ == "change" else kind
         if kind == "not modelled":
             kw["test"] = str(f.get("test", ""))
@@ -500,11 +538,6 @@ def _finding(
                     f"use one of {stats.TESTS.get(test_kind)}",
                 )
             kw["test"] = test
-        if "p" in f:
-            p = float(f["p"])
-            if not 0 <= p <= 1:
-                raise w.error(f"{ctx}p", f"a p-value lies in [0, 1], got {p}")
-            kw["p"] = p
         return Finding(**kw)
 
     if kind == "not modelled":
@@ -519,6 +552,8 @@ def _finding(
     if typ == "proportion":
         if kind != "proportion":
             raise w.error(f"{ctx}endpoint", f"`{endpoint}` is not a proportion")
+        if "k" in f and "rate" in f:
+            raise w.error(f"{ctx}rate", "give `k` or `rate`, not both")
         if "k" in f:
             k = _need(f, "k", w, ctx, int)
             if not 0 <= k <= n:
@@ -541,7 +576,14 @@ def _finding(
         kw["median"] = float(_need(f, "median", w, ctx, numbers.Real))
         for k in ("low", "high"):
             if k in f:
-                kw[k] = float(f[k])
+                kw[k] = float(_need(f, k, w, ctx, numbers.Real))
+        low = kw.get("low", -math.inf)
+        high = kw.get("high", math.inf)
+        if not low <= kw["median"] <= high:
+            raise w.error(
+                f"{ctx}median", f"must lie within [low, high] = [{low:g}, {high:g}], "
+                f"got {kw['median']:g}"
+            )  # fmt: skip
     return Finding(**kw)
 
 
@@ -907,13 +949,18 @@ def evaluate_finding(
         )
         diff = _difference(kind, sa, sb)
         model = f"{a} {_fmt(sa, f.endpoint)} vs {b} {_fmt(sb, f.endpoint)}"
+        if f.p is not None:
+            model += f"; typical P {_typical_p(f, trial, summaries):.2g}"
         return _verdict(f, diff, up, down, model)
     if f.type == "change":
         s = summaries[f.arm][f.endpoint]
         n = trial.arm(f.arm).n
         up = stats.power_change(s.value, s.sd, n, f.alpha)
         down = stats.power_change(-s.value, s.sd, n, f.alpha)
-        return _verdict(f, s.value, up, down, f"{f.arm} {_fmt(s, f.endpoint)}")
+        model = f"{f.arm} {_fmt(s, f.endpoint)}"
+        if f.p is not None:
+            model += f"; typical P {_typical_p(f, trial, summaries):.2g}"
+        return _verdict(f, s.value, up, down, model)
     s = summaries[f.arm][f.endpoint]
     published = f.value
     assert published is not None
@@ -928,6 +975,78 @@ def evaluate_finding(
         prob = float(2 * _st.norm.sf(abs(published - s.value) / se))
     status = "reproduced" if prob >= 0.05 else "not reproduced"
     return FindingResult(f, status, f"{f.arm} {_fmt(s, f.endpoint)}", None, prob)
+
+
+def p_value_term(
+    f: Finding, trial: Trial, summaries: Mapping[str, Mapping[str, ArmSummary]]
+) -> float:
+    """-2 log-likelihood of a finding's published P value under the model.
+
+    The published two-sided P value of the finding's test is turned into a z statistic, signed
+    by the published direction (:func:`pdmodel.stats.z_of_p`), and compared with the z
+    statistic a replicate trial of the published size would have under the model: normal with
+    SD 1 around its mean (:func:`pdmodel.stats.expected_z_rates`, ``expected_z_means``,
+    ``expected_z_grades``, ``expected_z_change``), averaged over the random number of patients
+    when the endpoint is read on a subset of the arm (:func:`replicate_sizes`).  See
+    :func:`pdmodel.stats.p_value_deviance`.
+
+    Parameters
+    ----------
+    f : Finding
+        A comparison or change finding with ``p`` set.
+    trial : Trial
+        Its trial (arm sizes).
+    summaries : mapping
+        Per-arm endpoint summaries (hard or smooth), as for :func:`evaluate_finding`.
+
+    Returns
+    -------
+    float
+        ``0`` when the model's mean z statistic equals the published one; ``(z - mu)^2`` for
+        fixed arm sizes.
+    """
+    if f.p is None or f.type not in ("comparison", "change"):
+        raise TrialError(f"{f.describe()}: only comparisons and changes with `p` have a P value")
+    sign = {"greater": 1, "less": -1, "different": 0}[f.direction]
+    mu, w = _replicate_z(f, trial, summaries)
+    return stats.p_value_deviance(f.p, sign, mu, w)
+
+
+def _replicate_z(
+    f: Finding, trial: Trial, summaries: Mapping[str, Mapping[str, ArmSummary]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean z statistic of a replicate trial per pair of subset sizes, and their probabilities."""
+    kind = ENDPOINTS[f.endpoint][0]
+    if kind == "not modelled":
+        raise TrialError(f"{f.describe()}: `{f.endpoint}` is not modelled")
+    if f.type == "change":
+        s = summaries[f.arm][f.endpoint]
+        return np.array([stats.expected_z_change(s.value, s.sd, trial.arm(f.arm).n)]), np.ones(1)
+    a, b = f.arms
+    sa, sb = summaries[a][f.endpoint], summaries[b][f.endpoint]
+    size_a = replicate_sizes(trial.arm(a).n, _fraction(sa, summaries[a]))
+    size_b = replicate_sizes(trial.arm(b).n, _fraction(sb, summaries[b]))
+    if kind == "proportion":
+        return stats.expected_z_rates(sa.value, sb.value, size_a, size_b, f.test)
+    if kind == "ordinal":
+        da, db = sa.distribution[::-1], sb.distribution[::-1]  # "greater": a better grade
+        mu = [
+            stats.expected_z_grades(da, db, int(na), int(nb))
+            for na in size_a[0]
+            for nb in size_b[0]
+        ]
+        return np.array(mu), np.outer(size_a[1], size_b[1]).ravel()
+    return stats.expected_z_means(sa.value, sa.sd, size_a, sb.value, sb.sd, size_b, f.test)
+
+
+def _typical_p(
+    f: Finding, trial: Trial, summaries: Mapping[str, Mapping[str, ArmSummary]]
+) -> float:
+    """Two-sided P value at a replicate trial's mean z statistic (about its median P value)."""
+    mu, w = _replicate_z(f, trial, summaries)
+    if w.sum() <= 0:
+        return 1.0
+    return float(2.0 * _st.norm.sf(abs(float(w @ mu / w.sum()))))
 
 
 def _fraction(s: ArmSummary, arm: Mapping[str, ArmSummary]) -> float:

@@ -438,3 +438,39 @@ def test_objective_shared_over_processes_gives_the_same_value(params: pm.Paramet
     assert a.params == b.params and a.objective == b.objective and a.stderr == b.stderr
     with pytest.raises(cal.CalibrationError, match="workers"):
         cal.Objective(designs, params, ["k_ab"], workers=0)
+
+
+def test_objective_fits_to_a_published_p_value(
+    params: pm.ParameterSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finding with its P value is fitted to it (it was read and then ignored)."""
+    data = trials.load("wu2016").to_dict()
+    i = next(k for k, f in enumerate(data["finding"]) if f["endpoint"] == "ab_positive_after")
+
+    def terms(p: float | None) -> list[cal.Term]:
+        d = json.loads(json.dumps(data))
+        if p is not None:
+            d["finding"][i]["p"] = p
+        obj = cal.Objective([trials.Trial.from_dict(d)], params, ["k_ab"], n_per_arm=40, seed=2)
+        return obj.terms(params)
+
+    plain, strong, weak = terms(None), terms(1e-4), terms(0.04)
+    label = next(k for k, t in enumerate(plain) if t.label.startswith("ab_positive_after"))
+    assert strong[label].label.endswith("P = 0.0001")
+    # the other terms are untouched; this one is no longer -2 ln P(replicate verdict)
+    for k in range(len(plain)):
+        if k != label:
+            assert strong[k].value == plain[k].value == weak[k].value
+    p_rep = plain[label].probability
+    assert p_rep is not None and plain[label].value == pytest.approx(-2 * math.log(p_rep))
+    assert strong[label].probability == p_rep  # still reported
+    assert len({plain[label].value, strong[label].value, weak[label].value}) == 3
+    # it is the trial module's P-value term, evaluated on the objective's smooth summaries
+    seen: list[float] = []
+
+    def spy(f: trials.Finding, trial: trials.Trial, summaries: object) -> float:
+        seen.append(trials.p_value_term(f, trial, summaries))  # type: ignore[arg-type]
+        return seen[-1]
+
+    monkeypatch.setattr(cal, "p_value_term", spy)
+    assert terms(1e-4)[label].value == seen[-1] == strong[label].value

@@ -215,3 +215,100 @@ def test_binomial_probabilities_match_scipy() -> None:
             np.testing.assert_allclose(
                 stats._binom_pmf(n, p), st.binom.pmf(np.arange(n + 1), n, p), atol=1e-13
             )
+
+
+# --- published P values: the replicate trial's z statistic ------------------------------------
+
+
+def _z_equivalent(pvalue: np.ndarray, sign: np.ndarray) -> np.ndarray:
+    """Signed z equivalent of two-sided P values, as a reader of the paper would compute it."""
+    return np.sign(sign) * st.norm.isf(np.asarray(pvalue) / 2)
+
+
+@pytest.mark.parametrize("method", ["chi2", "fisher"])
+@pytest.mark.parametrize(("p1", "p2", "n1", "n2"), [(0.32, 0.12, 40, 40), (0.6, 0.55, 30, 45)])
+def test_expected_z_rates_is_the_mean_of_resampled_trials(
+    method: str, p1: float, p2: float, n1: int, n2: int
+) -> None:
+    rng = np.random.default_rng(11)
+    n_rep = 3000
+    k1, k2 = rng.binomial(n1, p1, n_rep), rng.binomial(n2, p2, n_rep)
+    pv = np.array([stats.compare_rates(a, n1, b, n2, method) for a, b in zip(k1, k2, strict=True)])
+    z = _z_equivalent(pv, k1 / n1 - k2 / n2)
+    mu, w = stats.expected_z_rates(p1, p2, ([n1], [1.0]), ([n2], [1.0]), method)
+    assert w.tolist() == [1.0]
+    # an exact expectation over the binomial outcomes: agreement within Monte-Carlo error
+    assert abs(mu[0] - z.mean()) < 3.5 * z.std() / np.sqrt(n_rep)
+    # the test's own statistic: Fisher's P values are larger, so its z is smaller
+    if method == "fisher":
+        chi2 = stats.expected_z_rates(p1, p2, ([n1], [1.0]), ([n2], [1.0]), "chi2")[0][0]
+        assert 0 < mu[0] < chi2
+
+
+@pytest.mark.parametrize(
+    ("m1", "s1", "n1", "m2", "s2", "n2"),
+    [
+        (9.6, 12.0, 30, 4.4, 2.9, 38),
+        (60.0, 48.0, 40, 122.0, 71.0, 40),
+        (12.0, 4.0, 40, 9.0, 6.0, 40),
+    ],
+)
+@pytest.mark.parametrize("method", ["welch", "t"])
+def test_expected_z_means_vs_resampled_trials(
+    m1: float, s1: float, n1: int, m2: float, s2: float, n2: int, method: str
+) -> None:
+    rng = np.random.default_rng(12)
+    x = rng.normal(m1, s1, (N_REP, n1))
+    y = rng.normal(m2, s2, (N_REP, n2))
+    res = st.ttest_ind(x, y, axis=1, equal_var=method == "t")
+    z = _z_equivalent(res.pvalue, res.statistic)
+    mu, weights = stats.expected_z_means(m1, s1, ([n1], [1.0]), m2, s2, ([n2], [1.0]), method)
+    # an approximation: within 0.05 (as its docstring says), SD about 1
+    assert abs(mu[0] - z.mean()) < 0.05
+    assert weights.tolist() == [1.0]
+    assert 0.85 < z.std() < 1.15
+
+
+def test_expected_z_grades_and_change_vs_resampled_trials() -> None:
+    rng = np.random.default_rng(13)
+    d1, d2, n = (0.05, 0.36, 0.59), (0.33, 0.42, 0.25), 40
+    x = rng.choice(3, size=(N_REP, n), p=d1)
+    y = rng.choice(3, size=(N_REP, n), p=d2)
+    res = st.mannwhitneyu(x, y, axis=1, alternative="two-sided")
+    z = _z_equivalent(res.pvalue, res.statistic - n * n / 2)
+    assert abs(stats.expected_z_grades(d1, d2, n, n) - z.mean()) < 0.1
+    d = rng.normal(-1.0, 3.0, (N_REP, 40))
+    res = st.ttest_1samp(d, 0.0, axis=1)
+    z = _z_equivalent(res.pvalue, res.statistic)
+    assert abs(stats.expected_z_change(-1.0, 3.0, 40) - z.mean()) < 0.1
+    with pytest.raises(OptionError, match="at least 2 patients"):
+        stats.expected_z_change(1.0, 1.0, 1)
+
+
+def test_p_value_deviance() -> None:
+    z = st.norm.isf(0.03 / 2)
+    assert stats.z_of_p(0.03) == pytest.approx(z, rel=1e-14)
+    assert stats.z_of_p(1.0) == 0.0
+    # fixed sizes: the squared distance of the z statistics; 0 where they agree
+    assert stats.p_value_deviance(0.03, 1, [1.5], [1.0]) == pytest.approx((z - 1.5) ** 2)
+    assert stats.p_value_deviance(0.03, -1, [-z], [1.0]) == pytest.approx(0.0, abs=1e-12)
+    assert stats.p_value_deviance(0.03, -1, [1.5], [1.0]) == pytest.approx((z + 1.5) ** 2)
+    # no published direction: |z| is the datum (folded normal)
+    folded = (st.norm.pdf(z - 1.5) + st.norm.pdf(z + 1.5)) / (2 * st.norm.pdf(0))
+    assert stats.p_value_deviance(0.03, 0, [1.5], [1.0]) == pytest.approx(-2 * np.log(folded))
+    assert stats.p_value_deviance(0.03, 0, [-1.5], [1.0]) == pytest.approx(-2 * np.log(folded))
+    # random sizes: a mixture, the missing probability contributing nothing; far tails finite
+    mu, w = [1.0, 2.0, 3.0], [0.2, 0.5, 0.2]
+    mix = sum(wi * st.norm.pdf(z - mi) for mi, wi in zip(mu, w, strict=True)) / st.norm.pdf(0)
+    assert stats.p_value_deviance(0.03, 1, mu, w) == pytest.approx(-2 * np.log(mix), rel=1e-12)
+    assert stats.p_value_deviance(0.03, 1, [60.0], [1.0]) == pytest.approx((60 - z) ** 2)
+    assert stats.p_value_deviance(0.03, 1, [1.0], [0.0]) == np.inf
+    for bad in (0.0, 1.5, -0.1, float("nan")):
+        with pytest.raises(OptionError, match=r"P value must lie in \(0, 1\]"):
+            stats.z_of_p(bad)
+    with pytest.raises(OptionError, match="`sign` must be 1, -1 or 0"):
+        stats.p_value_deviance(0.03, 2, [1.0], [1.0])
+    with pytest.raises(OptionError, match="unknown rate test"):
+        stats.expected_z_rates(0.3, 0.2, ([40], [1.0]), ([40], [1.0]), "exact")
+    with pytest.raises(OptionError, match="unknown mean test"):
+        stats.expected_z_means(1, 1, ([40], [1.0]), 0, 1, ([40], [1.0]), "z")

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats as st
 
 import pdmodel as pm
-from pdmodel import trials
+from pdmodel import stats, trials
 from pdmodel.trials import TrialError
 
 WU = resources.files("pdmodel").joinpath("data/trials/wu2016.toml").read_text("utf-8")
@@ -126,6 +126,10 @@ source = "test"
         ("k = 11\nn = 10", r"finding\[0\].k`: must lie in \[0, n = 10\]"),
         ("n = 10", r"a proportion needs `k` or `rate`"),
         ('rate = "high"\nn = 10', r"`finding\[0\].rate`: expected Real"),
+        ("k = 5\nrate = 0.5\nn = 10", r"finding\[0\].rate`: give `k` or `rate`, not both"),
+        # a key of another finding type would be silently ignored: refused
+        ("k = 5\nn = 10\np = 0.03", r"finding\[0\].p`: does not apply to a `proportion` find"),
+        ("k = 5\nn = 10\nsd = 2.0", r"finding\[0\].sd`: does not apply to a `proportion`"),
     ],
 )
 def test_malformed_proportions(tmp_path: Path, extra: str, match: str) -> None:
@@ -287,3 +291,120 @@ def test_replicate_probability_is_continuous_in_the_responder_fraction() -> None
     for n, fraction in ((0, 0.5), (2.5, 0.5), (True, 0.5), (40, -0.1), (40, 1.5), (40, math.nan)):
         with pytest.raises(TrialError, match=r"replicate arm size|fraction of the arm"):
             trials.replicate_sizes(n, fraction)  # type: ignore[arg-type]
+
+
+def test_published_p_values_are_read_checked_and_kept() -> None:
+    data = trials.load("wu2016").to_dict()
+    i = next(k for k, f in enumerate(data["finding"]) if f["endpoint"] == "ab_positive_after")
+    data["finding"][i]["p"] = 0.032
+    t = trials.Trial.from_dict(data)
+    f = t.findings[i]
+    assert f.p == 0.032 and f.significant is True
+    assert f.describe() == "ab_positive_after: observation < control, P = 0.032"
+    assert trials.Trial.from_dict(t.to_dict()).findings[i] == f  # round trip
+    # `significant` may be left out: it follows from the P value and alpha
+    del data["finding"][i]["significant"]
+    data["finding"][i]["p"] = 0.2
+    assert trials.Trial.from_dict(data).findings[i].significant is False
+    cases = [
+        ({"p": 0.2, "significant": True}, r"significant`: is True but P = 0.2 is not below"),
+        ({"p": 0.01, "significant": False}, r"significant`: is False but P = 0.01 is below"),
+        ({"p": 0.0}, r"finding\[4\].p`: a P value lies in \(0, 1\], got 0.0"),
+        ({"p": 1.5}, r"a P value lies in \(0, 1\]"),
+        ({"p": "0.03"}, r"finding\[4\].p`: expected Real"),
+        ({"alpha": "0.05", "significant": True}, r"finding\[4\].alpha`: expected Real"),
+        ({"n": 40, "significant": True}, r"finding\[4\].n`: does not apply to a `comparison`"),
+    ]
+    for extra, match in cases:
+        bad = trials.load("wu2016").to_dict()
+        bad["finding"][i].pop("significant")
+        bad["finding"][i].update(extra)
+        with pytest.raises(TrialError, match=match):
+            trials.Trial.from_dict(bad)
+    for extra, match in (
+        ({"low": "a"}, r"finding\[0\].low`: expected Real"),
+        ({"low": 5.0, "high": 8.0}, r"finding\[0\].median`: must lie within \[low, high\]"),
+    ):
+        med = trials.load("wei2016_prednisone").to_dict()
+        med["finding"][0] = {"type": "median", "endpoint": "onset_time", "arm": "prednisone",
+                             "n": 97, "median": 10.0, "source": "test", **extra}  # fmt: skip
+        with pytest.raises(TrialError, match=match):
+            trials.Trial.from_dict(med)
+
+
+def test_p_value_term_against_an_independent_calculation() -> None:
+    from pdmodel.endpoints import ArmSummary
+
+    data = trials.load("wu2016").to_dict()
+    i = next(k for k, f in enumerate(data["finding"]) if f["endpoint"] == "ab_positive_after")
+    data["finding"][i]["p"] = 0.032
+    j = next(k for k, f in enumerate(data["finding"]) if f["type"] == "change")
+    data["finding"][j]["p"] = 0.004
+    t = trials.Trial.from_dict(data)
+    f, change = t.findings[i], t.findings[j]
+    summaries = {
+        "observation": {"ab_positive_after": ArmSummary("proportion", 0.12, 0.32, 1000)},
+        "control": {
+            "ab_positive_after": ArmSummary("proportion", 0.32, 0.47, 1000),
+            "cd4cd25_change": ArmSummary("continuous", -5.3, 3.8, 1000),
+        },
+    }
+    # the replicate trial's mean z statistic by brute force over its 41 x 41 outcomes, with
+    # scipy's chi-square test (observation vs control: negative when observation is lower)
+    pmf_o, pmf_c = st.binom.pmf(np.arange(41), 40, 0.12), st.binom.pmf(np.arange(41), 40, 0.32)
+    mu = 0.0
+    for a in range(41):
+        for b in range(41):
+            table = [[a, 40 - a], [b, 40 - b]]
+            if min(a + b, 80 - a - b) == 0:
+                continue  # both arms alike: z = 0
+            pv = st.chi2_contingency(table, correction=False).pvalue
+            mu += pmf_o[a] * pmf_c[b] * np.sign(a - b) * st.norm.isf(pv / 2)
+    z_pub = -st.norm.isf(0.032 / 2)  # published: lower with rhIL-11
+    assert trials.p_value_term(f, t, summaries) == pytest.approx((z_pub - mu) ** 2, rel=1e-9)
+    # the same model, a published P value further from its expectation: a larger term
+    weaker = trials.Trial.from_dict({**data, "finding": [
+        {**g, "p": 0.2, "significant": False} if k == i else g
+        for k, g in enumerate(data["finding"])]})  # fmt: skip
+    assert trials.p_value_term(weaker.findings[i], weaker, summaries) > (z_pub - mu) ** 2
+    # a within-arm change: the paired t statistic's z equivalent, 39 degrees of freedom
+    t_exp = -5.3 / (3.8 / np.sqrt(40))
+    z_exp = -st.norm.isf(st.t.sf(-t_exp, 39))
+    z_pub = -st.norm.isf(0.004 / 2)
+    assert trials.p_value_term(change, t, summaries) == pytest.approx((z_pub - z_exp) ** 2)
+    # the report shows the model's typical P value next to the published one
+    r = trials.evaluate_finding(f, t, summaries)
+    assert r.model.endswith(f"typical P {2 * st.norm.sf(abs(mu)):.2g}")
+    with pytest.raises(TrialError, match="only comparisons and changes with `p`"):
+        trials.p_value_term(trials.load("wu2016").findings[i], t, summaries)
+
+
+def test_p_value_term_averages_over_the_replicate_responders() -> None:
+    from pdmodel.endpoints import ArmSummary
+
+    data = trials.load("wu2016").to_dict()
+    i = next(k for k, f in enumerate(data["finding"]) if f["endpoint"] == "onset_time")
+    data["finding"][i]["p"] = 0.012
+    t = trials.Trial.from_dict(data)
+    f = t.findings[i]
+
+    def summaries(fraction: float) -> dict[str, dict[str, ArmSummary]]:
+        arm = {"total_effective_rate": ArmSummary("proportion", 0.9, 0.3, 1000)}
+        return {
+            "observation": {**arm, "onset_time": ArmSummary("continuous", 4.4, 2.9, 970)},
+            "control": {**arm, "onset_time": ArmSummary("continuous", 9.6, 12.0, 1000 * fraction)},
+        }
+
+    z = -st.norm.isf(0.012 / 2)
+    # responders in the replicate: Binomial(40, fraction) per arm, a mixture over both arms' sizes
+    for fraction in (1.0, 0.6):
+        sa, sb = summaries(fraction)["observation"], summaries(fraction)["control"]
+        size_a = trials.replicate_sizes(40, 0.97)
+        size_b = trials.replicate_sizes(40, fraction)
+        mu, w = stats.expected_z_means(4.4, 2.9, size_a, 9.6, 12.0, size_b, "t")
+        assert len(mu) == len(size_a[0]) * len(size_b[0]) > 1
+        mix = np.sum(w * st.norm.pdf(z - mu)) / st.norm.pdf(0)
+        got = trials.p_value_term(f, t, summaries(fraction))
+        assert got == pytest.approx(-2 * np.log(mix), rel=1e-10)
+        assert sa["onset_time"].n == 970 and sb["onset_time"].n == 1000 * fraction
+    assert trials.p_value_term(f, t, summaries(0.6)) != trials.p_value_term(f, t, summaries(1.0))
