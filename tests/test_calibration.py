@@ -474,3 +474,31 @@ def test_objective_fits_to_a_published_p_value(
 
     monkeypatch.setattr(cal, "p_value_term", spy)
     assert terms(1e-4)[label].value == seen[-1] == strong[label].value
+
+
+def test_parameter_recovery_from_published_p_values() -> None:
+    """P values simulated from known parameters pull the estimate to the truth; verdicts alone
+    ("P < 0.05") leave it near the prior."""
+    truth = pm.calibrated_parameters().replace(il11_smax=3.0)
+    wu = trials.load("wu2016")
+    # the 'published' P values: the typical P of each finding under the truth, on other virtual
+    # patients than the fit uses
+    sim = trials.simulate_trial(wu, truth, n_per_arm=1000, seed=77, smooth_width=0.05,
+                                progress=False)  # fmt: skip
+    chosen = ("total_effective_rate", "recovery_level", "treatment_course")
+    with_p, verdicts = [], []
+    for f in wu.findings:
+        if f.type == "comparison" and f.endpoint in chosen:
+            d = f.to_dict()
+            verdicts.append(d)
+            with_p.append({k: v for k, v in d.items() if k != "significant"}
+                          | {"p": trials._typical_p(f, wu, sim.smooth)})  # fmt: skip
+    assert len(with_p) == 3 and all(g["p"] < 0.001 for g in with_p)
+    start = truth.replace(il11_smax=1.5)  # the prior's centre
+    fits = {}
+    for name, findings in (("p", with_p), ("verdict", verdicts)):
+        t = trials.Trial.from_dict({**wu.to_dict(), "finding": findings})
+        fits[name] = cal.fit([t], start, ["il11_smax"], n_per_arm=300, seed=5, progress=False)
+    lo, hi = fits["p"].ci95["il11_smax"]
+    assert lo <= 3.0 <= hi
+    assert abs(fits["p"].params["il11_smax"] - 3.0) < abs(fits["verdict"].params["il11_smax"] - 3.0)
