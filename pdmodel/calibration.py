@@ -244,7 +244,7 @@ class Objective:
         for trial, res in zip(self.trials, results, strict=True):
             assert res.smooth is not None
             for f in trial.findings:
-                r = evaluate_finding(f, trial, res.smooth)
+                r = evaluate_finding(f, trial, res.smooth, typical_p=False)
                 if r.status == "not modelled":
                     continue
                 if f.p is not None:  # a published P value: fit to it, not to the verdict

@@ -197,8 +197,9 @@ def format_report(result: TrialResult, params_label: str) -> str:
     w_pub = max([len("published finding")] + [len(r.finding.describe()) for r in result.findings])
     w_mod = max([len("model")] + [len(r.model) for r in result.findings])
     header = (
-        "published finding".ljust(w_pub + 2) + "model".ljust(w_mod + 2) + "P(replicate)  status"
-    )
+        "published finding".ljust(w_pub + 2) + "model".ljust(w_mod + 2)
+        + "P(replicate)  typical P  status"
+    )  # fmt: skip
     lines += [
         f"(grades: {' / '.join(grading)}; continuous endpoints: mean +/- SD between patients)",
         "",
@@ -207,9 +208,10 @@ def format_report(result: TrialResult, params_label: str) -> str:
     ]
     for r in result.findings:
         prob = "" if r.probability is None else f"{r.probability:.2f}"
+        typical = "" if r.typical_p is None else f"{r.typical_p:.2g}"
         lines.append(
             r.finding.describe().ljust(w_pub + 2) + r.model.ljust(w_mod + 2) + prob.ljust(14)
-            + r.status
+            + typical.ljust(11) + r.status
         )  # fmt: skip
     modelled = [r for r in result.findings if r.status != "not modelled"]
     verdicts = [r for r in modelled if r.finding.type in ("comparison", "change")]
@@ -231,10 +233,12 @@ def format_report(result: TrialResult, params_label: str) -> str:
             f"published numbers: {n_in} of {len(numbers)} inside the 95% range of a replicate "
             "arm of the published size (P(replicate) >= 0.05)."
         )
-    if any(r.finding.p is not None for r in verdicts):
+    if verdicts:
         lines.append(
-            "typical P: for a finding given with its published P value, the P value at the mean "
-            "z statistic of a replicate trial under the model (about its median P value)."
+            "typical P: the P value at the mean z statistic of a replicate trial of the published "
+            "size under the model (about its median P value): the P value the model expects the "
+            "trial to have reported.  P(replicate) >= 0.8 at alpha 0.05 needs a typical P of "
+            "about 0.005 or less."
         )
     lines += [
         "P(replicate): for a comparison or change, the probability that a replicate trial of the "
@@ -277,6 +281,7 @@ def _report_json(result: TrialResult, params: ParameterSet, params_label: str) -
                 "model": r.model,
                 "direction_ok": r.direction_ok,
                 "probability": r.probability,
+                "typical_p": r.typical_p,
                 "status": r.status,
             }
             for r in result.findings

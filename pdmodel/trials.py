@@ -675,6 +675,11 @@ class FindingResult:
         reaches the published verdict (direction and significance).  Numbers: two-sided
         probability of a replicate value at least as far from the prediction as the published
         one (>= 0.05 means inside the replicate 95% interval).
+    typical_p : float or None
+        Comparisons and changes: the two-sided P value at the mean z statistic of a replicate
+        trial of the published size under the model (about its median P value; the P value
+        the model expects the trial to have reported).  None for numbers, for findings that are
+        not modelled, and when not computed.
     """
 
     finding: Finding
@@ -682,6 +687,7 @@ class FindingResult:
     model: str
     direction_ok: bool | None
     probability: float | None
+    typical_p: float | None = None
 
 
 @dataclass(frozen=True)
@@ -735,6 +741,8 @@ class TrialResult:
                     "model": r.model,
                     "direction_ok": r.direction_ok,
                     "probability": r.probability,
+                    "typical_p": r.typical_p,
+                    "published_p": r.finding.p,
                     "status": r.status,
                     "source": r.finding.source,
                 }
@@ -929,9 +937,26 @@ def _fmt(s: ArmSummary, endpoint: str) -> str:
 
 
 def evaluate_finding(
-    f: Finding, trial: Trial, summaries: Mapping[str, Mapping[str, ArmSummary]]
+    f: Finding,
+    trial: Trial,
+    summaries: Mapping[str, Mapping[str, ArmSummary]],
+    *,
+    typical_p: bool = True,
 ) -> FindingResult:
-    """Evaluate one finding against per-arm endpoint summaries (hard or smooth)."""
+    """Evaluate one finding against per-arm endpoint summaries (hard or smooth).
+
+    Parameters
+    ----------
+    f : Finding
+        The finding.
+    trial : Trial
+        Its trial (arm sizes).
+    summaries : mapping
+        Per-arm endpoint summaries, ``summaries[arm][endpoint]``.
+    typical_p : bool
+        Also compute :attr:`FindingResult.typical_p` for comparisons and changes (the
+        calibration objective, which does not need it, leaves it out).
+    """
     kind = ENDPOINTS[f.endpoint][0]
     if kind == "not modelled":
         return FindingResult(f, "not modelled", "complications are not modelled", None, None)
@@ -949,18 +974,15 @@ def evaluate_finding(
         )
         diff = _difference(kind, sa, sb)
         model = f"{a} {_fmt(sa, f.endpoint)} vs {b} {_fmt(sb, f.endpoint)}"
-        if f.p is not None:
-            model += f"; typical P {_typical_p(f, trial, summaries):.2g}"
-        return _verdict(f, diff, up, down, model)
+        typical = _typical_p(f, trial, summaries) if typical_p else None
+        return _verdict(f, diff, up, down, model, typical)
     if f.type == "change":
         s = summaries[f.arm][f.endpoint]
         n = trial.arm(f.arm).n
         up = stats.power_change(s.value, s.sd, n, f.alpha)
         down = stats.power_change(-s.value, s.sd, n, f.alpha)
-        model = f"{f.arm} {_fmt(s, f.endpoint)}"
-        if f.p is not None:
-            model += f"; typical P {_typical_p(f, trial, summaries):.2g}"
-        return _verdict(f, s.value, up, down, model)
+        typical = _typical_p(f, trial, summaries) if typical_p else None
+        return _verdict(f, s.value, up, down, f"{f.arm} {_fmt(s, f.endpoint)}", typical)
     s = summaries[f.arm][f.endpoint]
     published = f.value
     assert published is not None
@@ -1135,7 +1157,9 @@ def _replicate_powers(
     )
 
 
-def _verdict(f: Finding, diff: float, up: float, down: float, model: str) -> FindingResult:
+def _verdict(
+    f: Finding, diff: float, up: float, down: float, model: str, typical_p: float | None
+) -> FindingResult:
     if f.direction == "greater":
         direction_ok, p_sig = diff > 0, up
     elif f.direction == "less":
@@ -1145,5 +1169,5 @@ def _verdict(f: Finding, diff: float, up: float, down: float, model: str) -> Fin
     prob = p_sig if f.significant else 1.0 - (up + down)
     ok = (direction_ok or not f.significant) and prob >= 0.5
     return FindingResult(
-        f, "reproduced" if ok else "not reproduced", model, bool(direction_ok), prob
+        f, "reproduced" if ok else "not reproduced", model, bool(direction_ok), prob, typical_p
     )

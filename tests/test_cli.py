@@ -131,8 +131,14 @@ def test_reproduce_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         assert f.describe() in text  # every finding is listed with its status
     import pandas as pd
 
-    for model in pd.read_csv(out / "findings.csv")["model"]:
+    table = pd.read_csv(out / "findings.csv")
+    for model in table["model"]:
         assert model in text  # in full: the ordinal grades' distributions are not cut off
+    verdicts = table[
+        table["type"].isin(["comparison", "change"]) & (table["status"] != "not modelled")
+    ]
+    assert len(verdicts) == 10 and verdicts["typical_p"].between(0, 1).all()
+    assert "typical P: the P value at the mean z statistic" in text
     assert "Complications are not modelled." in text
     names = sorted(p.name for p in out.iterdir())
     assert names == [

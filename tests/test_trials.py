@@ -372,9 +372,12 @@ def test_p_value_term_against_an_independent_calculation() -> None:
     z_exp = -st.norm.isf(st.t.sf(-t_exp, 39))
     z_pub = -st.norm.isf(0.004 / 2)
     assert trials.p_value_term(change, t, summaries) == pytest.approx((z_pub - z_exp) ** 2)
-    # the report shows the model's typical P value next to the published one
+    # the report shows the model's typical P value (that at the mean z statistic)
     r = trials.evaluate_finding(f, t, summaries)
-    assert r.model.endswith(f"typical P {2 * st.norm.sf(abs(mu)):.2g}")
+    assert r.typical_p == pytest.approx(2 * st.norm.sf(abs(mu)), rel=1e-9)
+    assert trials.evaluate_finding(f, t, summaries, typical_p=False).typical_p is None
+    r = trials.evaluate_finding(change, t, summaries)
+    assert r.typical_p == pytest.approx(2 * st.t.sf(-t_exp, 39), rel=1e-9)
     with pytest.raises(TrialError, match="only comparisons and changes with `p`"):
         trials.p_value_term(trials.load("wu2016").findings[i], t, summaries)
 
