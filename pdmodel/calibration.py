@@ -244,14 +244,17 @@ class Objective:
         for trial, res in zip(self.trials, results, strict=True):
             assert res.smooth is not None
             for f in trial.findings:
-                r = evaluate_finding(f, trial, res.smooth, typical_p=False)
+                # (the typical P value only where a published one is there to compare with)
+                r = evaluate_finding(f, trial, res.smooth, typical_p=f.p is not None)
                 if r.status == "not modelled":
                     continue
+                model = r.model
                 if f.p is not None:  # a published P value: fit to it, not to the verdict
                     value = p_value_term(f, trial, res.smooth)
+                    model += f"; typical P {r.typical_p:.2g}"
                 else:
                     value = _finding_term(f, res.smooth, r.probability)
-                out.append(Term(trial.id, f.describe(), f.type, value, r.model, r.probability))
+                out.append(Term(trial.id, f.describe(), f.type, value, model, r.probability))
         for name in self.free:
             if self.base.table[name].prior_sd is None:
                 continue

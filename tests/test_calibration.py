@@ -457,6 +457,7 @@ def test_objective_fits_to_a_published_p_value(
     plain, strong, weak = terms(None), terms(1e-4), terms(0.04)
     label = next(k for k, t in enumerate(plain) if t.label.startswith("ab_positive_after"))
     assert strong[label].label.endswith("P = 0.0001")
+    assert "; typical P " in strong[label].model and "typical" not in plain[label].model
     # the other terms are untouched; this one is no longer -2 ln P(replicate verdict)
     for k in range(len(plain)):
         if k != label:
