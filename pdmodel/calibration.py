@@ -871,7 +871,8 @@ def _read_fit(
         )  # fmt: skip
     except CalibrationError as exc:
         raise CalibrationError(f"{src}: malformed fit section ({exc})") from None
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        # (AttributeError: a free parameter's entry given as a bare number, without stderr)
         raise CalibrationError(
             f"{src}: malformed fit section ({type(exc).__name__}: {exc})"
         ) from None

@@ -655,6 +655,8 @@ def dexamethasone(
     """
     days = _days(days, "dexamethasone `days`")
     cycles = _days(cycles, "dexamethasone `cycles`")
+    cycle_every = _finite(cycle_every, "dexamethasone `cycle_every`")
+    start = _finite(start, "dexamethasone `start`")
     if cycles > 1 and cycle_every < days:
         raise RegimenError(
             f"dexamethasone `cycle_every` ({cycle_every:g} d) is shorter than a pulse ({days} d)"

@@ -105,6 +105,10 @@ class Scenario:
         return Population.sample(self.n, params, seed=self.seed, sampling=self.sampling)
 
 
+#: Most output times a scenario may ask for (``days / step``).
+MAX_OUTPUT_TIMES = 1_000_000
+
+
 def _err(origin: str, key: str, problem: str) -> ScenarioError:
     return ScenarioError(f"{origin}: `{key}`: {problem}")
 
@@ -171,12 +175,19 @@ def scenario_from_dict(
             )
     else:
         step = _number(origin, "scenario.step", sc.get("step", 1.0))
+        if days / step > MAX_OUTPUT_TIMES:
+            raise _err(
+                origin,
+                "scenario.step",
+                f"days / step = {days / step:.3g} output times (at most {MAX_OUTPUT_TIMES:,}); "
+                "use a larger step or fewer days",
+            )
         times = list(np.arange(0.0, days + 1e-9, step))
     obs = sc.get("observables", list(DEFAULT_OBSERVABLES))
     if not isinstance(obs, list) or not obs:
         raise _err(origin, "scenario.observables", "expected a non-empty list of names")
     for name in obs:
-        if name not in OBSERVABLES:
+        if not isinstance(name, str) or name not in OBSERVABLES:
             raise _err(
                 origin,
                 "scenario.observables",
@@ -195,6 +206,9 @@ def scenario_from_dict(
             origin, "population", "give exactly one of a [population] and a [patient] section"
         )
     n, seed, patient, sampling = 1, 0, {}, "random"
+    section = "population" if has_pop else "patient"
+    if not isinstance(data[section], Mapping):
+        raise _err(origin, section, f"expected a table ([{section}]), got {data[section]!r}")
     if has_pop:
         pop = data["population"]
         for key in pop:

@@ -765,8 +765,8 @@ def simulate(
         Output times in ``[0, days]``, days (default: every day ``0, 1, ..., floor(days)``).
         Observables at a dose time are pre-dose.
     observables : sequence of str, optional
-        Observables to record (default: all of :data:`pdmodel.model.OBSERVABLES`); record fewer
-        to save memory on large populations.
+        Observables to record (default: all of :data:`pdmodel.model.OBSERVABLES`; a single name
+        is one observable); record fewer to save memory on large populations.
     method : str
         ``"dopri5"`` (the compiled engine) or a :func:`scipy.integrate.solve_ivp` method name run
         patient by patient (reference; slow).
@@ -869,6 +869,10 @@ def _check_job(population: Any, regimen: Any, where: str) -> None:
         )
 
 
+#: Longest simulation whose default output is every day (``times`` not given), days.
+MAX_DEFAULT_DAYS = 1_000_000
+
+
 def _options(
     days: Any,
     times: ArrayLike | None,
@@ -880,18 +884,36 @@ def _options(
 ) -> _Options:
     days_f = _positive(days, "days")
     if times is None:
+        if days_f > MAX_DEFAULT_DAYS:
+            raise OptionError(
+                f"`days` = {days_f:g} would record every day ({MAX_DEFAULT_DAYS:,} at most); "
+                "pass the output `times` you need"
+            )
         grid = np.arange(0.0, math.floor(days_f + _TIME_TOL) + 1.0)
     else:
-        grid = np.asarray(times, dtype=float).reshape(-1)
+        try:
+            grid = np.asarray(times, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            raise OptionError(f"`times` must be an array of days, got {times!r}") from None
         if grid.size == 0 or not np.all(np.isfinite(grid)):
             raise OptionError("`times` must be a non-empty array of finite days")
         if np.any(np.diff(grid) <= 0):
             raise OptionError("`times` must be strictly increasing")
         if grid[0] < 0 or grid[-1] > days_f + _TIME_TOL:
             raise OptionError(f"`times` must lie within [0, days] = [0, {days_f:g}]")
-    names = tuple(OBSERVABLES) if observables is None else tuple(observables)
+    if observables is None:
+        names = tuple(OBSERVABLES)
+    elif isinstance(observables, str):
+        names = (observables,)  # one name
+    else:
+        try:
+            names = tuple(observables)
+        except TypeError:
+            raise OptionError(
+                f"`observables` must be a sequence of names, got {observables!r}"
+            ) from None
     for name in names:
-        if name not in OBSERVABLES:
+        if not isinstance(name, str) or name not in OBSERVABLES:
             raise OptionError(f"unknown observable `{name}`; available: {', '.join(OBSERVABLES)}")
     if method not in METHODS:
         raise OptionError(f"unknown method `{method}`; use one of {METHODS}")

@@ -344,6 +344,14 @@ def regimen_from_entries(entries: Any, origin: str = "<regimen>") -> Regimen:
     return _regimen(entries, _Where(origin), "")
 
 
+def _tables(data: Mapping[str, Any], key: str, where: _Where) -> list[Mapping[str, Any]]:
+    """The array of tables ``[[key]]`` (empty when absent), or an error naming it."""
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(x, Mapping) for x in value):
+        raise where.error(key, f"expected an array of tables ([[{key}]]), got {value!r}")
+    return value
+
+
 def _regimen(entries: Any, where: _Where, ctx: str) -> Regimen:
     if not isinstance(entries, list):
         raise where.error(f"{ctx}regimen", "expected a list of [[arm.regimen]] tables")
@@ -401,16 +409,35 @@ def _parse(data: Mapping[str, Any], origin: str, sha256: str) -> Trial:
     _check_keys(ep, allowed_ep, w, "endpoints.")
     kw: dict[str, Any] = dict(ep)
     if "sampling" in kw:
-        kw["sampling"] = tuple(tuple(float(x) for x in seg) for seg in kw["sampling"])
+        segs = kw["sampling"]
+        if not (
+            isinstance(segs, list)
+            and all(
+                isinstance(seg, list)
+                and len(seg) == 3
+                and all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in seg)
+                for seg in segs
+            )
+        ):
+            raise w.error(
+                "endpoints.sampling",
+                f"expected a list of [start, stop, step] day triples, got {segs!r}",
+            )
+        kw["sampling"] = tuple(tuple(float(x) for x in seg) for seg in segs)
     if "effective_grades" in kw:
-        kw["effective_grades"] = tuple(kw["effective_grades"])
+        grades = kw["effective_grades"]
+        if not (isinstance(grades, list) and all(isinstance(g, str) for g in grades)):
+            raise w.error(
+                "endpoints.effective_grades", f"expected a list of grade names, got {grades!r}"
+            )
+        kw["effective_grades"] = tuple(grades)
     try:
         config = EndpointConfig(**kw)
     except (PDModelError, TypeError, ValueError) as exc:
         raise w.error("endpoints", str(exc)) from None
 
     assumptions = []
-    for i, a in enumerate(data.get("assumption", [])):
+    for i, a in enumerate(_tables(data, "assumption", w)):
         ctx = f"assumption[{i}]."
         _check_keys(a, {"key", "value", "reason"}, w, ctx)
         for k in ("key", "value", "reason"):
@@ -418,7 +445,9 @@ def _parse(data: Mapping[str, Any], origin: str, sha256: str) -> Trial:
         assumptions.append(dict(a))
 
     arms = []
-    raw_arms = _need(data, "arm", w, "", list)
+    if "arm" not in data:
+        raise w.error("arm", "missing")
+    raw_arms = _tables(data, "arm", w)
     if not raw_arms:
         raise w.error("arm", "a trial needs at least one arm")
     for i, a in enumerate(raw_arms):
@@ -443,7 +472,7 @@ def _parse(data: Mapping[str, Any], origin: str, sha256: str) -> Trial:
         raise w.error("arm", f"arm names must be unique, got {names}")
 
     findings = []
-    for i, f in enumerate(data.get("finding", [])):
+    for i, f in enumerate(_tables(data, "finding", w)):
         findings.append(_finding(f, w, f"finding[{i}].", names, config))
     return Trial(
         id=tid,

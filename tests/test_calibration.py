@@ -100,6 +100,14 @@ def test_fit_export_round_trip(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text(json.dumps(body))
     with pytest.raises(cal.CalibrationError, match=r"bad.json: malformed fit section"):
         cal.load_fit(tmp_path / "bad.json")
+    # a free parameter given as a bare value (a valid parameter file, but no fit entry)
+    body = json.loads(path.read_text())
+    name = body["provenance"]["free"][0]
+    body["parameters"][name] = body["parameters"][name]["value"]
+    (tmp_path / "bad.json").write_text(json.dumps(body))
+    pm.load_parameters(tmp_path / "bad.json")  # fine as parameters
+    with pytest.raises(cal.CalibrationError, match=r"bad.json: malformed fit section"):
+        cal.load_fit(tmp_path / "bad.json")
 
 
 def test_prior_scale_weakens_every_prior_and_travels_with_the_fit(tmp_path: Path) -> None:

@@ -124,6 +124,11 @@ def test_builder_errors() -> None:
         taper("prednisone", 1.0, "mg/kg", 0, days=-3)
     with pytest.raises(pm.RegimenError, match=r"`cycle_every` .* is shorter than a pulse"):
         dexamethasone(days=4, cycles=2, cycle_every=3)
+    for bad in ("x", None, [1], float("nan"), True):  # were bare TypeErrors
+        with pytest.raises(pm.RegimenError, match="dexamethasone `cycle_every` must be a finite"):
+            dexamethasone(cycle_every=bad)  # type: ignore[arg-type]
+        with pytest.raises(pm.RegimenError, match="dexamethasone `start` must be a finite"):
+            dexamethasone(start=bad)  # type: ignore[arg-type]
     with pytest.raises(pm.RegimenError, match="unknown course keys"):
         Course.from_dict({"drug": "il11", "amount": 1, "unit": "ug", "dose": 3})
     with pytest.raises(pm.RegimenError, match="exactly one key, `courses`"):

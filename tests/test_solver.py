@@ -326,12 +326,22 @@ def test_solver_failure_names_patients_and_time(params: pm.ParameterSet, pred_il
         ({"rtol": -1.0}, "`rtol` must be positive"),
         ({"rtol": 1e-15}, "below what double precision supports"),
         ({"max_steps": 0}, "`max_steps` must be a positive integer"),
+        ({"times": "x"}, "`times` must be an array of days, got 'x'"),
+        ({"times": [[0, "a"]]}, "`times` must be an array of days"),
+        ({"observables": 5}, "`observables` must be a sequence of names, got 5"),
+        ({"observables": [["platelets"]]}, r"unknown observable `\['platelets'\]`"),
+        ({"days": 1e308}, r"`days` = 1e\+308 would record every day .* pass the output `times`"),
     ],
 )
 def test_bad_options(params: pm.ParameterSet, kwargs: dict, match: str) -> None:
     call = {"days": 10, **kwargs}
     with pytest.raises(pm.OptionError, match=match):
         pm.simulate(pm.Population.patient(params), prednisone(days=3), **call)
+
+
+def test_one_observable_by_name(params: pm.ParameterSet) -> None:
+    res = pm.simulate(pm.Population.patient(params), prednisone(days=3), 5, observables="platelets")
+    assert list(res.observables) == ["platelets"]
 
 
 def test_bad_argument_types(params: pm.ParameterSet) -> None:
