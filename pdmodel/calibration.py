@@ -27,6 +27,7 @@ import contextlib
 import hashlib
 import io
 import math
+import numbers
 import os
 import sys
 import time
@@ -40,10 +41,15 @@ import numpy as np
 
 from ._progress import want_progress
 from .errors import ParameterError, PDModelError, check_whole
-from .parameters import ParameterSet, default_parameters, unknown_parameter_message
+from .parameters import (
+    ParameterSet,
+    parameters_or_default,
+    unknown_parameter_message,
+)
 from .solver import process_pool
 from .trials import (
     Trial,
+    _trial_list,
     evaluate_finding,
     load,
     p_value_term,
@@ -92,6 +98,14 @@ DEFAULT_FREE: tuple[str, ...] = (
 DEFAULT_TRIALS: tuple[str, ...] = ("wu2016", "wei2016_prednisone")
 
 _P_FLOOR = 1e-10
+
+#: lmfit methods :func:`fit` accepts for its local stage (least-squares and scalar minimisers;
+#: an unknown name used to be passed on to lmfit, which ran a default method instead).
+FIT_METHODS: tuple[str, ...] = (
+    "least_squares", "leastsq", "nelder", "powell", "lbfgsb", "l-bfgsb", "bfgs", "cg", "tnc",
+    "cobyla", "slsqp", "trust-constr", "differential_evolution", "basinhopping", "ampgo",
+    "shgo", "dual_annealing",
+)  # fmt: skip
 
 
 class CalibrationError(PDModelError, ValueError):
@@ -167,9 +181,17 @@ class Objective:
         workers: int = 1,
         prior_scale: float = 1.0,
     ) -> None:
-        if not trials:
+        if isinstance(trials, Sequence) and not isinstance(trials, str) and not trials:
             raise CalibrationError("give at least one trial to fit")
+        trials = _trial_list(trials)
+        base = parameters_or_default(base, "base")
         _whole(workers, "workers", 1)
+        _whole(n_per_arm, "n_per_arm", 1)
+        _whole(seed, "seed", 0)
+        for what, x in (("width", width), ("rtol", rtol)):
+            if isinstance(x, bool) or not isinstance(x, numbers.Real) or not 0 < x < math.inf:
+                raise CalibrationError(f"`{what}` must be a positive number, got {x!r}")
+        free = _free_names(free)
         if not free:
             raise CalibrationError("give at least one free parameter")
         for name in free:
@@ -650,9 +672,15 @@ def fit(
     CalibrationError
         Unknown free parameter, a start outside the bounds, a non-finite objective.
     """
-    base = params or default_parameters()
-    names = tuple(free) if free is not None else DEFAULT_FREE
-    designs = tuple(t if isinstance(t, Trial) else load(t) for t in (trials or DEFAULT_TRIALS))
+    base = parameters_or_default(params)
+    names = _free_names(free) if free is not None else DEFAULT_FREE
+    designs = _designs(trials, DEFAULT_TRIALS)
+    if not isinstance(method, str) or method not in FIT_METHODS:
+        raise CalibrationError(
+            f"unknown fit method {method!r}; use one of {', '.join(FIT_METHODS)}"
+        )
+    if max_nfev is not None:
+        _whole(max_nfev, "max_nfev", 1)
     _whole(workers, "workers", 1)
     n_starts = _whole(starts, "starts", 1)
     # several starts: the starts run side by side; one start: each evaluation is shared
@@ -769,9 +797,7 @@ def profile(
     if name not in result.free:
         raise CalibrationError(f"`{name}` was not estimated; estimated: {list(result.free)}")
     _whole(workers, "workers", 1)
-    designs = tuple(
-        t if isinstance(t, Trial) else load(t) for t in (trials or _trial_sources(result))
-    )
+    designs = _designs(trials, _trial_sources(result))
     tasks = [(result, name, float(v), designs, max_nfev) for v in values]
     if workers == 1 or len(tasks) == 1:
         return [_profile_point(t) for t in tasks]
@@ -990,7 +1016,7 @@ def sample(
     if n_burn >= steps:
         raise CalibrationError(f"`burn` ({n_burn}) must be below `steps` ({steps})")
     prov = result.provenance
-    designs = [t if isinstance(t, Trial) else load(t) for t in (trials or _trial_sources(result))]
+    designs = _designs(trials, _trial_sources(result))
     obj = Objective(designs, result.params, names, **_settings(result))
     lp = lmfit.Parameters()
     for name in names:
@@ -1070,6 +1096,28 @@ def _prior_scale(
     return scale
 
 
+def _designs(trials: Any, default: Sequence[Trial | str]) -> tuple[Trial, ...]:
+    """Trials from names, files or Trial objects (one, or a sequence); `default` when None."""
+    if trials is None:
+        trials = default
+    elif isinstance(trials, str | Path | Trial):
+        trials = [trials]  # one trial
+    elif not isinstance(trials, Sequence):
+        raise CalibrationError(
+            f"`trials` must be trial names, files or Trial objects, got {trials!r}"
+        )
+    return tuple(t if isinstance(t, Trial) else load(t) for t in trials)
+
+
+def _free_names(free: Any) -> tuple[str, ...]:
+    """Free parameter names: one name, or a sequence of names."""
+    if isinstance(free, str):
+        return (free,)
+    if not isinstance(free, Sequence) or not all(isinstance(x, str) for x in free):
+        raise CalibrationError(f"`free` must be parameter names, got {free!r}")
+    return tuple(free)
+
+
 def _whole(value: Any, name: str, low: int) -> int:
     return check_whole(value, name, low, CalibrationError)
 
@@ -1115,8 +1163,8 @@ def sensitivity(
     """
     import pandas as pd
 
-    names = tuple(free) if free is not None else DEFAULT_FREE
-    designs = tuple(t if isinstance(t, Trial) else load(t) for t in (trials or DEFAULT_TRIALS))
+    names = _free_names(free) if free is not None else DEFAULT_FREE
+    designs = _designs(trials, DEFAULT_TRIALS)
     obj = Objective(designs, params, names, n_per_arm, seed)
     labels = [f"{t.trial}: {t.label}" for t in obj.terms(params) if t.kind != "prior"]
     cols = {}

@@ -203,6 +203,24 @@ RETIRED: dict[str, str] = {
 }
 
 
+def parameters_or_default(params: Any, name: str = "params") -> ParameterSet:
+    """`params` if it is a :class:`ParameterSet`, the table's defaults if it is None.
+
+    Raises
+    ------
+    ParameterError
+        Anything else (a dict, a number, a file name), naming the argument.
+    """
+    if params is None:
+        return default_parameters()
+    if not isinstance(params, ParameterSet):
+        raise ParameterError(
+            f"`{name}` must be a pdmodel ParameterSet (pm.default_parameters(), "
+            f"pm.calibrated_parameters() or pm.load_parameters(file)), got {type(params).__name__}"
+        )
+    return params
+
+
 def unknown_parameter_message(name: object, known: Mapping[str, Any]) -> str:
     """Error text for an unknown parameter name, suggesting the closest known one."""
     import difflib

@@ -21,7 +21,7 @@ from scipy.stats import qmc as _qmc
 
 from .errors import PopulationError
 from .model import INDIVIDUAL_PARAMETERS, Individuals
-from .parameters import ParameterSet, default_parameters
+from .parameters import ParameterSet, parameters_or_default
 
 __all__ = ["Population", "sobol_points"]
 
@@ -119,7 +119,7 @@ class Population:
             draws = ndtri(sobol_points(len(_KEYS), int(n), seed))
         else:
             raise PopulationError(f"unknown sampling `{sampling}`; use random or sobol")
-        return cls(params or default_parameters(), dict(zip(_KEYS, draws, strict=True)))
+        return cls(parameters_or_default(params), dict(zip(_KEYS, draws, strict=True)))
 
     @classmethod
     def patient(cls, params: ParameterSet | None = None, **values: float) -> Population:
@@ -134,7 +134,7 @@ class Population:
             ``plt_base=12`` (10^9/L), ``k_ab=0.8`` (1/day), ``gc_ec50`` (ng/mL),
             ``il11_ec50`` (ng/mL), ``clone_r`` (1/day), ``ab_assay`` (standard-normal deviate).
         """
-        params = params or default_parameters()
+        params = parameters_or_default(params)
         z = {k: np.zeros(1) for k in _KEYS}
         for key, value in values.items():
             if key not in INDIVIDUAL_PARAMETERS:

@@ -22,7 +22,7 @@ from typing import Any
 
 from .errors import MissingExtraError, RegimenError
 from .model import N_TRANSIT, STATE_NAMES, baseline_state
-from .parameters import ParameterSet, default_parameters
+from .parameters import ParameterSet, parameters_or_default
 from .pk import drug_pk
 from .population import Population
 from .regimens import Regimen, Rule
@@ -113,7 +113,7 @@ def to_sbml(
         The regimen uses a follow-on course, which SBML events cannot express.
     """
     libsbml = require_libsbml()
-    params = params or default_parameters()
+    params = parameters_or_default(params)
     regimen = regimen or Regimen()
     patient = patient or Population.patient(params)
     if len(patient) != 1:

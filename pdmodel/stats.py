@@ -28,14 +28,16 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats as _st
 from scipy.special import gammaln, ndtri_exp
 
-from .errors import OptionError
+from .errors import OptionError, check_whole
 
 __all__ = [
     "TESTS",
@@ -66,9 +68,32 @@ TESTS: dict[str, tuple[str, ...]] = {
 
 
 def _z(alpha: float) -> float:
-    if not 0 < alpha < 1:
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < 1:
         raise OptionError(f"`alpha` must lie in (0, 1), got {alpha!r}")
     return float(_st.norm.isf(alpha / 2))
+
+
+def _real(x: Any, name: str, low: float = -math.inf, high: float = math.inf) -> float:
+    """`x` as a finite float within [low, high], or an OptionError naming `name`."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
+        raise OptionError(f"`{name}` must be a finite number, got {x!r}")
+    value = float(x)
+    if not low <= value <= high:
+        raise OptionError(f"`{name}` must lie within [{low:g}, {high:g}], got {x!r}")
+    return value
+
+
+def _dist(d: Any, name: str) -> np.ndarray:
+    """A probability vector over ordered categories, or an OptionError naming `name`."""
+    try:
+        a = np.asarray(d, dtype=float)
+    except (TypeError, ValueError):
+        raise OptionError(f"`{name}` must be a sequence of fractions, got {d!r}") from None
+    if a.ndim != 1 or a.size < 2 or not np.all(np.isfinite(a)) or np.any(a < 0):
+        raise OptionError(f"`{name}` must be >= 2 finite fractions >= 0, got {d!r}")
+    if abs(a.sum() - 1.0) > 1e-6:
+        raise OptionError(f"`{name}` must sum to 1, got {a.sum():.6g}")
+    return a
 
 
 def compare_rates(k1: int, n1: int, k2: int, n2: int, method: str = "chi2") -> float:
@@ -170,8 +195,8 @@ def power_rates(
     rejection region in the stated direction.  A polynomial in ``p1`` and ``p2``, so smooth.
     """
     for name, n in (("n1", n1), ("n2", n2)):
-        if n < 1 or int(n) != n:
-            raise OptionError(f"`{name}` must be a whole number of patients >= 1, got {n!r}")
+        check_whole(n, name, 1)
+    p1, p2 = _real(p1, "p1", 0.0, 1.0), _real(p2, "p2", 0.0, 1.0)
     return power_rates_over_sizes(p1, p2, ([n1], [1.0]), ([n2], [1.0]), alpha, method)
 
 
@@ -213,6 +238,10 @@ def power_means(
     """
     if method not in ("welch", "t"):
         raise OptionError(f"unknown mean test `{method}`; use t or welch")
+    m1, m2 = _real(m1, "m1"), _real(m2, "m2")
+    s1, s2 = _real(s1, "s1", 0.0), _real(s2, "s2", 0.0)
+    n1, n2 = check_whole(n1, "n1", 1), check_whole(n2, "n2", 1)
+    _z(alpha)
     if method == "t" and n1 + n2 - 2 < 1:
         raise OptionError(f"Student's t test needs at least 3 patients, got {n1} + {n2}")
     return float(_power_means_grid(m1, s1, np.asarray(n1), m2, s2, np.asarray(n2), alpha, method))
@@ -235,7 +264,7 @@ def _power_means_grid(
     se = np.sqrt(v1 + v2)
     d = m1 - m2
     sure = 1.0 if d > 0 else 0.0  # no spread: any difference rejects
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         if method == "t":
             nu = n1 + n2 - 2
             w1, w2 = (n1 - 1) * s1 * s1, (n2 - 1) * s2 * s2
@@ -364,8 +393,11 @@ def probability_index(dist1: Sequence[float], dist2: Sequence[float]) -> float:
 
     Categories are ordered from lowest to highest value.
     """
-    a = np.asarray(dist1, dtype=float)
-    b = np.asarray(dist2, dtype=float)
+    a, b = _dist(dist1, "dist1"), _dist(dist2, "dist2")
+    if a.size != b.size:
+        raise OptionError(
+            f"`dist1` and `dist2` need the same categories, got {a.size} and {b.size}"
+        )
     cb = np.concatenate([[0.0], np.cumsum(b)[:-1]])  # P(Y < category)
     return float(np.sum(a * (cb + 0.5 * b)))
 
@@ -386,6 +418,7 @@ def power_grades(
     """
     z = _z(alpha)
     theta = probability_index(dist1, dist2)
+    n1, n2 = check_whole(n1, "n1", 1), check_whole(n2, "n2", 1)
     s0 = _grades_null_sd(dist1, dist2, n1, n2)
     if s0 == 0.0:
         return 1.0 if theta > 0.5 else 0.0
@@ -418,10 +451,13 @@ def power_change(mean: float, sd: float, n: int, alpha: float = 0.05) -> float:
     alpha : float
         Two-sided significance level.
     """
+    n = check_whole(n, "n", 1)
     if n < 2:
         raise OptionError(f"a paired test needs at least 2 patients, got {n}")
+    mean, sd = _real(mean, "mean"), _real(sd, "sd", 0.0)
     se = sd / math.sqrt(n)
     df = n - 1
+    _z(alpha)
     tcrit = float(_st.t.isf(alpha / 2, df))
     if se == 0.0:
         return 1.0 if mean > 0 else 0.0

@@ -72,7 +72,7 @@ from .endpoints import (
 )
 from .errors import PDModelError, check_whole
 from .model import INDIVIDUAL_PARAMETERS
-from .parameters import ParameterSet, default_parameters
+from .parameters import ParameterSet, parameters_or_default
 from .population import Population, sobol_points
 from .regimens import Regimen
 from .solver import SimulationResult, simulate_many
@@ -828,10 +828,32 @@ def simulate_trial(
     -------
     TrialResult
     """
+    if not isinstance(trial, Trial):
+        raise TrialError(
+            f"`trial` must be a pdmodel Trial (pdmodel.trials.load(name)), got "
+            f"{type(trial).__name__} {trial!r:.60}"
+        )
     return simulate_trials(
         [trial], params, n_per_arm, seed, executor=executor, chunk_size=chunk_size,
         progress=progress, smooth_width=smooth_width,
     )[0]  # fmt: skip
+
+
+def _trial_list(trials: Any) -> tuple[Trial, ...]:
+    """`trials` as a non-empty tuple of Trial objects, or a TrialError naming what is wrong."""
+    if isinstance(trials, Trial | str) or not isinstance(trials, Sequence):
+        raise TrialError(
+            f"`trials` must be a list of pdmodel Trial objects, got {type(trials).__name__}"
+        )
+    if not trials:
+        raise TrialError("give at least one trial to simulate")
+    for t in trials:
+        if not isinstance(t, Trial):
+            raise TrialError(
+                f"`trials` must hold pdmodel Trial objects (pdmodel.trials.load(name)), got "
+                f"{type(t).__name__} {t!r:.60}"
+            )
+    return tuple(trials)
 
 
 def simulate_trials(
@@ -871,9 +893,8 @@ def simulate_trials(
     list of TrialResult
         One per trial, in order.
     """
-    if not trials:
-        raise TrialError("give at least one trial to simulate")
-    params = params or default_parameters()
+    trials = _trial_list(trials)
+    params = parameters_or_default(params)
     jobs: list[tuple[Population, Regimen]] = []
     for trial in trials:
         pop = enrol(trial, params, n_per_arm, seed)

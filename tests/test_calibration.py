@@ -511,3 +511,33 @@ def test_parameter_recovery_from_published_p_values() -> None:
     lo, hi = fits["p"].ci95["il11_smax"]
     assert lo <= 3.0 <= hi
     assert abs(fits["p"].params["il11_smax"] - 3.0) < abs(fits["verdict"].params["il11_smax"] - 3.0)
+
+
+def test_fit_and_objective_refuse_wrong_kinds_of_argument(params: pm.ParameterSet) -> None:
+    t = trials.load("wei2016_prednisone")
+    with pytest.raises(cal.CalibrationError, match="unknown fit method 'foo'; use one of"):
+        cal.fit([t], params, ["k_ab"], n_per_arm=10, method="foo")  # was run as another method
+    with pytest.raises(cal.CalibrationError, match=r"`free` must be parameter names, got 1\.5"):
+        cal.fit([t], params, 1.5, n_per_arm=10)  # type: ignore[arg-type]
+    with pytest.raises(cal.CalibrationError, match="`trials` must be trial names, files or Trial"):
+        cal.fit(1.5, params, ["k_ab"], n_per_arm=10)  # type: ignore[arg-type]
+    with pytest.raises(cal.CalibrationError, match="`max_nfev` must be a whole number >= 1"):
+        cal.fit([t], params, ["k_ab"], n_per_arm=10, max_nfev=0)
+    for kw, match in (
+        ({"n_per_arm": 1.5}, "`n_per_arm` must be a whole number >= 1"),  # was truncated to 1
+        ({"seed": -1}, "`seed` must be a whole number >= 0"),
+        ({"width": 0.0}, "`width` must be a positive number"),
+        ({"rtol": "x"}, "`rtol` must be a positive number"),
+    ):
+        with pytest.raises(cal.CalibrationError, match=match):
+            cal.Objective([t], params, ["k_ab"], **kw)  # type: ignore[arg-type]
+    with pytest.raises(pm.ParameterError, match="`base` must be a pdmodel ParameterSet"):
+        cal.Objective([t], 0, ["k_ab"])  # type: ignore[arg-type]
+    with pytest.raises(trials.TrialError, match="`trials` must hold pdmodel Trial objects"):
+        cal.Objective(["wei2016_prednisone"], params, ["k_ab"])  # type: ignore[list-item]
+    # one name is one free parameter; one trial name is one trial
+    obj = cal.Objective([t], params, "k_ab", n_per_arm=10)  # type: ignore[arg-type]
+    assert obj.free == ("k_ab",)
+    res = cal.fit("wei2016_prednisone", params, "k_ab", n_per_arm=10, max_nfev=1,
+                  uncertainty=False, progress=False)  # type: ignore[arg-type]  # fmt: skip
+    assert res.free == ("k_ab",) and res.provenance["trials"][0]["id"] == "wei2016_prednisone"

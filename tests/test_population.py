@@ -105,3 +105,13 @@ def test_population_errors(params: pm.ParameterSet, call, match: str) -> None:
 def test_seed_is_required(params: pm.ParameterSet) -> None:
     with pytest.raises(TypeError):
         pm.Population.sample(5, params)  # type: ignore[call-arg]
+
+
+def test_params_must_be_a_parameter_set() -> None:
+    # `0` and `{}` were silently replaced by the default parameters (`params or default`)
+    for bad in (0, {}, "calibrated"):
+        with pytest.raises(pm.ParameterError, match="`params` must be a pdmodel ParameterSet"):
+            pm.Population.sample(3, bad, seed=1)  # type: ignore[arg-type]
+        with pytest.raises(pm.ParameterError, match="`params` must be a pdmodel ParameterSet"):
+            pm.Population.patient(bad)  # type: ignore[arg-type]
+    assert pm.Population.sample(3, None, seed=1).params == pm.default_parameters()

@@ -312,3 +312,25 @@ def test_p_value_deviance() -> None:
         stats.expected_z_rates(0.3, 0.2, ([40], [1.0]), ([40], [1.0]), "exact")
     with pytest.raises(OptionError, match="unknown mean test"):
         stats.expected_z_means(1, 1, ([40], [1.0]), 0, 1, ([40], [1.0]), "z")
+
+
+def test_power_functions_refuse_bad_input() -> None:
+    cases = [
+        (lambda: stats.power_rates(1.5, 0.2, 10, 10), r"`p1` must lie within \[0, 1\]"),
+        (lambda: stats.power_rates("x", 0.2, 10, 10), "`p1` must be a finite number"),
+        (lambda: stats.power_rates(0.3, 0.2, 10, 10, alpha="x"), r"`alpha` must lie in \(0, 1\)"),
+        (lambda: stats.power_rates(0.3, 0.2, 10.5, 10), "`n1` must be a whole number"),
+        (lambda: stats.power_means(float("nan"), 1, 10, 0, 1, 10), "`m1` must be a finite"),
+        (lambda: stats.power_means(1, -1, 10, 0, 1, 10), r"`s1` must lie within \[0, inf\]"),
+        (lambda: stats.power_means(1, 1, [1, 2], 0, 1, 10), "`n1` must be a whole number"),
+        (lambda: stats.power_change(1.0, 1.0, 10, alpha=2), r"`alpha` must lie in \(0, 1\)"),
+        (lambda: stats.power_change(None, 1.0, 10), "`mean` must be a finite number"),
+        (lambda: stats.power_grades([0.5, 0.6], [0.5, 0.5], 10, 10), "`dist1` must sum to 1"),
+        (lambda: stats.power_grades([0.5, 0.5], [1.0], 10, 10), "`dist2` must be >= 2 finite"),
+        (lambda: stats.power_grades([0.5, 0.5], [0.2, 0.3, 0.5], 10, 10), "the same categories"),
+        (lambda: stats.power_grades([0.5, 0.5], [0.5, 0.5], 0, 10), "`n1` must be a whole"),
+        (lambda: stats.probability_index("ab", [0.5, 0.5]), "`dist1` must be"),
+    ]
+    for call, match in cases:
+        with pytest.raises(OptionError, match=match):
+            call()

@@ -453,3 +453,14 @@ def test_any_malformed_value_is_a_trial_error(name: str) -> None:
             except TrialError:
                 n_errors += 1
     assert n_errors > len(paths)  # most mutations are refused (some are valid, e.g. a note)
+
+
+def test_simulate_trial_refuses_wrong_kinds_of_argument(params: pm.ParameterSet) -> None:
+    with pytest.raises(TrialError, match="`trial` must be a pdmodel Trial"):
+        trials.simulate_trial("wu2016", params, n_per_arm=5)  # type: ignore[arg-type]
+    with pytest.raises(TrialError, match="`trials` must be a list of pdmodel Trial objects"):
+        trials.simulate_trials(1.5, params)  # type: ignore[arg-type]
+    with pytest.raises(TrialError, match="`trials` must hold pdmodel Trial objects"):
+        trials.simulate_trials([trials.load("wu2016"), "x"], params)  # type: ignore[list-item]
+    with pytest.raises(pm.ParameterError, match="`params` must be a pdmodel ParameterSet"):
+        trials.simulate_trial(trials.load("wu2016"), {"k_ab": 1.0}, n_per_arm=5)  # type: ignore[arg-type]
