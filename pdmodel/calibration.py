@@ -634,7 +634,8 @@ def fit(
     seed : int
         Seed of the virtual populations and of the multi-start draws.
     method : str
-        lmfit method for the local stage (``least_squares`` recommended; ``nelder`` works too).
+        lmfit method for the local stage, one of :data:`FIT_METHODS` (``least_squares``
+        recommended: it uses the signed residuals; ``nelder`` works too).
     starts : int
         Local fits from the start values and from ``starts - 1`` prior draws; the best is kept.
     width : float
