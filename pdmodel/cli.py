@@ -362,8 +362,13 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     out = _file_target(args.out, "--out", "fitted.json")
     if out.suffix.lower() != ".json":
         raise OptionError(f"--out must name a .json file, got {out}")
+    for opt, value in (("--free", args.free), ("--profile", args.profile)):
+        if value is not None and not value.strip(", "):
+            raise OptionError(f"{opt} needs at least one parameter name, got {value!r}")
     free = (
-        tuple(x.strip() for x in args.free.split(",") if x.strip()) if args.free else DEFAULT_FREE
+        tuple(x.strip() for x in args.free.split(",") if x.strip())
+        if args.free is not None
+        else DEFAULT_FREE
     )
     # check the after-fit options before the (long) fit
     to_profile = [x.strip() for x in (args.profile or "").split(",") if x.strip()]

@@ -264,6 +264,10 @@ def test_fit_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "unknown parameter `nope`" in capsys.readouterr().err
     assert main(["fit", "--out", str(tmp_path / "f.txt")]) == 2
     assert main(["fit", "--out", str(tmp_path / "no" / "f.json")]) == 2
+    for opt in ("--free", "--profile"):  # an empty list ran the default fit without a word
+        for empty in ("", " , "):
+            assert main(["fit", opt, empty, "--out", str(tmp_path / "f.json")]) == 2
+            assert f"{opt} needs at least one parameter name" in capsys.readouterr().err
     # options used after the fit are checked before it
     assert (
         main(["fit", "--free", "k_ab", "--profile", "gc_ec50", "--out", str(tmp_path / "f.json")])
