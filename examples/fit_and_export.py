@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> str:
     ax.bar([i + 0.2 for i in x], model, width=0.4, label="fitted model")
     ax.set_xticks(list(x), [f.endpoint.replace("_", "\n") for f in trial.findings])
     ax.set_ylabel("fraction of patients")
-    ax.set_title("Two-parameter fit, for illustration (the shipped fit frees 11)", fontsize=9)
+    n_shipped = len(pm.calibration.DEFAULT_FREE)
+    ax.set_title(f"Two-parameter fit, for illustration (the shipped fit frees {n_shipped})",
+                 fontsize=9)  # fmt: skip
     ax.legend(fontsize=8, frameon=False)
     fig.savefig(args.out, dpi=110)
     plt.close(fig)
