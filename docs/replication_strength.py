@@ -44,7 +44,9 @@ def _alpha_at(
     """The alpha at which P(replicate) of finding `f` equals `target` (bisection in log alpha)."""
 
     def prob(alpha: float) -> float:
-        r = trials.evaluate_finding(dataclasses.replace(f, alpha=alpha), trial, summaries)
+        r = trials.evaluate_finding(
+            dataclasses.replace(f, alpha=alpha), trial, summaries, typical_p=False
+        )
         assert r.probability is not None
         return r.probability
 

@@ -181,16 +181,13 @@ class Objective:
         workers: int = 1,
         prior_scale: float = 1.0,
     ) -> None:
-        if isinstance(trials, Sequence) and not isinstance(trials, str) and not trials:
-            raise CalibrationError("give at least one trial to fit")
-        trials = _trial_list(trials)
+        trials = _trial_list(trials, "fit")
         base = parameters_or_default(base, "base")
         _whole(workers, "workers", 1)
         _whole(n_per_arm, "n_per_arm", 1)
         _whole(seed, "seed", 0)
         for what, x in (("width", width), ("rtol", rtol)):
-            if isinstance(x, bool) or not isinstance(x, numbers.Real) or not 0 < x < math.inf:
-                raise CalibrationError(f"`{what}` must be a positive number, got {x!r}")
+            _positive_number(x, f"`{what}`")
         free = _free_names(free)
         if not free:
             raise CalibrationError("give at least one free parameter")
@@ -1088,13 +1085,15 @@ def _prior_scale(
     value: Any, name: str = "`prior_scale`", error: type[Exception] = CalibrationError
 ) -> float:
     """Validated prior-SD factor (`error` naming `name` otherwise)."""
-    try:
-        scale = float(value)
-    except (TypeError, ValueError):
-        scale = math.nan
-    if not (math.isfinite(scale) and scale > 0):
+    return _positive_number(value, name, error)
+
+
+def _positive_number(value: Any, name: str, error: type[Exception] = CalibrationError) -> float:
+    """`value` as a finite float > 0, or `error` naming `name` (a bool is not a number)."""
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Real)
+    if not (ok and math.isfinite(value) and value > 0):
         raise error(f"{name} must be a number > 0 (finite), got {value!r}")
-    return scale
+    return float(value)
 
 
 def _designs(trials: Any, default: Sequence[Trial | str]) -> tuple[Trial, ...]:

@@ -6,6 +6,7 @@ exception, so callers may catch either (``except ValueError`` keeps working).
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
@@ -61,3 +62,11 @@ def check_whole(value: Any, name: str, low: int, error: type[Exception] = Option
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise error(f"`{name}` must be a whole number >= {low}, got {value!r}")
     return int(value)
+
+
+def check_finite(value: Any, name: str, error: type[Exception] = OptionError) -> float:
+    """`value` as a float if it is a finite real number (not a bool); else `error` naming
+    `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise error(f"`{name}` must be a finite number, got {value!r}")
+    return float(value)

@@ -32,7 +32,14 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _kernel
 from ._progress import progress_iter, want_progress
-from .errors import OptionError, PopulationError, RegimenError, SolverError, check_whole
+from .errors import (
+    OptionError,
+    PopulationError,
+    RegimenError,
+    SolverError,
+    check_finite,
+    check_whole,
+)
 from .model import OBSERVABLES, Individuals, baseline_state, observables, rhs
 from .pk import DrugPK, drug_pk
 from .population import Population
@@ -1020,8 +1027,7 @@ def _combine(
 
 
 def _positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise OptionError(f"`{name}` must be a finite number, got {value!r}")
-    if value <= 0:
+    number = check_finite(value, name)
+    if number <= 0:
         raise OptionError(f"`{name}` must be positive, got {value!r}")
-    return float(value)
+    return number

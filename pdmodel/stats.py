@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,7 +37,7 @@ from numpy.typing import ArrayLike
 from scipy import stats as _st
 from scipy.special import gammaln, ndtri_exp
 
-from .errors import OptionError, check_whole
+from .errors import OptionError, check_finite, check_whole
 
 __all__ = [
     "TESTS",
@@ -75,9 +75,7 @@ def _z(alpha: float) -> float:
 
 def _real(x: Any, name: str, low: float = -math.inf, high: float = math.inf) -> float:
     """`x` as a finite float within [low, high], or an OptionError naming `name`."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
-        raise OptionError(f"`{name}` must be a finite number, got {x!r}")
-    value = float(x)
+    value = check_finite(x, name)
     if not low <= value <= high:
         raise OptionError(f"`{name}` must lie within [{low:g}, {high:g}], got {x!r}")
     return value
@@ -139,12 +137,16 @@ def _binom_pmf(n: int, p: float) -> np.ndarray:
     return np.exp(_log_binom(n) + k * math.log(p) + (n - k) * math.log1p(-p))
 
 
-@functools.lru_cache(maxsize=8192)  # ~2 kB each; subsets of 2 arms of <= 100 reach ~5,000
-def _rate_region(n1: int, n2: int, alpha: float, method: str) -> np.ndarray:
-    """Outcomes ``(k1, k2)`` where the test finds rate 1 significantly above rate 2 (read-only)."""
+@functools.lru_cache(maxsize=4096)  # ~26 kB each at 40 per arm
+def _rate_outcomes(n1: int, n2: int, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """For every outcome ``(k1, k2)``: the sign of ``k1/n1 - k2/n2`` and the test's statistic.
+
+    The statistic is Pearson's chi-square for ``"chi2"`` and the two-sided P value for
+    ``"fisher"`` (read-only arrays); :func:`_rate_region` and :func:`_rate_z` derive from them.
+    """
     k1 = np.arange(n1 + 1)[:, None]
     k2 = np.arange(n2 + 1)[None, :]
-    higher = k1 * n2 > k2 * n1
+    sign = np.sign(k1 * n2 - k2 * n1).astype(float)
     if method == "chi2":
         # Pearson chi-square (no continuity correction) = the pooled two-proportion z test
         # chi2 = N (k1 n2 - k2 n1)^2 / (n1 n2 m (N - m)), m = k1 + k2 the responders' margin
@@ -152,13 +154,10 @@ def _rate_region(n1: int, n2: int, alpha: float, method: str) -> np.ndarray:
         denom = (m * (n1 + n2 - m) * n1 * n2).astype(float)
         num = (n1 + n2) * (k1 * n2 - k2 * n1).astype(float) ** 2
         stat = np.divide(num, denom, out=np.zeros(num.shape), where=denom > 0)
-        region = higher & (stat > _st.chi2.isf(alpha, 1))
     else:
         # Fisher's exact test, two-sided as in scipy: tables no more probable than the observed
-        region = np.zeros((n1 + 1, n2 + 1), dtype=bool)
-        lc1 = _log_binom(n1)
-        lc2 = _log_binom(n2)
-        lcn = _log_binom(n1 + n2)
+        stat = np.ones((n1 + 1, n2 + 1))
+        lc1, lc2, lcn = _log_binom(n1), _log_binom(n2), _log_binom(n1 + n2)
         for t in range(n1 + n2 + 1):
             lo, hi = max(0, t - n2), min(n1, t)
             x = np.arange(lo, hi + 1)
@@ -166,10 +165,42 @@ def _rate_region(n1: int, n2: int, alpha: float, method: str) -> np.ndarray:
             order = np.sort(pmf)
             cum = np.cumsum(order)
             idx = np.searchsorted(order, pmf * (1 + 1e-7), side="right")
-            pval = cum[idx - 1]
-            region[x, t - x] = higher[x, t - x] & (pval <= alpha)
+            stat[x, t - x] = cum[idx - 1]
+    sign.setflags(write=False)
+    stat.setflags(write=False)
+    return sign, stat
+
+
+@functools.lru_cache(maxsize=8192)  # ~2 kB each; subsets of 2 arms of <= 100 reach ~5,000
+def _rate_region(n1: int, n2: int, alpha: float, method: str) -> np.ndarray:
+    """Outcomes ``(k1, k2)`` where the test finds rate 1 significantly above rate 2 (read-only)."""
+    sign, stat = _rate_outcomes(n1, n2, method)
+    if method == "chi2":
+        region = (sign > 0) & (stat > _st.chi2.isf(alpha, 1))
+    else:
+        region = (sign > 0) & (stat <= alpha)
     region.setflags(write=False)
     return region
+
+
+def _binomial_grid(
+    p1: float,
+    p2: float,
+    sizes1: np.ndarray,
+    sizes2: np.ndarray,
+    table: Callable[[int, int], np.ndarray],
+) -> np.ndarray:
+    """``E[table(n1, n2)[k1, k2]]`` over ``k1 ~ Bin(n1, p1)``, ``k2 ~ Bin(n2, p2)``, for every
+    pair of arm sizes (shape ``(len(sizes1), len(sizes2))``; rates clipped to [0, 1])."""
+    p1 = min(max(p1, 0.0), 1.0)
+    p2 = min(max(p2, 0.0), 1.0)
+    pmf2 = [_binom_pmf(int(n), p2) for n in sizes2]
+    out = np.empty((sizes1.size, sizes2.size))
+    for i, n1 in enumerate(sizes1):
+        b1 = _binom_pmf(int(n1), p1)
+        for j, n2 in enumerate(sizes2):
+            out[i, j] = b1 @ table(int(n1), int(n2)) @ pmf2[j]
+    return out
 
 
 def power_rates(
@@ -276,13 +307,25 @@ def _power_means_grid(
             out = _st.nct.sf(np.where(degenerate, 0.0, tcrit / r), np.where(degenerate, 1.0, f),
                              np.where(degenerate, 0.0, d / se))  # fmt: skip
             return np.asarray(np.where(degenerate, sure, out))
-        t1 = np.where(n1 > 1, v1 * v1 / (n1 - 1), 0.0)
-        t2 = np.where(n2 > 1, v2 * v2 / (n2 - 1), 0.0)
-        denom = t1 + t2
-        df = np.maximum(np.where(denom > 0, (v1 + v2) ** 2 / denom, n1 + n2 - 2), 1.0)
+        df = _welch_df(v1, v2, n1, n2)
         tcrit = _st.t.isf(alpha / 2, df)
         out = _st.nct.sf(tcrit, df, np.where(se == 0.0, 0.0, d / se))
         return np.asarray(np.where(se == 0.0, sure, out))
+
+
+def _welch_df(v1: np.ndarray, v2: np.ndarray, n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
+    """Welch-Satterthwaite degrees of freedom from the arms' ``s^2 / n`` and sizes (>= 1)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t1 = np.where(n1 > 1, v1 * v1 / (n1 - 1), 0.0)
+        t2 = np.where(n2 > 1, v2 * v2 / (n2 - 1), 0.0)
+        denom = t1 + t2
+        return np.maximum(np.where(denom > 0, (v1 + v2) ** 2 / denom, n1 + n2 - 2), 1.0)
+
+
+def _z_of_t(t: ArrayLike, df: ArrayLike) -> np.ndarray:
+    """The z equivalent of a t statistic ``t >= 0``: ``-Phi^-1(P(T_df > t))``, in logs so that
+    far tails stay finite (capped at 40)."""
+    return np.minimum(-ndtri_exp(_st.t.logsf(t, df)), 40.0)
 
 
 def power_means_over_sizes(
@@ -358,17 +401,9 @@ def power_rates_over_sizes(
     _z(alpha)
     a, pa = _sizes(sizes1, "sizes1", 1)
     b, pb = _sizes(sizes2, "sizes2", 1)
-    p1 = min(max(p1, 0.0), 1.0)
-    p2 = min(max(p2, 0.0), 1.0)
-    pmf1 = [_binom_pmf(int(n), p1) for n in a]
-    pmf2 = [_binom_pmf(int(n), p2) for n in b]
-    total = 0.0
-    for n1, w1, b1 in zip(a, pa, pmf1, strict=True):
-        row = 0.0
-        for n2, w2, b2 in zip(b, pb, pmf2, strict=True):
-            row += w2 * float(b1 @ _rate_region(int(n1), int(n2), float(alpha), method) @ b2)
-        total += w1 * row
-    return float(min(max(total, 0.0), 1.0))
+    alpha = float(alpha)
+    grid = _binomial_grid(p1, p2, a, b, lambda n1, n2: _rate_region(n1, n2, alpha, method))
+    return float(min(max(pa @ grid @ pb, 0.0), 1.0))
 
 
 def _sizes(
@@ -488,28 +523,11 @@ def _rate_z(n1: int, n2: int, method: str) -> np.ndarray:
 
     Positive when rate 1 is observed higher; 0 for equal observed rates.
     """
-    k1 = np.arange(n1 + 1)[:, None]
-    k2 = np.arange(n2 + 1)[None, :]
-    sign = np.sign(k1 * n2 - k2 * n1).astype(float)
+    sign, stat = _rate_outcomes(n1, n2, method)
     if method == "chi2":
-        # the Pearson statistic on 1 df is z^2 (see _rate_region)
-        m = k1 + k2
-        denom = (m * (n1 + n2 - m) * n1 * n2).astype(float)
-        num = (n1 + n2) * (k1 * n2 - k2 * n1).astype(float) ** 2
-        stat = np.divide(num, denom, out=np.zeros(num.shape), where=denom > 0)
-        z = sign * np.sqrt(stat)
+        z = sign * np.sqrt(stat)  # the Pearson statistic on 1 df is z^2
     else:
-        pval = np.ones((n1 + 1, n2 + 1))
-        lc1, lc2, lcn = _log_binom(n1), _log_binom(n2), _log_binom(n1 + n2)
-        for t in range(n1 + n2 + 1):
-            lo, hi = max(0, t - n2), min(n1, t)
-            x = np.arange(lo, hi + 1)
-            pmf = np.exp(lc1[x] + lc2[t - x] - lcn[t])
-            order = np.sort(pmf)
-            cum = np.cumsum(order)
-            idx = np.searchsorted(order, pmf * (1 + 1e-7), side="right")
-            pval[x, t - x] = cum[idx - 1]
-        z = sign * _st.norm.isf(np.clip(pval, 1e-300, 1.0) / 2.0)
+        z = sign * _st.norm.isf(np.clip(stat, 1e-300, 1.0) / 2.0)
     z.setflags(write=False)
     return np.asarray(z)
 
@@ -546,14 +564,7 @@ def expected_z_rates(
         raise OptionError(f"unknown rate test `{method}`; use chi2 or fisher")
     a, pa = _sizes(sizes1, "sizes1", 1)
     b, pb = _sizes(sizes2, "sizes2", 1)
-    p1 = min(max(p1, 0.0), 1.0)
-    p2 = min(max(p2, 0.0), 1.0)
-    pmf2 = [_binom_pmf(int(n), p2) for n in b]
-    mu = np.empty((a.size, b.size))
-    for i, n1 in enumerate(a):
-        b1 = _binom_pmf(int(n1), p1)
-        for j, n2 in enumerate(b):
-            mu[i, j] = b1 @ _rate_z(int(n1), int(n2), method) @ pmf2[j]
+    mu = _binomial_grid(p1, p2, a, b, lambda n1, n2: _rate_z(n1, n2, method))
     return mu.ravel(), np.outer(pa, pb).ravel()
 
 
@@ -602,11 +613,8 @@ def expected_z_means(
             se = np.sqrt(((n1 - 1) * s1 * s1 + (n2 - 1) * s2 * s2) / df * (1.0 / n1 + 1.0 / n2))
         else:
             se = np.sqrt(v1 + v2)
-            denom = v1 * v1 / (n1 - 1) + v2 * v2 / (n2 - 1)
-            df = np.maximum(np.where(denom > 0, (v1 + v2) ** 2 / denom, n1 + n2 - 2), 1.0)
-        t = np.where(se > 0, np.abs(d) / se, np.inf)
-        # the z equivalent of the expected t statistic: -Phi^-1(P(T_df > t)), in logs (tails)
-        z = np.minimum(-ndtri_exp(_st.t.logsf(t, df)), 40.0)
+            df = _welch_df(v1, v2, n1, n2)
+        z = _z_of_t(np.where(se > 0, np.abs(d) / se, np.inf), df)  # of the expected t
     mu = np.sign(d) * np.broadcast_to(z, (a.size, b.size))
     return mu.ravel(), np.outer(pa, pb).ravel()
 
@@ -658,8 +666,7 @@ def expected_z_change(mean: float, sd: float, n: int) -> float:
         return 0.0
     if se == 0.0:
         return math.copysign(40.0, mean)
-    z = min(-float(ndtri_exp(_st.t.logsf(abs(mean) / se, n - 1))), 40.0)
-    return math.copysign(z, mean)
+    return math.copysign(float(_z_of_t(abs(mean) / se, n - 1)), mean)
 
 
 def p_value_deviance(p: float, sign: int, mu: ArrayLike, weights: ArrayLike) -> float:

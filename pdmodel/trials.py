@@ -107,6 +107,8 @@ _FINDING_KEYS: dict[str, set[str]] = {
     "change": {"arm", "direction", "test", "alpha", "significant", "p"},
 }
 _DIRECTIONS = ("greater", "less", "different")
+#: Possible patient counts of a replicate arm and their probabilities (:func:`replicate_sizes`).
+_Sizes = tuple[np.ndarray, np.ndarray]
 _DEFAULT_TEST = {"proportion": "chi2", "continuous": "welch", "ordinal": "mannwhitney"}
 
 
@@ -839,14 +841,15 @@ def simulate_trial(
     )[0]  # fmt: skip
 
 
-def _trial_list(trials: Any) -> tuple[Trial, ...]:
-    """`trials` as a non-empty tuple of Trial objects, or a TrialError naming what is wrong."""
+def _trial_list(trials: Any, purpose: str = "simulate") -> tuple[Trial, ...]:
+    """`trials` as a non-empty tuple of Trial objects, or a TrialError naming what is wrong
+    (`purpose`: what the trials are for, in the message)."""
     if isinstance(trials, Trial | str) or not isinstance(trials, Sequence):
         raise TrialError(
             f"`trials` must be a list of pdmodel Trial objects, got {type(trials).__name__}"
         )
     if not trials:
-        raise TrialError("give at least one trial to simulate")
+        raise TrialError(f"give at least one trial to {purpose}")
     for t in trials:
         if not isinstance(t, Trial):
             raise TrialError(
@@ -1013,18 +1016,11 @@ def evaluate_finding(
     if f.type == "comparison":
         a, b = f.arms
         sa, sb = summaries[a][f.endpoint], summaries[b][f.endpoint]
-        up, down = _replicate_powers(
-            kind,
-            sa,
-            sb,
-            replicate_sizes(trial.arm(a).n, _fraction(sa, summaries[a])),
-            replicate_sizes(trial.arm(b).n, _fraction(sb, summaries[b])),
-            f.alpha,
-            f.test,
-        )
+        sizes = _arm_sizes(f, trial, summaries)
+        up, down = _replicate_powers(kind, sa, sb, *sizes, f.alpha, f.test)
         diff = _difference(kind, sa, sb)
         model = f"{a} {_fmt(sa, f.endpoint)} vs {b} {_fmt(sb, f.endpoint)}"
-        typical = _typical_p(f, trial, summaries) if typical_p else None
+        typical = _typical_p(f, trial, summaries, sizes) if typical_p else None
         return _verdict(f, diff, up, down, model, typical)
     if f.type == "change":
         s = summaries[f.arm][f.endpoint]
@@ -1084,10 +1080,26 @@ def p_value_term(
     return stats.p_value_deviance(f.p, sign, mu, w)
 
 
-def _replicate_z(
+def _arm_sizes(
     f: Finding, trial: Trial, summaries: Mapping[str, Mapping[str, ArmSummary]]
+) -> tuple[_Sizes, _Sizes]:
+    """The replicate trial's patient counts per arm for a comparison (:func:`replicate_sizes`)."""
+    a, b = f.arms
+    sa, sb = summaries[a][f.endpoint], summaries[b][f.endpoint]
+    return (
+        replicate_sizes(trial.arm(a).n, _fraction(sa, summaries[a])),
+        replicate_sizes(trial.arm(b).n, _fraction(sb, summaries[b])),
+    )
+
+
+def _replicate_z(
+    f: Finding,
+    trial: Trial,
+    summaries: Mapping[str, Mapping[str, ArmSummary]],
+    sizes: tuple[_Sizes, _Sizes] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean z statistic of a replicate trial per pair of subset sizes, and their probabilities."""
+    """Mean z statistic of a replicate trial per pair of subset sizes, and their probabilities
+    (`sizes`: the comparison's :func:`_arm_sizes`, if already computed)."""
     kind = ENDPOINTS[f.endpoint][0]
     if kind == "not modelled":
         raise TrialError(f"{f.describe()}: `{f.endpoint}` is not modelled")
@@ -1096,8 +1108,7 @@ def _replicate_z(
         return np.array([stats.expected_z_change(s.value, s.sd, trial.arm(f.arm).n)]), np.ones(1)
     a, b = f.arms
     sa, sb = summaries[a][f.endpoint], summaries[b][f.endpoint]
-    size_a = replicate_sizes(trial.arm(a).n, _fraction(sa, summaries[a]))
-    size_b = replicate_sizes(trial.arm(b).n, _fraction(sb, summaries[b]))
+    size_a, size_b = sizes if sizes is not None else _arm_sizes(f, trial, summaries)
     if kind == "proportion":
         return stats.expected_z_rates(sa.value, sb.value, size_a, size_b, f.test)
     if kind == "ordinal":
@@ -1112,10 +1123,13 @@ def _replicate_z(
 
 
 def _typical_p(
-    f: Finding, trial: Trial, summaries: Mapping[str, Mapping[str, ArmSummary]]
+    f: Finding,
+    trial: Trial,
+    summaries: Mapping[str, Mapping[str, ArmSummary]],
+    sizes: tuple[_Sizes, _Sizes] | None = None,
 ) -> float:
     """Two-sided P value at a replicate trial's mean z statistic (about its median P value)."""
-    mu, w = _replicate_z(f, trial, summaries)
+    mu, w = _replicate_z(f, trial, summaries, sizes)
     if w.sum() <= 0:
         return 1.0
     return float(2.0 * _st.norm.sf(abs(float(w @ mu / w.sum()))))
@@ -1179,8 +1193,8 @@ def _replicate_powers(
     kind: str,
     sa: ArmSummary,
     sb: ArmSummary,
-    size_a: tuple[np.ndarray, np.ndarray],
-    size_b: tuple[np.ndarray, np.ndarray],
+    size_a: _Sizes,
+    size_b: _Sizes,
     alpha: float,
     test: str,
 ) -> tuple[float, float]:

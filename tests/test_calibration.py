@@ -125,7 +125,7 @@ def test_prior_scale_weakens_every_prior_and_travels_with_the_fit(tmp_path: Path
     assert sd is not None and one["k_ab"] == pytest.approx((math.log(3.0) / sd) ** 2, rel=1e-12)
     for name in free:  # (ln ratio / (3 sd))^2 = one / 9
         assert three[name] == pytest.approx(one[name] / 9.0, rel=1e-12)
-    for bad in (0.0, -1.0, math.nan, math.inf, "x"):
+    for bad in (0.0, -1.0, math.nan, math.inf, "x", True):  # (True was taken as 1)
         with pytest.raises(cal.CalibrationError, match="`prior_scale` must be"):
             cal.Objective([t], base, free, prior_scale=bad)  # type: ignore[arg-type]
     res = cal.fit([t], off, ["k_ab"], n_per_arm=40, seed=1, max_nfev=3, progress=False,
@@ -530,8 +530,8 @@ def test_fit_and_objective_refuse_wrong_kinds_of_argument(params: pm.ParameterSe
     for kw, match in (
         ({"n_per_arm": 1.5}, "`n_per_arm` must be a whole number >= 1"),  # was truncated to 1
         ({"seed": -1}, "`seed` must be a whole number >= 0"),
-        ({"width": 0.0}, "`width` must be a positive number"),
-        ({"rtol": "x"}, "`rtol` must be a positive number"),
+        ({"width": 0.0}, r"`width` must be a number > 0 \(finite\)"),
+        ({"rtol": "x"}, r"`rtol` must be a number > 0 \(finite\)"),
     ):
         with pytest.raises(cal.CalibrationError, match=match):
             cal.Objective([t], params, ["k_ab"], **kw)  # type: ignore[arg-type]

@@ -28,6 +28,16 @@ def test_tests_match_scipy() -> None:
 N_REP = 6000
 
 
+def _resampled_t_tests(
+    m1: float, s1: float, n1: int, m2: float, s2: float, n2: int, method: str, seed: int
+) -> tuple[np.ndarray, np.ndarray, object]:
+    """N_REP replicate trials of two normal arms and their t tests (Student for ``"t"``)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(m1, s1, (N_REP, n1))
+    y = rng.normal(m2, s2, (N_REP, n2))
+    return x, y, st.ttest_ind(x, y, axis=1, equal_var=method == "t")
+
+
 @pytest.mark.parametrize(("n1", "n2"), [(12, 9), (7, 15), (40, 33)])
 @pytest.mark.parametrize("method", ["chi2", "fisher"])
 def test_rate_rejection_region_is_the_tests(n1: int, n2: int, method: str) -> None:
@@ -82,10 +92,7 @@ def test_fisher_is_less_powerful_than_chi_square() -> None:
 def test_power_means_vs_resampling(
     m1: float, s1: float, n1: int, m2: float, s2: float, n2: int, method: str
 ) -> None:
-    rng = np.random.default_rng(2)
-    x = rng.normal(m1, s1, (N_REP, n1))
-    y = rng.normal(m2, s2, (N_REP, n2))
-    res = st.ttest_ind(x, y, axis=1, equal_var=method == "t")
+    x, y, res = _resampled_t_tests(m1, s1, n1, m2, s2, n2, method, seed=2)
     mc = np.mean((res.pvalue < 0.05) & (x.mean(1) > y.mean(1)))
     se = np.sqrt(mc * (1 - mc) / N_REP)
     assert abs(stats.power_means(m1, s1, n1, m2, s2, n2, method=method) - mc) < 3 * se + 0.01
@@ -257,10 +264,7 @@ def test_expected_z_rates_is_the_mean_of_resampled_trials(
 def test_expected_z_means_vs_resampled_trials(
     m1: float, s1: float, n1: int, m2: float, s2: float, n2: int, method: str
 ) -> None:
-    rng = np.random.default_rng(12)
-    x = rng.normal(m1, s1, (N_REP, n1))
-    y = rng.normal(m2, s2, (N_REP, n2))
-    res = st.ttest_ind(x, y, axis=1, equal_var=method == "t")
+    _x, _y, res = _resampled_t_tests(m1, s1, n1, m2, s2, n2, method, seed=12)
     z = _z_equivalent(res.pvalue, res.statistic)
     mu, weights = stats.expected_z_means(m1, s1, ([n1], [1.0]), m2, s2, ([n2], [1.0]), method)
     # an approximation: within 0.05 (as its docstring says), SD about 1

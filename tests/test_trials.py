@@ -401,7 +401,6 @@ def test_p_value_term_averages_over_the_replicate_responders() -> None:
     z = -st.norm.isf(0.012 / 2)
     # responders in the replicate: Binomial(40, fraction) per arm, a mixture over both arms' sizes
     for fraction in (1.0, 0.6):
-        sa, sb = summaries(fraction)["observation"], summaries(fraction)["control"]
         size_a = trials.replicate_sizes(40, 0.97)
         size_b = trials.replicate_sizes(40, fraction)
         mu, w = stats.expected_z_means(4.4, 2.9, size_a, 9.6, 12.0, size_b, "t")
@@ -409,7 +408,6 @@ def test_p_value_term_averages_over_the_replicate_responders() -> None:
         mix = np.sum(w * st.norm.pdf(z - mu)) / st.norm.pdf(0)
         got = trials.p_value_term(f, t, summaries(fraction))
         assert got == pytest.approx(-2 * np.log(mix), rel=1e-10)
-        assert sa["onset_time"].n == 970 and sb["onset_time"].n == 1000 * fraction
     assert trials.p_value_term(f, t, summaries(0.6)) != trials.p_value_term(f, t, summaries(1.0))
 
 
