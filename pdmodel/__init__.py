@@ -14,10 +14,25 @@ Quick start::
 
 from __future__ import annotations
 
-from . import calibration, endpoints, io, model, pk, plotting, regimens, sbml, stats, trials
+from . import (
+    calibration,
+    drugs,
+    endpoints,
+    io,
+    model,
+    pk,
+    plotting,
+    regimens,
+    sbml,
+    stats,
+    trials,
+    units,
+)
 from .calibration import FitResult, fit
+from .drugs import DrugSpec, register_drug
 from .errors import (
     MissingExtraError,
+    ModelError,
     OptionError,
     ParameterError,
     PDModelError,
@@ -27,7 +42,7 @@ from .errors import (
     UnknownParameterError,
 )
 from .io import load_parameters, save_parameters
-from .model import OBSERVABLES
+from .model import OBSERVABLES, Model, default_model
 from .parameters import (
     ParameterSet,
     ParameterSpec,
@@ -46,8 +61,11 @@ __version__ = "0.1.0"
 __all__ = [
     "OBSERVABLES",
     "Course",
+    "DrugSpec",
     "FitResult",
     "MissingExtraError",
+    "Model",
+    "ModelError",
     "OptionError",
     "PDModelError",
     "ParameterError",
@@ -66,7 +84,9 @@ __all__ = [
     "__version__",
     "calibrated_parameters",
     "calibration",
+    "default_model",
     "default_parameters",
+    "drugs",
     "endpoints",
     "fit",
     "get_threads",
@@ -77,6 +97,7 @@ __all__ = [
     "pk",
     "plotting",
     "regimens",
+    "register_drug",
     "save_parameters",
     "sbml",
     "set_threads",
@@ -86,4 +107,5 @@ __all__ = [
     "simulate_trials",
     "stats",
     "trials",
+    "units",
 ]

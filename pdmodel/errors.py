@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "MissingExtraError",
+    "ModelError",
     "OptionError",
     "PDModelError",
     "ParameterError",
@@ -35,6 +36,10 @@ class UnknownParameterError(ParameterError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class ModelError(PDModelError, ValueError):
+    """A model definition, model variant or drug specification is invalid."""
 
 
 class RegimenError(PDModelError, ValueError):

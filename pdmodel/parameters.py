@@ -14,9 +14,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ParameterError, UnknownParameterError
+
+if TYPE_CHECKING:
+    from .model import Model
 
 __all__ = [
     "ParameterSet",
@@ -243,13 +246,22 @@ class ParameterSet(Mapping[str, float]):
     values : mapping of str to float
         A value for every parameter of `table` (units as in the table).
     table : ParameterTable, optional
-        Table the values are checked against; defaults to the package table.
+        Table the values are checked against; defaults to the model's table.
+    model : Model, optional
+        The model the values are for (default: :func:`pdmodel.default_model`).
     """
 
-    __slots__ = ("_table", "_values")
+    __slots__ = ("_model", "_table", "_values")
 
-    def __init__(self, values: Mapping[str, float], table: ParameterTable | None = None) -> None:
-        table = parameter_table() if table is None else table
+    def __init__(
+        self,
+        values: Mapping[str, float],
+        table: ParameterTable | None = None,
+        model: Model | None = None,
+    ) -> None:
+        if table is None:
+            table = parameter_table() if model is None else model.table
+        assert table is not None
         for name in values:
             if name not in table:
                 raise UnknownParameterError(unknown_parameter_message(name, table))
@@ -259,18 +271,41 @@ class ParameterSet(Mapping[str, float]):
         checked: dict[str, float] = {}
         for name, spec in table.items():
             checked[name] = _check_value(spec, values[name])
-        if checked["cd25_base"] <= checked["treg_base"]:
+        if "cd25_base" in checked and checked["cd25_base"] <= checked.get("treg_base", 0.0):
             raise ParameterError(
                 "`cd25_base` must exceed `treg_base` (CD4+CD25+ includes the FoxP3+ Tregs); "
                 f"got {checked['cd25_base']} <= {checked['treg_base']}"
             )
         self._values = checked
         self._table = table
+        self._model = model
 
     @property
     def table(self) -> ParameterTable:
         """The table these values were validated against."""
         return self._table
+
+    @property
+    def model(self) -> Model:
+        """The model these parameters are for (:func:`pdmodel.default_model` unless the set
+        was made by a model variant, e.g. ``variant.default_parameters()``)."""
+        if self._model is None:
+            from .model import default_model
+
+            return default_model()
+        return self._model
+
+    def with_model(self, model: Model) -> ParameterSet:
+        """The same values for another model (checked against that model's table).
+
+        Parameters
+        ----------
+        model : Model
+            A model whose table has every parameter of this set.
+        """
+        assert model.table is not None
+        values = {n: self._values.get(n, spec.value) for n, spec in model.table.items()}
+        return ParameterSet(values, model.table, model)
 
     def __getitem__(self, name: str) -> float:
         try:
@@ -294,13 +329,13 @@ class ParameterSet(Mapping[str, float]):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ParameterSet):
             return NotImplemented
-        return self._values == other._values
+        return self._values == other._values and self.model == other.model
 
     def __hash__(self) -> int:
         return hash(tuple(self._values.items()))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (ParameterSet, (dict(self._values), self._table))
+        return (ParameterSet, (dict(self._values), self._table, self._model))
 
     def replace(self, **changes: float) -> ParameterSet:
         """Return a copy with some values changed (validated like the constructor).
@@ -314,7 +349,7 @@ class ParameterSet(Mapping[str, float]):
         for name in changes:
             if name not in self._values:
                 raise UnknownParameterError(unknown_parameter_message(name, self._values))
-        return ParameterSet({**self._values, **changes}, table=self._table)
+        return ParameterSet({**self._values, **changes}, table=self._table, model=self._model)
 
 
 def _check_value(spec: ParameterSpec, value: Any) -> float:

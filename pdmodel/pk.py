@@ -1,4 +1,4 @@
-r"""Exact, analytic pharmacokinetics of prednisone, dexamethasone and rhIL-11.
+r"""Exact, analytic pharmacokinetics of the drugs of the drug table (:mod:`pdmodel.drugs`).
 
 Every drug follows a linear one-compartment model with an optional first-order absorption depot
 (design decision D2).  For a depot amount :math:`A_d` and a central amount :math:`A_c`
@@ -20,46 +20,35 @@ the central compartment.  Bolus doses are exact jumps, not short infusions.  Cle
 scale linearly with body weight, so :math:`k = CL/V` and :math:`k_a` are the same for every
 patient and only :math:`V` is per patient.
 
-Units: time in days, glucocorticoid amounts in mg, rhIL-11 amounts in ug, concentrations in ng/mL.
+Units: time in days, amounts in the drug's amount unit (mg or ug), concentrations in ng/mL.
 Prednisone is represented by the unbound prednisolone it yields (apparent parameters relative to
 the oral prednisone dose).
+
+:func:`propagate` is the one implementation of the dose-free solution: the population engine
+advances its per-patient drug amounts with it (:class:`DrugState`), and within a segment feeds
+the compiled kernel the same solution as a sum of exponentials (:meth:`DrugState.exponentials`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .errors import RegimenError
+from .errors import RegimenError, SolverError
 
 __all__ = [
-    "DRUGS",
-    "ROUTES",
     "DrugPK",
+    "DrugState",
     "concentration",
     "drug_pk",
     "propagate",
     "state_concentration",
 ]
-
-#: Drugs the model knows, with the analyte whose concentration drives the effects.
-DRUGS: dict[str, str] = {
-    "prednisone": "unbound prednisolone",
-    "dexamethasone": "dexamethasone",
-    "il11": "rhIL-11",
-}
-
-#: Routes allowed for each drug.
-ROUTES: dict[str, tuple[str, ...]] = {
-    "prednisone": ("oral",),
-    "dexamethasone": ("oral", "iv"),
-    "il11": ("sc",),
-}
-
-_REF_WEIGHT = 70.0  # kg; the glucocorticoid CL and V of the table are for a 70 kg adult
 
 
 @dataclass(frozen=True)
@@ -69,9 +58,9 @@ class DrugPK:
     Parameters
     ----------
     drug : str
-        Drug name (a key of :data:`DRUGS`).
+        Drug name (a key of :data:`pdmodel.drugs.DRUG_TABLE`).
     ka : float
-        First-order absorption rate from the depot, 1/day.
+        First-order absorption rate from the depot, 1/day (``inf`` for a drug given IV only).
     k : float
         Elimination rate from the central compartment, 1/day.
     v_per_kg : float
@@ -131,49 +120,22 @@ class DrugPK:
         return "central" if route == "iv" else "depot"
 
 
-def drug_pk(params: Mapping[str, float]) -> dict[str, DrugPK]:
-    """Build the PK model of every drug from a parameter set.
+def drug_pk(params: Any) -> dict[str, DrugPK]:
+    """Build the PK of every drug of the parameter set's model.
 
     Parameters
     ----------
-    params : mapping
-        Parameter set (see :func:`pdmodel.default_parameters`).
+    params : ParameterSet
+        Parameter set (see :func:`pdmodel.default_parameters`); its model
+        (:attr:`pdmodel.ParameterSet.model`) names the drugs.
 
     Returns
     -------
     dict of str to DrugPK
     """
-    return {
-        "prednisone": DrugPK(
-            drug="prednisone",
-            ka=params["pred_ka"],
-            k=params["pred_cl"] / params["pred_v"],
-            v_per_kg=params["pred_v"] / _REF_WEIGHT,
-            conc_factor=1000.0,
-            amount_unit="mg",
-            bioavailability={"oral": 1.0},
-            f_dose_exp=params["pred_f_exp"],
-            f_dose_ref=params["pred_f_ref"],
-        ),
-        "dexamethasone": DrugPK(
-            drug="dexamethasone",
-            ka=params["dex_ka"],
-            k=params["dex_cl"] / params["dex_v"],
-            v_per_kg=params["dex_v"] / _REF_WEIGHT,
-            conc_factor=1000.0,
-            amount_unit="mg",
-            bioavailability={"oral": params["dex_f"], "iv": 1.0},
-        ),
-        "il11": DrugPK(
-            drug="il11",
-            ka=params["il11_ka"],
-            k=params["il11_k"],
-            v_per_kg=params["il11_v"],
-            conc_factor=1.0,
-            amount_unit="ug",
-            bioavailability={"sc": params["il11_f"]},
-        ),
-    }
+    from .drugs import get_drug
+
+    return {name: get_drug(name).pk(params) for name in params.model.drugs}
 
 
 def _bateman(ka: float, k: float, tau: ArrayLike) -> NDArray[np.float64]:
@@ -189,9 +151,92 @@ def _bateman(ka: float, k: float, tau: ArrayLike) -> NDArray[np.float64]:
 def propagate(
     depot: NDArray[np.float64], central: NDArray[np.float64], ka: float, k: float, tau: ArrayLike
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Advance depot and central amounts exactly over dose-free time(s) `tau` (days)."""
+    """Advance depot and central amounts exactly over dose-free time(s) `tau`.
+
+    Parameters
+    ----------
+    depot, central : ndarray
+        Amounts (mg or ug) at the start.
+    ka, k : float
+        Absorption and elimination rate constants, 1/day (``ka = inf``: no depot).
+    tau : array_like
+        Elapsed time(s), days (broadcast against the amounts).
+
+    Returns
+    -------
+    depot, central : ndarray
+        The amounts after `tau`.
+    """
     tau = np.asarray(tau, dtype=float)
+    if math.isinf(ka):
+        return np.zeros_like(depot * tau), central * np.exp(-k * tau)
     return depot * np.exp(-ka * tau), central * np.exp(-k * tau) + depot * _bateman(ka, k, tau)
+
+
+@dataclass
+class DrugState:
+    """The amounts of one drug in every patient of a simulation, between and at doses.
+
+    Parameters
+    ----------
+    pk : DrugPK
+        The drug's PK.
+    scale : ndarray, shape (n,)
+        ``conc_factor / V`` per patient, (ng/mL) per amount unit.
+    depot, central : ndarray, shape (n,)
+        Amounts, mg or ug.
+    """
+
+    pk: DrugPK
+    scale: NDArray[np.float64]
+    depot: NDArray[np.float64]
+    central: NDArray[np.float64]
+
+    @classmethod
+    def empty(cls, pk: DrugPK, weight: NDArray[np.float64]) -> DrugState:
+        """No drug yet in patients of the given weights (kg)."""
+        if not math.isinf(pk.ka) and abs(pk.ka - pk.k) <= 1e-9 * max(pk.ka, pk.k):
+            raise SolverError(
+                f"{pk.drug}: absorption and elimination rates are equal ({pk.k:g} /day); "
+                "perturb one of them"
+            )
+        n = np.shape(weight)[0]
+        return cls(pk, pk.conc_factor / pk.volume(weight), np.zeros(n), np.zeros(n))
+
+    def exponentials(self) -> tuple[list[float], list[NDArray[np.float64]]]:
+        """The concentration over the coming dose-free interval as exponentials.
+
+        Returns
+        -------
+        rates : list of float
+            Rate constants ``x_r`` (1/day): ``C(tau) = sum_r coefs_r exp(-x_r tau)``.
+        coefs : list of ndarray, shape (n,)
+            Coefficients, ng/mL.  Empty lists when the drug is absent in every patient.
+        """
+        if not (np.any(self.depot != 0.0) or np.any(self.central != 0.0)):
+            return [], []
+        ka, k = self.pk.ka, self.pk.k
+        if math.isinf(ka):
+            return [k], [self.central * self.scale]
+        r = ka / (ka - k)
+        b = -self.depot * r * self.scale
+        a = self.central * self.scale - b
+        return [k, ka], [a, b]
+
+    def advance(self, tau: float) -> None:
+        """Advance the amounts over `tau` dose-free days (:func:`propagate`)."""
+        self.depot, self.central = propagate(self.depot, self.central, self.pk.ka, self.pk.k, tau)
+
+    def concentration(self) -> NDArray[np.float64]:
+        """Concentration now, ng/mL, per patient."""
+        return self.central * self.scale
+
+    def add(self, route: str, amount: NDArray[np.float64]) -> None:
+        """Add absorbed `amount` (mg or ug, per patient) to the compartment of `route`."""
+        if self.pk.compartment(route) == "central":
+            self.central = self.central + amount
+        else:
+            self.depot = self.depot + amount
 
 
 def state_concentration(

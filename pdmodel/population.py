@@ -1,7 +1,8 @@
 """Virtual patients and populations with log-normal inter-individual variability.
 
 A :class:`Population` stores a parameter set and, for every patient, one standard-normal
-deviate per random effect (see :data:`pdmodel.model.INDIVIDUAL_PARAMETERS`).  Individual values
+deviate per random effect of the parameter set's model
+(:attr:`pdmodel.model.Model.random_effects`).  Individual values
 are ``typical * exp(omega * z)``; keeping ``z`` rather than the values gives common random
 numbers: the same seed gives the same patients for any parameter set (design decision D5).
 """
@@ -20,12 +21,10 @@ from scipy.special import ndtri
 from scipy.stats import qmc as _qmc
 
 from .errors import PopulationError
-from .model import INDIVIDUAL_PARAMETERS, Individuals
+from .model import Individuals
 from .parameters import ParameterSet, parameters_or_default
 
 __all__ = ["Population", "sobol_points"]
-
-_KEYS: tuple[str, ...] = tuple(INDIVIDUAL_PARAMETERS)
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,13 +51,14 @@ class Population:
                 "`params` must be a ParameterSet (see pdmodel.default_parameters()), got "
                 f"{type(self.params).__name__}"
             )
-        missing = [k for k in _KEYS if k not in self.z]
-        unknown = sorted(set(self.z) - set(_KEYS))
+        keys = self.params.model.effect_names
+        missing = [k for k in keys if k not in self.z]
+        unknown = sorted(set(self.z) - set(keys))
         if missing or unknown:
             raise PopulationError(
-                f"random effects must be exactly {_KEYS}; missing {missing}, unknown {unknown}"
+                f"random effects must be exactly {keys}; missing {missing}, unknown {unknown}"
             )
-        z = {k: np.asarray(self.z[k], dtype=float).reshape(-1) for k in _KEYS}
+        z = {k: np.asarray(self.z[k], dtype=float).reshape(-1) for k in keys}
         sizes = {v.size for v in z.values()}
         if len(sizes) != 1:
             raise PopulationError(
@@ -113,13 +113,15 @@ class Population:
         """
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise PopulationError(f"`n` must be a whole number of patients >= 1, got {n!r}")
+        params = parameters_or_default(params)
+        keys = params.model.effect_names
         if sampling == "random":
-            draws = _rng(seed).standard_normal((len(_KEYS), int(n)))
+            draws = _rng(seed).standard_normal((len(keys), int(n)))
         elif sampling == "sobol":
-            draws = ndtri(sobol_points(len(_KEYS), int(n), seed))
+            draws = ndtri(sobol_points(len(keys), int(n), seed))
         else:
             raise PopulationError(f"unknown sampling `{sampling}`; use random or sobol")
-        return cls(parameters_or_default(params), dict(zip(_KEYS, draws, strict=True)))
+        return cls(params, dict(zip(keys, draws, strict=True)))
 
     @classmethod
     def patient(cls, params: ParameterSet | None = None, **values: float) -> Population:
@@ -135,17 +137,20 @@ class Population:
             ``il11_ec50`` (ng/mL), ``clone_r`` (1/day), ``ab_assay`` (standard-normal deviate).
         """
         params = parameters_or_default(params)
-        z = {k: np.zeros(1) for k in _KEYS}
+        effects = {r.name: r for r in params.model.random_effects}
+        z = {k: np.zeros(1) for k in effects}
         for key, value in values.items():
-            if key not in INDIVIDUAL_PARAMETERS:
-                raise PopulationError(f"unknown individual parameter `{key}`; use one of {_KEYS}")
+            if key not in effects:
+                raise PopulationError(
+                    f"unknown individual parameter `{key}`; use one of {tuple(effects)}"
+                )
             if (
                 isinstance(value, bool)
                 or not isinstance(value, numbers.Real)
                 or not math.isfinite(value)
             ):
                 raise PopulationError(f"`{key}` must be a finite number, got {value!r}")
-            typ, omega = INDIVIDUAL_PARAMETERS[key]
+            typ, omega = effects[key].typical, effects[key].omega
             if not typ:
                 z[key] = np.array([float(value)])
                 continue
@@ -186,7 +191,7 @@ class Population:
 
     def individuals(self) -> Individuals:
         """Individual model parameters (see :class:`pdmodel.model.Individuals`)."""
-        return Individuals.from_parameters(self.params, self.z)
+        return self.params.model.individuals(self.params, self.z)
 
     def chunks(self, size: int) -> list[Population]:
         """Split into consecutive chunks of at most `size` patients."""
@@ -197,14 +202,7 @@ class Population:
     def covariates(self) -> dict[str, NDArray[np.float64]]:
         """Individual parameter values by name (units as in the parameter table)."""
         ind = self.individuals()
-        return {
-            "weight": ind.weight,
-            "plt_base": ind.plt_base,
-            "k_ab": ind.k_ab,
-            "gc_ec50": ind.gc_ec50,
-            "il11_ec50": ind.il11_ec50,
-            "clone_r": ind.clone_r,
-        }
+        return {r.name: ind.values[r.name] for r in self.params.model.random_effects if r.typical}
 
 
 def sobol_points(n_dims: int, n: int, seed: int | np.random.Generator) -> NDArray[np.float64]:

@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .drugs import AMOUNT_UNITS, DRUG_TABLE, get_drug
 from .errors import RegimenError
-from .pk import DRUGS, ROUTES
 
 __all__ = [
     "RULE_OBSERVABLES",
@@ -73,9 +73,6 @@ _UNITS: dict[str, tuple[float, bool]] = {
     "ug": (1e-3, False),
     "ug/kg": (1e-3, True),
 }
-_DRUG_UNIT_TO_MG = {"mg": 1.0, "ug": 1e-3}
-_DRUG_AMOUNT_UNIT = {"prednisone": "mg", "dexamethasone": "mg", "il11": "ug"}
-_DEFAULT_ROUTE = {"prednisone": "oral", "dexamethasone": "oral", "il11": "sc"}
 _TIME_TOL = 1e-9  # days; dose times closer than this are the same time
 
 
@@ -128,7 +125,9 @@ class Course:
     Parameters
     ----------
     drug : str
-        ``"prednisone"``, ``"dexamethasone"`` or ``"il11"``.
+        A drug of the drug table (:data:`pdmodel.drugs.DRUG_TABLE`: ``"prednisone"``,
+        ``"dexamethasone"``, ``"il11"`` and any drug registered with
+        :func:`pdmodel.drugs.register_drug`).
     amount : float
         Amount per dose, in `unit`; must be positive.
     unit : str
@@ -168,14 +167,8 @@ class Course:
     min_doses: int = 0
 
     def __post_init__(self) -> None:
-        if self.drug not in DRUGS:
-            raise RegimenError(f"unknown drug `{self.drug}`; use one of {tuple(DRUGS)}")
-        route = self.route or _DEFAULT_ROUTE[self.drug]
-        if route not in ROUTES[self.drug]:
-            raise RegimenError(
-                f"{self.drug} cannot be given by route `{route}`; allowed: {ROUTES[self.drug]}"
-            )
-        object.__setattr__(self, "route", route)
+        spec = get_drug(self.drug)
+        object.__setattr__(self, "route", spec.check_route(self.route))
         amount = _finite(self.amount, f"{self.drug} dose `amount`")
         if amount <= 0:
             raise RegimenError(
@@ -243,7 +236,7 @@ class Course:
         """
         factor, per_kg = _UNITS[self.unit]
         mg = self.amount * factor * (np.asarray(weight, dtype=float) if per_kg else 1.0)
-        out = mg / _DRUG_UNIT_TO_MG[_DRUG_AMOUNT_UNIT[self.drug]]
+        out = mg / AMOUNT_UNITS[get_drug(self.drug).amount_unit]
         return np.broadcast_to(np.asarray(out, dtype=float), np.shape(weight)).copy()
 
     def describe(self) -> str:
@@ -373,7 +366,7 @@ class Regimen:
     @property
     def drugs(self) -> tuple[str, ...]:
         """Drugs used, in a fixed order."""
-        return tuple(d for d in DRUGS if any(c.drug == d for c in self.courses))
+        return tuple(d for d in DRUG_TABLE if any(c.drug == d for c in self.courses))
 
     @property
     def last_dose(self) -> float:
@@ -622,7 +615,7 @@ def prednisone(
 
 
 def dexamethasone(
-    mg: float = 40.0,
+    mg: float | None = None,
     days: int = 4,
     cycles: int = 1,
     cycle_every: float = 14.0,
@@ -630,13 +623,14 @@ def dexamethasone(
     start: float = 0.0,
     rescue_if_platelets_below: float | None = None,
     rescue_day: float = 10.0,
+    mg_per_kg: float | None = None,
 ) -> Regimen:
     """High-dose dexamethasone pulses, optionally with a conditional rescue pulse.
 
     Parameters
     ----------
-    mg : float
-        Daily dose, mg.
+    mg : float, optional
+        Fixed daily dose, mg; 40 mg when neither `mg` nor `mg_per_kg` is given.
     days : int
         Days per pulse.
     cycles : int
@@ -652,7 +646,13 @@ def dexamethasone(
         (10^9/L) is below this threshold that day.
     rescue_day : float
         Day on which the rescue condition is checked and the rescue pulse starts.
+    mg_per_kg : float, optional
+        Daily dose per kg of body weight, mg/kg (instead of `mg`; 0.15 mg/kg is a common
+        standard dose in Chinese practice).
     """
+    if mg is None and mg_per_kg is None:
+        mg = 40.0
+    amount, unit = _amount(mg_per_kg, mg, "mg", "dexamethasone")
     days = _days(days, "dexamethasone `days`")
     cycles = _days(cycles, "dexamethasone `cycles`")
     cycle_every = _finite(cycle_every, "dexamethasone `cycle_every`")
@@ -664,8 +664,8 @@ def dexamethasone(
     courses = [
         Course(
             "dexamethasone",
-            mg,
-            "mg",
+            amount,
+            unit,
             start=start + i * cycle_every,
             n_doses=days,
             route=route,
@@ -677,8 +677,8 @@ def dexamethasone(
         courses.append(
             Course(
                 "dexamethasone",
-                mg,
-                "mg",
+                amount,
+                unit,
                 start=rescue_day,
                 n_doses=days,
                 route=route,

@@ -8,9 +8,9 @@ analytic functions of time (:mod:`pdmodel.pk`), so the PD system the integrator 
 and non-stiff.
 
 The default engine (``method="dopri5"``) is an explicit Dormand-Prince 5(4) Runge-Kutta scheme,
-compiled (:mod:`pdmodel._kernel`) and run over all patients of a chunk per segment, with a
-*per-patient* step size and error control: no patient's steps depend on another's, so results
-do not depend on how patients are grouped into chunks or threads.  Any
+compiled from the model definition (:mod:`pdmodel.model.kernel`) and run over all patients of a
+chunk per segment, with a *per-patient* step size and error control: no patient's steps depend
+on another's, so results do not depend on how patients are grouped into chunks or threads.  Any
 :func:`scipy.integrate.solve_ivp` method name (``"Radau"``, ``"LSODA"``, ``"RK45"``, ...) runs the
 same event loop patient by patient; it is the reference used by the tests and benchmarks.
 """
@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _kernel
 from ._progress import progress_iter, want_progress
 from .errors import (
     OptionError,
@@ -40,8 +39,8 @@ from .errors import (
     check_finite,
     check_whole,
 )
-from .model import OBSERVABLES, Individuals, baseline_state, observables, rhs
-from .pk import DrugPK, drug_pk
+from .model import Individuals
+from .pk import DrugPK, DrugState, drug_pk
 from .population import Population
 from .regimens import Course, Regimen
 
@@ -64,7 +63,6 @@ Array = NDArray[np.float64]
 #: Integration methods: the compiled engine and the per-patient scipy references.
 METHODS: tuple[str, ...] = ("dopri5", "RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 
-_GC_DRUGS = ("prednisone", "dexamethasone")
 _TIME_TOL = 1e-9
 
 
@@ -135,7 +133,7 @@ class SimulationResult:
     times : ndarray, shape (n_times,)
         Output times, days (observables are pre-dose at dose times).
     observables : dict of str to ndarray, shape (n_times, n_patients)
-        Recorded observables (units in :data:`pdmodel.model.OBSERVABLES`).
+        Recorded observables (units: the model's :attr:`~pdmodel.model.Model.observable_labels`).
     patient_ids : ndarray of int, shape (n_patients,)
         Patient identifiers from the population.
     courses : tuple of CourseRecord
@@ -239,76 +237,41 @@ class SimulationResult:
 # inputs: exact drug concentrations within a segment
 
 
-@dataclass
-class _DrugState:
-    pk: DrugPK
-    scale: Array  # conc_factor / V, per patient
-    depot: Array
-    central: Array
-
-    def coefficients(self) -> tuple[Array, Array]:
-        """(a, b) with C(tau) = a exp(-k tau) + b exp(-ka tau) (ka != k)."""
-        ka, k = self.pk.ka, self.pk.k
-        r = ka / (ka - k)
-        b = -self.depot * r * self.scale
-        a = self.central * self.scale - b
-        return a, b
-
-    def advance(self, tau: float) -> None:
-        ka, k = self.pk.ka, self.pk.k
-        r = ka / (ka - k)
-        ea, ek = math.exp(-ka * tau), math.exp(-k * tau)
-        self.central = self.central * ek + self.depot * r * (ek - ea)
-        self.depot = self.depot * ea
-
-    def concentration(self) -> Array:
-        return self.central * self.scale
-
-    def present(self) -> bool:
-        return bool(np.any(self.depot != 0.0) or np.any(self.central != 0.0))
-
-
 class _Inputs:
-    """Concentrations within one segment as exact functions of per-patient elapsed time.
+    """The model's drug inputs within one segment as exact functions of elapsed time.
 
-    Each input (glucocorticoid, rhIL-11) is a sum of exponentials ``sum_r c_r exp(x_r tau)``
-    (``x_r`` minus a rate constant).  The terms of both inputs are held together, glucocorticoid
-    terms first: `exponents` (shape ``(m,)``), `coefs` (shape ``(m, n)``, C-ordered, as the
-    compiled kernel reads them) and `n_gc`, the number of glucocorticoid terms.
+    Input ``m`` (the concentration of ``model.drugs[m]``) is a sum of exponentials
+    ``sum_r c_r exp(x_r tau)`` over the terms with ``term_input[r] == m`` (``x_r`` minus a rate
+    constant; :meth:`pdmodel.pk.DrugState.exponentials`): `exponents` (shape ``(m,)``), `coefs`
+    (shape ``(m, n)``, C-ordered, as the compiled kernel reads them) and `term_input`.
     """
 
-    def __init__(self, states: dict[str, _DrugState], ind: Individuals) -> None:
-        terms: dict[str, tuple[list[float], list[Array]]] = {"gc": ([], []), "il11": ([], [])}
-        for drug, st in states.items():
-            if not st.present():
+    def __init__(self, states: dict[str, DrugState], ind: Individuals) -> None:
+        rates: list[float] = []
+        coefs: list[Array] = []
+        owner: list[int] = []
+        for m, drug in enumerate(ind.model.drugs):
+            st = states.get(drug)
+            if st is None:
                 continue
-            a, b = st.coefficients()
-            weight = ind.dex_potency if drug == "dexamethasone" else 1.0
-            rates, coefs = terms["il11" if drug == "il11" else "gc"]
-            rates += [st.pk.k, st.pk.ka]
-            coefs += [weight * a, weight * b]
-        rates = terms["gc"][0] + terms["il11"][0]
-        self.n_gc = len(terms["gc"][0])
+            r, c = st.exponentials()
+            rates += r
+            coefs += c
+            owner += [m] * len(r)
+        self.n_inputs = len(ind.model.drugs)
         self.exponents = -np.array(rates, dtype=float)
-        self.coefs = np.array(terms["gc"][1] + terms["il11"][1], dtype=float).reshape(
-            len(rates), ind.n
-        )
+        self.coefs = np.array(coefs, dtype=float).reshape(len(rates), ind.n)
+        self.term_input = np.array(owner, dtype=np.int64)
 
-    def __call__(self, tau: Array) -> tuple[Array | None, Array | None]:
-        """(glucocorticoid, rhIL-11) concentrations at elapsed times `tau`; None when absent."""
+    def __call__(self, tau: Array) -> Array:
+        """Inputs at elapsed times `tau` (shape ``(n,)``), shape ``(n_inputs, n)``."""
         e = self.exponents[:, None] * tau
         np.exp(e, out=e)
         e *= self.coefs
-        sums: list[Array | None] = []
-        for rows in (range(self.n_gc), range(self.n_gc, len(self.exponents))):
-            if not rows:
-                sums.append(None)
-            else:  # every drug contributes two terms (elimination, absorption)
-                total = e[rows[0]] + e[rows[1]]
-                for j in rows[2:]:
-                    total += e[j]  # term by term, in order
-                sums.append(total)
-        return sums[0], sums[1]
+        out = np.zeros((self.n_inputs, tau.shape[0]))
+        for r in range(self.exponents.size):  # term by term, in order
+            out[self.term_input[r]] += e[r]
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,7 +365,7 @@ def _dopri5(
 ) -> tuple[Array, Array]:
     """Integrate every patient over ``[0, length]`` of elapsed segment time.
 
-    Dormand-Prince 5(4), compiled and per patient (:func:`pdmodel._kernel.segment`); slices
+    Dormand-Prince 5(4), compiled and per patient (the model kernel's ``segment``); slices
     of the patients run on up to `threads` threads.  Returns the states at the end and the step
     size to start the next segment with (the first accepted step of this one, which follows a
     dose when there is one).
@@ -411,6 +374,7 @@ def _dopri5(
     y = np.ascontiguousarray(y)
     h = np.array(h, dtype=float)
     par = ind.packed
+    kernel = ind.model.kernel
     status = np.zeros(n, dtype=np.int64)
     where = np.zeros(n)
     hmin = 1e-12 * max(1.0, abs(t0) + length)
@@ -419,8 +383,8 @@ def _dopri5(
 
     def run(start: int, stop: int) -> None:
         try:
-            _kernel.segment(
-                y, h, length, inputs.exponents, inputs.coefs, inputs.n_gc, par, rtol, atol,
+            kernel.segment(
+                y, h, length, inputs.exponents, inputs.coefs, inputs.term_input, par, rtol, atol,
                 max_steps, hmin, start, stop, stats.n_steps, stats.n_rejected, stats.n_rhs,
                 status, where,
             )  # fmt: skip
@@ -440,13 +404,13 @@ def _dopri5(
         th.join()
     if failures:
         raise failures[0]
-    limit = status == _kernel.STEP_LIMIT
+    limit = status == kernel.STEP_LIMIT
     if limit.any():
         raise SolverError(
             f"step limit ({max_steps}) reached in the segment starting at day {t0:g} for "
             f"patients {_ids(ids[limit])}; loosen rtol/atol or check the parameters"
         )
-    stuck = status == _kernel.UNDERFLOW
+    stuck = status == kernel.UNDERFLOW
     if stuck.any():
         raise SolverError(
             f"integration failed near day {t0 + float(np.max(where[stuck])):g} for patients "
@@ -473,20 +437,11 @@ def _scipy_segment(
     out = np.empty_like(y)
     n = y.shape[1]
     for i, ind in enumerate(ind_single):
-        pick = slice(i, i + 1)
 
-        def fun(
-            tt: float, yy: Array, ind: Individuals = ind, pick: slice = pick, i: int = i
-        ) -> Array:
-            c_gc, c_11 = inputs(np.full(n, tt))
+        def fun(tt: float, yy: Array, ind: Individuals = ind, i: int = i) -> Array:
+            c = inputs(np.full(n, tt))[:, i : i + 1]
             stats.n_rhs[i] += 1
-            return rhs(
-                t0 + tt,
-                yy[:, None],
-                None if c_gc is None else c_gc[pick],
-                None if c_11 is None else c_11[pick],
-                ind,
-            )[:, 0]
+            return ind.model.reference_rhs(t0 + tt, yy[:, None], c, ind)[:, 0]
 
         sol = solve_ivp(fun, (0.0, length), y[:, i], method=method, rtol=rtol, atol=atol)
         if not sol.success or not np.all(np.isfinite(sol.y[:, -1])):
@@ -580,21 +535,13 @@ def _run_chunk(
     n = ind.n
     pks = drug_pk(pop.params)
     drugs = sorted({d for r in regimens for d in r.drugs})
-    states = {
-        drug: _DrugState(
-            pk=pks[drug],
-            scale=pks[drug].conc_factor / pks[drug].volume(ind.weight),
-            depot=np.zeros(n),
-            central=np.zeros(n),
-        )
-        for drug in drugs
-    }
-    for drug, st in states.items():
-        if abs(st.pk.ka - st.pk.k) <= 1e-9 * max(st.pk.ka, st.pk.k):
-            raise SolverError(
-                f"{drug}: absorption and elimination rates are equal ({st.pk.k:g} /day); "
-                "perturb one of them"
+    for drug in drugs:
+        if drug not in pks:
+            raise RegimenError(
+                f"the regimen gives {drug}, which model `{ind.model.name}` does not take as an "
+                f"input (its drugs: {', '.join(ind.model.drugs) or 'none'})"
             )
+    states = {drug: DrugState.empty(pks[drug], ind.weight) for drug in drugs}
 
     # courses in dependency order (a course after the one it follows), regimen by regimen
     cstates: list[_CourseState] = []
@@ -628,7 +575,7 @@ def _run_chunk(
     }
 
     obs_out = {name: np.empty((opts.times.size, n)) for name in opts.observables}
-    y = baseline_state(ind)
+    y = ind.model.baseline(ind)
     h = np.full(n, 0.05)
     stats = _Stats.zeros(n)
     singles = [ind.take(slice(i, i + 1)) for i in range(n)] if opts.method != "dopri5" else []
@@ -667,7 +614,7 @@ def _run_chunk(
         if te in out_index or (here and rule_obs):
             conc = {d: st.concentration() for d, st in states.items()}
             names = tuple(set(opts.observables) | rule_obs) if te in out_index else tuple(rule_obs)
-            obs_now = observables(y, conc, ind, names)
+            obs_now = ind.model.evaluate_observables(y, conc, ind, names)
             if te in out_index:
                 row = out_index[te]
                 for name in opts.observables:
@@ -691,7 +638,7 @@ def _dose_course(
     cs: _CourseState,
     te: float,
     obs_now: dict[str, Array],
-    states: dict[str, _DrugState],
+    states: dict[str, DrugState],
     pks: dict[str, DrugPK],
     followers: dict[tuple[int, str], list[_CourseState]],
     dosed: dict[str, NDArray[np.bool_]],
@@ -722,12 +669,7 @@ def _dose_course(
             f"(`{c.label}` and another); merge them into one course"
         )
     dosed[c.drug] = give if clash is None else clash | give
-    st = states[c.drug]
-    amount = np.where(give, cs.absorbed, 0.0)
-    if pks[c.drug].compartment(c.route) == "central":
-        st.central = st.central + amount
-    else:
-        st.depot = st.depot + amount
+    states[c.drug].add(c.route, np.where(give, cs.absorbed, 0.0))
     if ending.any():
         cs.ended |= ending
         for fol in followers.get((cs.group, c.label), []):
@@ -772,7 +714,7 @@ def simulate(
         Output times in ``[0, days]``, days (default: every day ``0, 1, ..., floor(days)``).
         Observables at a dose time are pre-dose.
     observables : sequence of str, optional
-        Observables to record (default: all of :data:`pdmodel.model.OBSERVABLES`; a single name
+        Observables to record (default: all of the model's; a single name
         is one observable); record fewer to save memory on large populations.
     method : str
         ``"dopri5"`` (the compiled engine) or a :func:`scipy.integrate.solve_ivp` method name run
@@ -804,7 +746,10 @@ def simulate(
         If integration fails; the message names the patients and the time.
     """
     _check_job(population, regimen, "")
-    opts = _options(days, times, observables, method, rtol, atol, max_steps)
+    opts = _options(
+        days, times, observables, method, rtol, atol, max_steps,
+        tuple(population.params.model.observable_labels),
+    )  # fmt: skip
     group = np.zeros(len(population), dtype=np.int64)
     return _run_groups(population, (regimen,), group, opts, chunk_size, executor, progress)[0]
 
@@ -854,7 +799,10 @@ def simulate_many(
             raise PopulationError(
                 f"`jobs[{j}]`: every population must use the same parameter set as `jobs[0]`"
             )
-    opts = _options(days, times, observables, method, rtol, atol, max_steps)
+    opts = _options(
+        days, times, observables, method, rtol, atol, max_steps,
+        tuple(params.model.observable_labels),
+    )  # fmt: skip
     z = {k: np.concatenate([pop.z[k] for pop, _ in jobs]) for k in jobs[0][0].z}
     ids = np.concatenate([pop.ids for pop, _ in jobs if pop.ids is not None])
     group = np.concatenate(
@@ -888,6 +836,7 @@ def _options(
     rtol: Any,
     atol: Any,
     max_steps: Any,
+    available: Sequence[str],
 ) -> _Options:
     days_f = _positive(days, "days")
     if times is None:
@@ -909,7 +858,7 @@ def _options(
         if grid[0] < 0 or grid[-1] > days_f + _TIME_TOL:
             raise OptionError(f"`times` must lie within [0, days] = [0, {days_f:g}]")
     if observables is None:
-        names = tuple(OBSERVABLES)
+        names = tuple(available)
     elif isinstance(observables, str):
         names = (observables,)  # one name
     else:
@@ -920,8 +869,8 @@ def _options(
                 f"`observables` must be a sequence of names, got {observables!r}"
             ) from None
     for name in names:
-        if not isinstance(name, str) or name not in OBSERVABLES:
-            raise OptionError(f"unknown observable `{name}`; available: {', '.join(OBSERVABLES)}")
+        if not isinstance(name, str) or name not in available:
+            raise OptionError(f"unknown observable `{name}`; available: {', '.join(available)}")
     if method not in METHODS:
         raise OptionError(f"unknown method `{method}`; use one of {METHODS}")
     rtol = _positive(rtol, "rtol")

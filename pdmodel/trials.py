@@ -71,7 +71,6 @@ from .endpoints import (
     summarise_smooth,
 )
 from .errors import PDModelError, check_whole
-from .model import INDIVIDUAL_PARAMETERS
 from .parameters import ParameterSet, parameters_or_default
 from .population import Population, sobol_points
 from .regimens import Regimen
@@ -669,7 +668,7 @@ def enrol(trial: Trial, params: ParameterSet, n: int, seed: int) -> Population:
     the parameters for a given seed (common random numbers; no rejection).
     """
     n = check_whole(n, "n_per_arm", 1, TrialError)
-    keys = tuple(INDIVIDUAL_PARAMETERS)
+    keys = params.model.effect_names
     points = sobol_points(len(keys) + 1, int(n), seed)
     z = dict(zip(keys, ndtri(points[:-1]), strict=True))
     u = points[-1]

@@ -50,6 +50,13 @@ EXPECTED = {
     "OptionError",
     "MissingExtraError",
     "UnknownParameterError",
+    "ModelError",
+    "Model",
+    "default_model",
+    "DrugSpec",
+    "register_drug",
+    "drugs",
+    "units",
 }
 
 

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 import pdmodel as pm
-from pdmodel.model import OBSERVABLES, STATE_NAMES, State, baseline_state, observables, rhs
+from pdmodel.model import OBSERVABLES, STATE_NAMES, baseline_state, observables, rhs
 from pdmodel.regimens import RULE_OBSERVABLES
+
+S = {name: j for j, name in enumerate(STATE_NAMES)}  # row of each state
 
 
 def _free_extremes(params: pm.ParameterSet):
@@ -30,71 +32,82 @@ def test_baseline_is_steady_state(params: pm.ParameterSet, case: str) -> None:
     for p in sets:
         ind = pm.Population.sample(50, p, seed=5).individuals()
         y = baseline_state(ind)
-        dy = rhs(0.0, y, None, None, ind)
+        dy = rhs(0.0, y, None, ind)
         assert np.max(np.abs(dy) / np.maximum(np.abs(y), 1e-300)) < 1e-12
-        zero = np.zeros(ind.n)
-        np.testing.assert_allclose(rhs(0.0, y, zero, zero, ind), dy, atol=1e-14)
+        zero = np.zeros((3, ind.n))
+        np.testing.assert_allclose(rhs(0.0, y, zero, ind), dy, atol=1e-14)
+        ref = ind.model.reference_rhs(0.0, y, None, ind)
+        assert np.max(np.abs(ref) / np.maximum(np.abs(y), 1e-300)) < 1e-12
 
 
 @pytest.mark.parametrize(("treg_supp", "fb_gamma"), [(1.0, None), (0.7, None), (1.0, 0.0)])
 def test_rhs_matches_the_documented_equations(
     params: pm.ParameterSet, treg_supp: float, fb_gamma: float | None
 ) -> None:
-    """The compiled right-hand side against a plain transcription of docs/model.md (also on
-    its special-cased branches: Treg suppression exponent 1, no platelet feedback)."""
+    """The compiled and the numpy reference right-hand sides (both generated from the model
+    definition) against a plain transcription of the textbook equations of docs/model.md
+    (also on the special-cased branch Treg suppression exponent 1, and without feedback)."""
     changes = {"treg_supp": treg_supp} | ({} if fb_gamma is None else {"fb_gamma": fb_gamma})
     ind = pm.Population.sample(30, params.replace(**changes), seed=4).individuals()
     rng = np.random.default_rng(11)
-    y = baseline_state(ind) * rng.uniform(0.3, 2.0, size=(len(State), ind.n))
-    c_gc, c_11 = rng.uniform(0.0, 400.0, ind.n), rng.uniform(0.0, 20.0, ind.n)
-    c_gc[:5] = 0.0  # patients without a drug take the compiled code's shortcut
+    y = baseline_state(ind) * rng.uniform(0.3, 2.0, size=(len(STATE_NAMES), ind.n))
+    c_pred, c_11 = rng.uniform(0.0, 400.0, ind.n), rng.uniform(0.0, 20.0, ind.n)
+    c_dex = rng.uniform(0.0, 50.0, ind.n)
+    c_pred[:5] = 0.0  # patients without a drug take the compiled code's shortcut
+    c_dex[:3] = 0.0
     c_11[3:10] = 0.0
-    mk = [y[State.MK1], y[State.MK2], y[State.MK3], y[State.MK4]]
-    p, m, b, ab = y[State.PLT], y[State.MAC], y[State.CLONE], y[State.AB]
-    teff, r, h = y[State.TEFF], y[State.TREG], y[State.TH1]
+    c = np.array([c_pred, c_dex, c_11])
+    c_gc = c_pred + ind.dex_potency * c_dex
+    mk = [y[S["mk1"]], y[S["mk2"]], y[S["mk3"]], y[S["mk4"]]]
+    p, m, b, ab = y[S["plt"]], y[S["mac"]], y[S["clone"]], y[S["ab"]]
+    teff, r, h = y[S["teff"]], y[S["treg"]], y[S["th1"]]
     e_gc, e_11 = c_gc / (c_gc + ind.gc_ec50), c_11 / (c_11 + ind.il11_ec50)
     p0, r0, t0 = ind.plt_base, ind.treg_base, ind.teff_base
     expect = np.empty_like(y)
-    expect[State.MK1] = (
+    expect[S["mk1"]] = (
         ind.kin * (1 + ind.il11_smax * e_11) * (p0 / p) ** ind.fb_gamma - ind.ktr * mk[0]
     )
     for j in (1, 2, 3):
-        expect[State.MK1 + j] = ind.ktr * (mk[j - 1] - mk[j])
-    expect[State.PLT] = ind.ktr * mk[3] - (ind.ksen + ind.k_ab * ab * m) * p
-    expect[State.MAC] = ind.mac_k * (1 - ind.gc_imax_mac * e_gc) - ind.mac_k * m
+        expect[S["mk1"] + j] = ind.ktr * (mk[j - 1] - mk[j])
+    expect[S["plt"]] = ind.ktr * mk[3] - (ind.plt_ksen + ind.k_ab * ab * m) * p
+    expect[S["mac"]] = ind.mac_k * (1 - ind.gc_imax_mac * e_gc) - ind.mac_k * m
     d, rr = ind.clone_death, ind.clone_r
-    expect[State.CLONE] = b * ((rr + d) * teff / t0 - d - rr * b) - ind.gc_kill * e_gc * b
-    expect[State.AB] = ind.ab_kdeg * (b * h - ab)
-    expect[State.TEFF] = ind.teff_k * (
+    expect[S["clone"]] = b * ((rr + d) * teff / t0 - d - rr * b) - ind.gc_kill * e_gc * b
+    expect[S["ab"]] = ind.ab_kdeg * (b * h - ab)
+    expect[S["teff"]] = ind.teff_k * (
         t0 * (r0 / r) ** treg_supp * (1 - ind.gc_imax_teff * e_gc) * h - teff
     )
-    expect[State.TREG] = ind.treg_k * (r0 * (1 + ind.gc_smax_treg * e_gc) - r)
-    expect[State.TH1] = ind.th1_k * (1 - h) - ind.il11_kpol * e_11 * h
+    expect[S["treg"]] = ind.treg_k * (r0 * (1 + ind.gc_smax_treg * e_gc) - r)
+    expect[S["th1"]] = ind.th1_k * (1 - h) - ind.il11_kpol * e_11 * h
     scale = np.abs(expect) + ind.ktr * np.abs(y)  # terms of the size of the rates involved
-    got = rhs(0.0, y, c_gc, c_11, ind)
+    got = rhs(0.0, y, c, ind)
     assert np.max(np.abs(got - expect) / scale) < 1e-12
+    ref = ind.model.reference_rhs(0.0, y, c, ind)
+    assert np.max(np.abs(ref - expect) / scale) < 1e-12
     # the caller's output buffer gets the same derivatives; each patient's derivatives are
     # those of the patient alone (the compiled equations are evaluated patient by patient)
     out = np.full_like(y, np.nan)
-    assert rhs(0.0, y, c_gc, c_11, ind, out=out) is out
+    assert rhs(0.0, y, c, ind, out=out) is out
     np.testing.assert_array_equal(out, got)
     one = ind.take(slice(1, 2))
-    np.testing.assert_array_equal(rhs(0.0, y[:, 1:2], c_gc[1:2], c_11[1:2], one), got[:, 1:2])
+    np.testing.assert_array_equal(rhs(0.0, y[:, 1:2], c[:, 1:2], one), got[:, 1:2])
 
 
 def test_rhs_refuses_wrong_shapes(params: pm.ParameterSet) -> None:
     """The compiled equations do not check bounds, so every shape is checked before them."""
     ind = pm.Population.sample(3, params, seed=1).individuals()
     y = baseline_state(ind)
-    c = np.ones(3)
+    c = np.ones((3, 3))
     with pytest.raises(pm.OptionError, match=r"`y` must have shape \(11, 3\)"):
-        rhs(0.0, y[:, :2], c, c, ind)
-    with pytest.raises(pm.OptionError, match=r"`c_il11` must have shape \(3,\), got \(2,\)"):
-        rhs(0.0, y, c, c[:2], ind)
+        rhs(0.0, y[:, :2], c, ind)
+    with pytest.raises(pm.OptionError, match=r"`c` must have shape \(3, 3\) \(drug inputs"):
+        rhs(0.0, y, c[:2], ind)
     with pytest.raises(pm.OptionError, match="`out` must be a float64 array of shape"):
-        rhs(0.0, y, c, None, ind, out=np.empty((11, 2)))
+        rhs(0.0, y, c, ind, out=np.empty((11, 2)))
     with pytest.raises(pm.OptionError, match="`out` must be a float64 array of shape"):
-        rhs(0.0, y, None, c, ind, out=np.empty((11, 3), dtype=np.float32))
+        rhs(0.0, y, None, ind, out=np.empty((11, 3), dtype=np.float32))
+    with pytest.raises(pm.OptionError, match="`ind` must be Individuals"):
+        rhs(0.0, y, None, None)  # type: ignore[arg-type]
 
 
 def test_untreated_patients_stay_at_baseline(params: pm.ParameterSet) -> None:
@@ -130,6 +143,8 @@ def test_observable_errors(params: pm.ParameterSet) -> None:
         observables(baseline_state(ind), {}, ind, ("plt",))
 
 
-def test_states_indexed_by_name() -> None:
-    assert State.PLT == STATE_NAMES.index("plt")
-    assert State.TH1 == len(STATE_NAMES) - 1
+def test_default_model_layout() -> None:
+    m = pm.default_model()
+    assert m.state_names == STATE_NAMES
+    assert m.inputs == ("conc_prednisolone", "conc_dexamethasone", "conc_il11")
+    assert m.drugs == tuple(pm.drugs.DRUG_TABLE)[:3]

@@ -270,17 +270,18 @@ def test_a_failure_in_an_engine_thread_is_raised(
     params: pm.ParameterSet, pred_il11, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An error inside a worker thread's slice reaches the caller (no silent half result)."""
-    import types
 
-    from pdmodel import _kernel, solver
+    from pdmodel import solver
+
+    kernel = params.model.kernel
+    real = kernel.segment
 
     def segment(*args):
         if args[11] > 0:  # `start`: only the worker threads' slices fail
             raise MemoryError("worker slice failed")
-        _kernel.segment(*args)
+        real(*args)
 
-    fake = types.SimpleNamespace(**{**vars(_kernel), "segment": segment})
-    monkeypatch.setattr(solver, "_kernel", fake)
+    monkeypatch.setattr(kernel, "segment", segment)
     monkeypatch.setattr(solver, "_MIN_PER_THREAD", 1)
     monkeypatch.setattr(solver, "_threads", 2)
     pop = pm.Population.sample(6, params, seed=3)
@@ -469,7 +470,7 @@ def test_engine_works_without_a_writable_cache() -> None:
         "p = pm.default_parameters()\n"
         "r = pm.simulate(pm.Population.sample(3, p, seed=1), pm.regimens.prednisone(days=5), 6)\n"
         "print(r['platelets'].shape)\n"
-        "print(type(pm.solver._kernel.segment._cache).__name__)\n"
+        "print(type(p.model.kernel.segment._cache).__name__)\n"
     )
     # a locator that never applies to a package file: numba then has nowhere to cache
     env = {**os.environ, "NUMBA_CACHE_LOCATOR_CLASSES": "IPythonCacheLocator"}

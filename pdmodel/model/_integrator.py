@@ -1,13 +1,15 @@
-"""Compiled per-patient kernels: the model's right-hand side and the Dormand-Prince integrator.
+"""Template of the compiled kernels: the Dormand-Prince 5(4) integrator, patient by patient.
 
-Compiled once with numba (``cache=True``: later processes load the machine code from the cache
-next to this file, or from numba's user cache when the package folder is read-only).  Every
+This file is not compiled as it stands.  :mod:`pdmodel.model.kernel` generates, for each model,
+a module made of the model's right-hand side (``rhs_point``, printed from the model definition)
+followed by this file's code below its header, and compiles it with numba (``cache=True``:
+later processes load the machine code from the cache next to the generated file).  Every
 function works on one patient at a time, so a patient's result does not depend on which other
 patients are computed with it, in which order, or on how many threads share the work.  The
 kernels release the GIL; :mod:`pdmodel.solver` runs slices of the patients on threads.
 
-The model equations exist once, in :func:`rhs_point`; :func:`pdmodel.model.rhs` (the public,
-array-valued right-hand side used by the scipy reference solvers) calls it for each patient.
+The generated ``rhs_point(y, c, j, par, i, out)`` writes the derivatives of patient `i` (column
+`i` of the packed parameters `par`) at states `y` and drug inputs ``c[j, :]`` into `out`.
 """
 
 from __future__ import annotations
@@ -16,90 +18,26 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numba
 import numpy as np
 
-#: Fields of :class:`pdmodel.model.Individuals` in the row order of the packed parameter
-#: matrix that the kernels read (population scalars are broadcast to one value per patient).
-PACKED_FIELDS: tuple[str, ...] = (
-    "kin",
-    "kin_fb",
-    "teff_drive0",
-    "teff_base",
-    "il11_ec50",
-    "gc_ec50",
-    "clone_rd",
-    "clone_r",
-    "k_ab",
-    "fb_gamma",
-    "treg_supp",
-    "treg_base",
-    "il11_smax",
-    "th1_k",
-    "il11_kpol",
-    "clone_death",
-    "mac_k",
-    "gc_imax_mac",
-    "gc_imax_teff",
-    "treg_k",
-    "gc_smax_treg",
-    "gc_kill",
-    "ktr",
-    "ksen",
-    "ab_kdeg",
-    "teff_k",
-)
-(
-    _KIN,
-    _KIN_FB,
-    _TEFF_DRIVE0,
-    _TEFF_BASE,
-    _IL11_EC50,
-    _GC_EC50,
-    _CLONE_RD,
-    _CLONE_R,
-    _K_AB,
-    _FB_GAMMA,
-    _TREG_SUPP,
-    _TREG_BASE,
-    _IL11_SMAX,
-    _TH1_K,
-    _IL11_KPOL,
-    _CLONE_DEATH,
-    _MAC_K,
-    _GC_IMAX_MAC,
-    _GC_IMAX_TEFF,
-    _TREG_K,
-    _GC_SMAX_TREG,
-    _GC_KILL,
-    _KTR,
-    _KSEN,
-    _AB_KDEG,
-    _TEFF_K,
-) = range(len(PACKED_FIELDS))
 
-#: Number of model states (the row layout of :class:`pdmodel.model.State`).
-N_STATES = 11
-
-#: Floating-point licence of the compiled code: fused multiply-add only (no reassociation, and
-#: NaN and infinity keep their meaning, which the step-size control relies on).
-_FASTMATH = {"contract"}
+# --- header: the code generator (pdmodel.model.kernel) replaces everything down to the
+# "end of header" line with the generated right-hand side's module header.
+def _jit(fn: Callable[..., Any]) -> Any:  # pragma: no cover - placeholder
+    return fn
 
 
-def _compile(fn: Callable[..., Any]) -> Any:
-    """Compile `fn` (nopython, GIL released), cached on disk when a cache folder is writable.
+N_STATES = 1
+N_INPUTS = 1
 
-    numba refuses ``cache=True`` when neither the package folder nor its user cache folder can
-    be written (a read-only installation and home); then the kernel is compiled in each
-    process instead (about 1.4 s), rather than `import pdmodel` failing.
-    """
-    try:
-        return numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)(fn)
-    except RuntimeError as exc:  # "cannot cache function ...: no locator available"
-        if "cannot cache" not in str(exc):
-            raise
-        return numba.njit(cache=False, nogil=True, fastmath=_FASTMATH)(fn)
 
+def rhs_point(
+    y: np.ndarray, c: np.ndarray, j: int, par: np.ndarray, i: int, out: np.ndarray
+) -> None:  # pragma: no cover - placeholder
+    raise NotImplementedError("the generated module defines the model's right-hand side")
+
+
+# --- end of header
 
 #: Status codes returned per patient by :func:`segment`.
 OK, STEP_LIMIT, UNDERFLOW = 0, 1, 2
@@ -122,98 +60,26 @@ _E1, _E3, _E4, _E5, _E6, _E7 = (
 )
 
 
-@_compile
-def rhs_point(
-    y: np.ndarray, c_gc: float, c_il11: float, par: np.ndarray, i: int, out: np.ndarray
-) -> None:  # pragma: no cover - compiled
-    """Derivatives of patient `i` (column `i` of the packed parameters `par`) into `out`.
-
-    `y` holds the patient's 11 states; `c_gc` is the prednisolone-equivalent glucocorticoid and
-    `c_il11` the rhIL-11 concentration, ng/mL (0 when the drug is absent: every drug term then
-    vanishes exactly).  The equations are those of :mod:`pdmodel.model`.
-    """
-    mk1 = y[0]
-    mk4 = y[3]
-    p = y[4]
-    mac = y[5]
-    clone = y[6]
-    ab = y[7]
-    teff = y[8]
-    treg = y[9]
-    th1 = y[10]
-    # production influx with bounded feedback (P0/P)^gamma = P0^gamma * exp(-gamma ln P)
-    fb_gamma = par[_FB_GAMMA, i]
-    if fb_gamma == 0.0:
-        influx = par[_KIN, i]
-    else:
-        influx = math.exp(math.log(p) * -fb_gamma) * par[_KIN_FB, i]
-    # effector activation drive, held back by Tregs
-    supp = par[_TREG_SUPP, i]
-    if supp == 1.0:
-        drive = par[_TEFF_DRIVE0, i] / treg
-    else:
-        drive = (par[_TREG_BASE, i] / treg) ** supp * par[_TEFF_BASE, i]
-    # Th1 polarisation: dH/dt = k_H (1 - H) - k_pol E11 H
-    dth1 = (1.0 - th1) * par[_TH1_K, i]
-    if c_il11 != 0.0:  # (without rhIL-11 every E11 term is exactly zero: skipped)
-        e11 = c_il11 / (c_il11 + par[_IL11_EC50, i])
-        influx *= e11 * par[_IL11_SMAX, i] + 1.0
-        dth1 -= e11 * th1 * par[_IL11_KPOL, i]
-    drive *= th1
-    # clone: help-driven proliferation (r + d) T/T0 against death d and crowding r B, - kill
-    dclone = (
-        teff / par[_TEFF_BASE, i] * par[_CLONE_RD, i]
-        - par[_CLONE_DEATH, i]
-        - clone * par[_CLONE_R, i]
-    )
-    mac_k = par[_MAC_K, i]
-    treg_k = par[_TREG_K, i]
-    treg_base = par[_TREG_BASE, i]
-    # dM/dt = kM (1 - Imax E) - kM M;  dR/dt = kR R0 (1 + S E) - kR R
-    dmac = mac_k - mac * mac_k
-    dtreg = treg_k * treg_base - treg * treg_k
-    if c_gc != 0.0:  # (likewise the glucocorticoid terms)
-        egc = c_gc / (c_gc + par[_GC_EC50, i])
-        dclone -= egc * par[_GC_KILL, i]
-        dmac = egc * (-mac_k * par[_GC_IMAX_MAC, i]) + mac_k - mac * mac_k
-        drive *= egc * -par[_GC_IMAX_TEFF, i] + 1.0
-        dtreg = (
-            egc * (treg_k * treg_base * par[_GC_SMAX_TREG, i]) + treg_k * treg_base
-            - treg * treg_k
-        )  # fmt: skip
-    dclone *= clone
-    # megakaryocyte transit: influx -> MK1 -> ... -> MK4 -> platelets
-    ktr = par[_KTR, i]
-    out[0] = influx - mk1 * ktr
-    out[1] = (y[0] - y[1]) * ktr
-    out[2] = (y[1] - y[2]) * ktr
-    out[3] = (y[2] - y[3]) * ktr
-    # platelets: release - (senescent + antibody x macrophage clearance) P
-    out[4] = mk4 * ktr - (ab * mac * par[_K_AB, i] + par[_KSEN, i]) * p
-    out[5] = dmac
-    out[6] = dclone
-    out[7] = (clone * th1 - ab) * par[_AB_KDEG, i]
-    out[8] = (drive - teff) * par[_TEFF_K, i]
-    out[9] = dtreg
-    out[10] = dth1
-
-
-@_compile
+@_jit
 def rhs_many(
-    y: np.ndarray, c_gc: np.ndarray, c_il11: np.ndarray, par: np.ndarray, out: np.ndarray
+    y: np.ndarray, c: np.ndarray, par: np.ndarray, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled
-    """:func:`rhs_point` for every column of `y` (shape ``(11, n)``) into `out`."""
+    """:func:`rhs_point` for every column of `y` (shape ``(N_STATES, n)``) into `out`; the
+    drug inputs of patient `i` are ``c[:, i]`` (shape ``(N_INPUTS, n)``)."""
     yi = np.empty(N_STATES)
     di = np.empty(N_STATES)
+    ci = np.zeros((1, max(N_INPUTS, 1)))
     for i in range(y.shape[1]):
         for s in range(N_STATES):
             yi[s] = y[s, i]
-        rhs_point(yi, c_gc[i], c_il11[i], par, i, di)
+        for m in range(N_INPUTS):
+            ci[0, m] = c[m, i]
+        rhs_point(yi, ci, 0, par, i, di)
         for s in range(N_STATES):
             out[s, i] = di[s]
 
 
-@_compile
+@_jit
 def _powers(q: float, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """``out = q**18, q**27, q**72, q**80, q**90`` (the stage times in units of h/90)."""
     q2 = q * q
@@ -229,14 +95,14 @@ def _powers(q: float, out: np.ndarray) -> None:  # pragma: no cover - compiled
     out[4] = q64 * q16 * q8 * q2
 
 
-@_compile
+@_jit
 def segment(
     y: np.ndarray,
     h: np.ndarray,
     length: float,
     rates: np.ndarray,
     coefs: np.ndarray,
-    n_gc: int,
+    term_input: np.ndarray,
     par: np.ndarray,
     rtol: float,
     atol: float,
@@ -255,12 +121,12 @@ def segment(
     Dormand-Prince 5(4) with first-same-as-last, per-patient step size and error control: the
     error is the RMS over states of ``err / (atol + rtol max(|y|, |y_new|))``; the standard
     controller (safety 0.9, step change limited to [0.2, 10], no growth after a rejection).
-    Updates `y` (shape ``(11, n)``) in place and sets ``h[i]`` to the step size proposed after
+    Updates `y` (shape ``(N_STATES, n)``) in place and sets ``h[i]`` to the step size proposed after
     the patient's first accepted step (the next segment starts with it: it follows a dose when
     the segment does).
 
-    Drug inputs are sums of exponentials in segment time: concentration ``sum_r coefs[r, i]
-    exp(rates[r] tau)``; rows ``0..n_gc-1`` are the glucocorticoid terms, the rest rhIL-11.
+    Drug inputs are sums of exponentials in segment time: input ``m`` of patient ``i`` is
+    ``sum_r coefs[r, i] exp(rates[r] tau)`` over the terms with ``term_input[r] == m``.
     Per step, each term takes one exponential, ``exp(rate h / 90)``: its values at the stage
     times are powers of it times the term at the step start (carried from step to step, so the
     last stages and the next step's start see the same value).
@@ -277,21 +143,18 @@ def segment(
     y5 = np.empty(N_STATES)
     e0 = np.empty(n_terms)
     pw = np.empty((n_terms, 5))
-    c_gc = np.empty(5)
-    c_il11 = np.empty(5)
+    # drug inputs at the five stage times (rows 0-4) and at the step start (row 5)
+    cs = np.zeros((6, max(N_INPUTS, 1)))
     for i in range(start, stop):
         for s in range(N_STATES):
             yi[s] = y[s, i]
         tau = 0.0
-        g0 = 0.0
-        i0 = 0.0
+        for m in range(N_INPUTS):
+            cs[5, m] = 0.0
         for r in range(n_terms):
             e0[r] = coefs[r, i]  # term r at the step start
-            if r < n_gc:
-                g0 += e0[r]
-            else:
-                i0 += e0[r]
-        rhs_point(yi, g0, i0, par, i, k[0])
+            cs[5, term_input[r]] += e0[r]
+        rhs_point(yi, cs, 5, par, i, k[0])
         evaluations = 1
         step = min(h[i], length)
         first_h = math.nan
@@ -307,42 +170,36 @@ def segment(
                 if e0[r] != 0.0:  # (a drug this patient has not had: its terms stay zero)
                     _powers(math.exp(rates[r] * hh / 90.0), pw[r])
             for j in range(5):
-                g = 0.0
-                c = 0.0
+                for m in range(N_INPUTS):
+                    cs[j, m] = 0.0
                 for r in range(n_terms):
-                    if e0[r] == 0.0:
-                        continue
-                    if r < n_gc:
-                        g += e0[r] * pw[r, j]
-                    else:
-                        c += e0[r] * pw[r, j]
-                c_gc[j] = g
-                c_il11[j] = c
+                    if e0[r] != 0.0:
+                        cs[j, term_input[r]] += e0[r] * pw[r, j]
             for s in range(N_STATES):
                 ys[s] = yi[s] + hh * (_A21 * k[0, s])
-            rhs_point(ys, c_gc[0], c_il11[0], par, i, k[1])
+            rhs_point(ys, cs, 0, par, i, k[1])
             for s in range(N_STATES):
                 ys[s] = yi[s] + hh * (_A31 * k[0, s] + _A32 * k[1, s])
-            rhs_point(ys, c_gc[1], c_il11[1], par, i, k[2])
+            rhs_point(ys, cs, 1, par, i, k[2])
             for s in range(N_STATES):
                 ys[s] = yi[s] + hh * (_A41 * k[0, s] + _A42 * k[1, s] + _A43 * k[2, s])
-            rhs_point(ys, c_gc[2], c_il11[2], par, i, k[3])
+            rhs_point(ys, cs, 2, par, i, k[3])
             for s in range(N_STATES):
                 ys[s] = yi[s] + hh * (
                     _A51 * k[0, s] + _A52 * k[1, s] + _A53 * k[2, s] + _A54 * k[3, s]
                 )
-            rhs_point(ys, c_gc[3], c_il11[3], par, i, k[4])
+            rhs_point(ys, cs, 3, par, i, k[4])
             for s in range(N_STATES):
                 ys[s] = yi[s] + hh * (
                     _A61 * k[0, s] + _A62 * k[1, s] + _A63 * k[2, s] + _A64 * k[3, s]
                     + _A65 * k[4, s]
                 )  # fmt: skip
-            rhs_point(ys, c_gc[4], c_il11[4], par, i, k[5])
+            rhs_point(ys, cs, 4, par, i, k[5])
             for s in range(N_STATES):
                 y5[s] = yi[s] + hh * (
                     _B1 * k[0, s] + _B3 * k[2, s] + _B4 * k[3, s] + _B5 * k[4, s] + _B6 * k[5, s]
                 )
-            rhs_point(y5, c_gc[4], c_il11[4], par, i, k[6])
+            rhs_point(y5, cs, 4, par, i, k[6])
             evaluations += 6
             acc = 0.0
             for s in range(N_STATES):

@@ -1,0 +1,240 @@
+"""The default model (version 1), as data: every other representation is generated from it.
+
+Expressions are written in the order of operations the engine computes (see
+:mod:`pdmodel.model.expressions`); the equations in ``docs/model.md`` are printed from them.
+Parameter values, units, bounds and sources are in the parameter table
+(``pdmodel/data/parameters.toml``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from .spec import Assignment, Constant, Model, Observable, RandomEffect, State
+
+__all__ = ["N_TRANSIT", "default_model"]
+
+#: Number of megakaryocyte transit compartments (structural constant).
+N_TRANSIT = 4
+
+_REL = "relative to untreated"
+
+_STATES = (
+    *(
+        State(
+            f"mk{j}",
+            "10^9/L",
+            "influx - mk1 * ktr" if j == 1 else f"(mk{j - 1} - mk{j}) * ktr",
+            "kin / ktr",
+            f"megakaryocyte transit compartment {j} of {N_TRANSIT} (platelet equivalents)",
+            f"MK_{j}",
+        )
+        for j in range(1, N_TRANSIT + 1)
+    ),
+    State(
+        "plt",
+        "10^9/L",
+        f"mk{N_TRANSIT} * ktr - (ab * mac * k_ab + plt_ksen) * plt",
+        "plt_base",
+        "circulating platelets: release minus senescent and antibody x macrophage clearance",
+        "P",
+    ),
+    State(
+        "mac",
+        "1",
+        "e_gc * (-mac_k * gc_imax_mac) + mac_k - mac * mac_k",
+        "1.0",
+        "macrophage Fc clearance capacity, relative to untreated",
+        "M",
+    ),
+    State(
+        "clone",
+        "1",
+        "(teff / teff_base * clone_rd - clone_death - clone * clone_r - e_gc * gc_kill) * clone",
+        "1.0",
+        "autoreactive antibody-producing clone: help-driven proliferation against death and "
+        "crowding, minus glucocorticoid kill; relative to untreated",
+        "B",
+    ),
+    State(
+        "ab",
+        "1",
+        "(clone * th1 - ab) * ab_kdeg",
+        "1.0",
+        "circulating autoantibody, relative to untreated",
+        "Ab",
+    ),
+    State(
+        "teff",
+        "% of CD4+",
+        "(drive - teff) * teff_k",
+        "teff_base",
+        "activated effector CD4+CD25+ FoxP3- T cells",
+        r"T_{eff}",
+    ),
+    State(
+        "treg",
+        "% of CD4+",
+        "e_gc * (treg_k * treg_base * gc_smax_treg) + treg_k * treg_base - treg * treg_k",
+        "treg_base",
+        "FoxP3+ regulatory T cells",
+        "R",
+    ),
+    State(
+        "th1",
+        "1",
+        "(1.0 - th1) * th1_k - e_11 * th1 * il11_kpol",
+        "1.0",
+        "Th1 polarisation of effector activation, relative to untreated",
+        "H",
+    ),
+)
+
+_RANDOM_EFFECTS = (
+    RandomEffect("weight", "omega_weight", "weight", "body weight, kg"),
+    RandomEffect("plt_base", "omega_plt_base", "plt_base", "untreated platelet count"),
+    RandomEffect("k_ab", "omega_k_ab", "k_ab", "antibody-mediated clearance rate"),
+    RandomEffect("gc_ec50", "omega_gc_ec50", "gc_ec50", "glucocorticoid EC50"),
+    RandomEffect("il11_ec50", "omega_il11_ec50", "il11_ec50", "rhIL-11 EC50"),
+    RandomEffect("clone_r", "omega_clone_r", "clone_r", "clone regrowth rate"),
+    RandomEffect("ab_assay", "ab_assay_sd", "", "assay-specific antibody signal"),
+    RandomEffect("teff_base", "omega_teff_base", "", "baseline activated-effector fraction"),
+)
+
+_CONSTANTS = (
+    Constant(
+        "ab_log_signal",
+        "omega_k_ab * z_k_ab + ab_assay_sd * z_ab_assay"
+        " + hypot(omega_k_ab, ab_assay_sd) * ndtri(ab_pos_baseline)",
+        "1",
+        "log antibody assay signal over the positivity threshold: the clearance random effect "
+        "plus an assay-specific one; the threshold puts a fraction ab_pos_baseline of the "
+        "untreated population above it",
+        r"\ell_{Ab}",
+    ),
+    Constant(
+        "kin",
+        "(plt_ksen + k_ab) * plt_base",
+        "10^9/L/day",
+        "production influx that balances clearance at the untreated count",
+        r"k_{in}",
+    ),
+    Constant(
+        "teff_base",
+        "(cd25_base - treg_base) * exp(omega_teff_base * z_teff_base)",
+        "% of CD4+",
+        "untreated activated-effector fraction (CD4+CD25+ minus FoxP3+ Tregs)",
+        r"T_{eff,0}",
+    ),
+    Constant("clone_rd", "clone_r + clone_death", "1/day", "help-driven proliferation rate"),
+    Constant(
+        "teff_drive0",
+        "teff_base * treg_base",
+        "(% of CD4+)^2",
+        "effector drive at baseline (Treg suppression exponent 1)",
+    ),
+    Constant("ktr", f"{N_TRANSIT}.0 / mk_mtt", "1/day", "megakaryocyte transit rate", r"k_{tr}"),
+)
+
+_ASSIGNMENTS = (
+    Assignment(
+        "c_gc",
+        "conc_prednisolone + dex_potency * conc_dexamethasone",
+        "ng/mL",
+        "prednisolone-equivalent glucocorticoid concentration",
+        symbol=r"C_{GC}",
+    ),
+    Assignment(
+        "e_gc",
+        "c_gc / (c_gc + gc_ec50)",
+        "1",
+        "glucocorticoid effect (Emax form, one EC50 for all glucocorticoid effects)",
+        gate="c_gc",
+        symbol=r"E_{GC}",
+    ),
+    Assignment(
+        "e_11",
+        "conc_il11 / (conc_il11 + il11_ec50)",
+        "1",
+        "rhIL-11 effect",
+        gate="conc_il11",
+        symbol=r"E_{11}",
+    ),
+    Assignment(
+        "influx",
+        "kin * (plt_base / plt) ** fb_gamma * (e_11 * il11_smax + 1.0)",
+        "10^9/L/day",
+        "megakaryocyte production influx: platelet feedback, stimulated by rhIL-11",
+        symbol=r"\mathrm{influx}",
+    ),
+    Assignment(
+        "drive",
+        "(teff_drive0 / treg if treg_supp == 1.0 else (treg_base / treg) ** treg_supp * teff_base)"
+        " * th1 * (e_gc * -gc_imax_teff + 1.0)",
+        "% of CD4+",
+        "effector activation drive: held back by Tregs, scaled by Th1 polarisation, "
+        "suppressed by glucocorticoid",
+        symbol=r"\mathrm{drive}",
+    ),
+)
+
+_OBSERVABLES = (
+    Observable("platelets", "plt", "10^9/L", description="platelet count"),
+    Observable("antibody", "ab", "1", _REL, "circulating autoantibody"),
+    Observable(
+        "paigg",
+        "ab * (ab_kp + plt_base) / (ab_kp + plt)",
+        "1",
+        _REL,
+        "platelet-associated IgG per platelet (antibody shared among platelets)",
+    ),
+    Observable(
+        "ab_signal",
+        "exp(ab_log_signal) * paigg",
+        "1",
+        "assay signal / positivity threshold",
+        "antibody assay signal",
+    ),
+    Observable(
+        "ab_positive", "1.0 if ab_signal >= 1.0 else 0.0", "1", "1 = positive", "antibody test"
+    ),
+    Observable("cd4cd25_pct", "teff + treg", "% of CD4+", description="CD4+CD25+ T cells"),
+    Observable("treg_pct", "treg", "% of CD4+", description="FoxP3+ regulatory T cells"),
+    Observable("teff_pct", "teff", "% of CD4+", description="activated effector T cells"),
+    Observable("macrophage", "mac", "1", _REL, "macrophage Fc clearance capacity"),
+    Observable("clone", "clone", "1", _REL, "autoreactive clone"),
+    Observable("th1", "th1", "1", _REL, "Th1 polarisation"),
+    Observable(
+        "conc_prednisolone", "conc_prednisolone", "ng/mL", "ng/mL (unbound)", "prednisolone"
+    ),
+    Observable("conc_dexamethasone", "conc_dexamethasone", "ng/mL", description="dexamethasone"),
+    Observable("conc_il11", "conc_il11", "ng/mL", description="rhIL-11"),
+    Observable(
+        "conc_gc_equiv",
+        "c_gc",
+        "ng/mL",
+        "ng/mL prednisolone-equivalent",
+        "glucocorticoid concentration, prednisolone-equivalent",
+    ),
+)
+
+
+@cache
+def default_model() -> Model:
+    """The package's model (version 1) with the package's parameter table.
+
+    Returns
+    -------
+    Model
+    """
+    return Model(
+        name="itp_v1",
+        description="ITP: megakaryocytes, platelets, antibody clearance, T-cell dynamics "
+        "under glucocorticoid and rhIL-11",
+        drugs=("prednisone", "dexamethasone", "il11"),
+        states=_STATES,
+        random_effects=_RANDOM_EFFECTS,
+        constants=_CONSTANTS,
+        assignments=_ASSIGNMENTS,
+        observables=_OBSERVABLES,
+    )

@@ -1,0 +1,810 @@
+"""The declarative model: components, :class:`Model`, and per-patient :class:`Individuals`.
+
+A :class:`Model` is a value: states with their right-hand sides and untreated steady states,
+random effects, per-patient constants, intermediate assignments (drug effects), observables,
+the drugs whose concentrations it reads, and its parameter table.  Everything that evaluates the
+model is generated from it: the compiled kernel (:mod:`pdmodel.model.kernel`), the numpy
+reference right-hand side, the SBML export (:mod:`pdmodel.sbml`) and the equations in
+``docs/model.md`` (:meth:`Model.markdown`).  A variant is a new value
+(:meth:`Model.replace`, :meth:`Model.add`, :meth:`Model.remove`, :meth:`Model.with_expression`)
+that runs through the same engine, trials, calibration and export.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import ModelError, OptionError, PopulationError
+from ..units import UNITS
+from .expressions import Expression, parse
+
+if TYPE_CHECKING:
+    from ..parameters import ParameterSet, ParameterSpec, ParameterTable
+
+__all__ = [
+    "Assignment",
+    "Constant",
+    "Individuals",
+    "Model",
+    "Observable",
+    "RandomEffect",
+    "State",
+]
+
+Array = NDArray[np.float64]
+
+
+def _unit(unit: str, where: str) -> None:
+    if unit not in UNITS:
+        raise ModelError(f"{where}: unknown unit {unit!r}; known: {', '.join(UNITS)}")
+
+
+def _identifier(name: Any, what: str) -> None:
+    if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+        raise ModelError(f"{what} name must be an identifier not starting with _, got {name!r}")
+
+
+@dataclass(frozen=True)
+class State:
+    """A state variable.
+
+    Parameters
+    ----------
+    name : str
+        Identifier (used in expressions, SBML and tables).
+    unit : str
+        Unit (a key of :data:`pdmodel.units.UNITS`).
+    rate : str
+        Right-hand side ``d name / dt`` in `unit` per day (expression).
+    baseline : str
+        Untreated steady state (expression of parameters and per-patient constants); the
+        engine starts every patient there, and a test checks the rate vanishes at it.
+    description : str
+        Meaning.
+    symbol : str
+        LaTeX symbol for the documentation (default: the name).
+    """
+
+    name: str
+    unit: str
+    rate: str
+    baseline: str
+    description: str = ""
+    symbol: str = ""
+
+
+@dataclass(frozen=True)
+class RandomEffect:
+    """A between-patient random effect: one standard-normal deviate ``z_<name>`` per patient.
+
+    Parameters
+    ----------
+    name : str
+        Identifier; the deviate is ``z_<name>`` in expressions.
+    omega : str
+        Parameter holding its log-normal SD (dimensionless).
+    typical : str
+        Parameter holding the typical value: the patient's value ``name = typical *
+        exp(omega * z_name)`` is then available in expressions.  Empty: the deviate is used by
+        per-patient constants (:class:`Constant`) only.
+    description : str
+        Meaning.
+    """
+
+    name: str
+    omega: str
+    typical: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Constant:
+    """A per-patient constant, computed once per patient (numpy, before integration).
+
+    Parameters
+    ----------
+    name : str
+        Identifier.
+    expr : str
+        Expression of parameters, random-effect values and deviates, earlier constants.
+    unit : str
+        Unit (a key of :data:`pdmodel.units.UNITS`).
+    description : str
+        Meaning.
+    symbol : str
+        LaTeX symbol (default: the name).
+    """
+
+    name: str
+    expr: str
+    unit: str
+    description: str = ""
+    symbol: str = ""
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """An intermediate quantity evaluated with the right-hand side (a drug effect, a flux).
+
+    Parameters
+    ----------
+    name : str
+        Identifier.
+    expr : str
+        Expression of states, drug inputs, parameters, constants and earlier assignments.
+    unit : str
+        Unit (a key of :data:`pdmodel.units.UNITS`).
+    description : str
+        Meaning.
+    gate : str
+        An input or earlier assignment `g` such that this quantity is exactly 0 whenever `g`
+        is exactly 0 (e.g. an Emax effect of a concentration).  The compiled kernel then skips
+        the arithmetic of every term it multiplies while `g` is 0 (a drug not given).
+    symbol : str
+        LaTeX symbol (default: the name).
+    """
+
+    name: str
+    expr: str
+    unit: str
+    description: str = ""
+    gate: str = ""
+    symbol: str = ""
+
+
+@dataclass(frozen=True)
+class Observable:
+    """A model output recorded by simulations.
+
+    Parameters
+    ----------
+    name : str
+        Identifier (the key of results).
+    expr : str
+        Expression of states, inputs, assignments, constants and parameters.
+    unit : str
+        Unit (a key of :data:`pdmodel.units.UNITS`).
+    label : str
+        Unit as shown to users (default: `unit`), e.g. ``"relative to untreated"``.
+    description : str
+        Meaning.
+    """
+
+    name: str
+    expr: str
+    unit: str
+    label: str = ""
+    description: str = ""
+
+
+Component = State | RandomEffect | Constant | Assignment | Observable
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """A model definition (see the module docstring).
+
+    Parameters
+    ----------
+    name : str
+        Identifier of the model (SBML model id, provenance).
+    description : str
+        One line.
+    drugs : tuple of str
+        Drugs of the drug table (:data:`pdmodel.drugs.DRUG_TABLE`) whose concentrations are
+        the model's inputs, in ng/mL, under the names of their ``concentration`` fields.
+    states, random_effects, constants, assignments, observables : tuple
+        The components, in order (assignments and constants may use earlier ones only).
+    table : ParameterTable, optional
+        The parameter table (default: the package table).
+
+    Examples
+    --------
+    >>> import pdmodel as pm
+    >>> m = pm.default_model()
+    >>> m.state_names[:5]
+    ('mk1', 'mk2', 'mk3', 'mk4', 'plt')
+    """
+
+    name: str
+    description: str
+    drugs: tuple[str, ...]
+    states: tuple[State, ...]
+    random_effects: tuple[RandomEffect, ...]
+    constants: tuple[Constant, ...]
+    assignments: tuple[Assignment, ...]
+    observables: tuple[Observable, ...]
+    table: ParameterTable | None = None
+    _parsed: dict[str, Expression] = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ validation
+    def __post_init__(self) -> None:
+        from ..drugs import get_drug
+        from ..parameters import ParameterTable, parameter_table
+
+        _identifier(self.name, "a model")
+        for attr, kind in (
+            ("states", State),
+            ("random_effects", RandomEffect),
+            ("constants", Constant),
+            ("assignments", Assignment),
+            ("observables", Observable),
+        ):
+            items = tuple(getattr(self, attr))
+            for item in items:
+                if not isinstance(item, kind):
+                    raise ModelError(
+                        f"model `{self.name}`: `{attr}` must hold {kind.__name__} objects, "
+                        f"got {item!r}"
+                    )
+            object.__setattr__(self, attr, items)
+        object.__setattr__(self, "drugs", tuple(self.drugs))
+        if self.table is None:
+            object.__setattr__(self, "table", parameter_table())
+        elif not isinstance(self.table, ParameterTable):
+            raise ModelError(f"model `{self.name}`: `table` must be a ParameterTable")
+        table = self.table
+        assert table is not None
+        for d in self.drugs:
+            try:
+                spec = get_drug(d)
+            except ValueError as exc:
+                raise ModelError(f"model `{self.name}`: {exc}") from None
+            missing = sorted(spec.parameters - set(table))
+            if missing:
+                raise ModelError(
+                    f"model `{self.name}`: drug `{d}` needs parameters {missing}, which the "
+                    "model's parameter table does not have"
+                )
+        if not self.states:
+            raise ModelError(f"model `{self.name}` has no states")
+
+        where = f"model `{self.name}`"
+        seen: dict[str, str] = {}
+
+        def claim(name: str, what: str) -> None:
+            _identifier(name, f"{where}: a {what}")
+            if name in seen:
+                raise ModelError(f"{where}: `{name}` is defined twice ({seen[name]}, {what})")
+            if name in table:
+                raise ModelError(
+                    f"{where}: the {what} `{name}` has the name of a parameter of the table"
+                )
+            seen[name] = what
+
+        for s in self.states:
+            claim(s.name, "state")
+            _unit(s.unit, f"{where}, state `{s.name}`")
+        for inp in self.inputs:
+            claim(inp, "drug input")
+        for a in self.assignments:
+            claim(a.name, "assignment")
+            _unit(a.unit, f"{where}, assignment `{a.name}`")
+        effects_seen: set[str] = set()
+        for r in self.random_effects:
+            _identifier(r.name, f"{where}: a random effect")
+            if r.name in effects_seen:
+                raise ModelError(f"{where}: random effect `{r.name}` is defined twice")
+            effects_seen.add(r.name)
+            for p in (r.omega, r.typical):
+                if p and p not in table:
+                    raise ModelError(
+                        f"{where}: random effect `{r.name}` names `{p}`, which is not in the "
+                        "parameter table"
+                    )
+        individual = {r.name for r in self.random_effects if r.typical}
+        for name in individual:
+            if name in seen:
+                raise ModelError(f"{where}: random effect `{name}` clashes with a {seen[name]}")
+        for const in self.constants:
+            if const.name in individual:
+                raise ModelError(f"{where}: constant `{const.name}` clashes with a random effect")
+            claim(const.name, "constant")
+            _unit(const.unit, f"{where}, constant `{const.name}`")
+        obs_seen: set[str] = set()
+        for o in self.observables:
+            _identifier(o.name, f"{where}: an observable")
+            if o.name in obs_seen:
+                raise ModelError(f"{where}: observable `{o.name}` is defined twice")
+            obs_seen.add(o.name)
+            _unit(o.unit, f"{where}, observable `{o.name}`")
+
+        params = set(table)
+        deviates = {f"z_{r.name}" for r in self.random_effects}
+        scope = params | individual | deviates
+        for const in self.constants:
+            self._parse(const.name, const.expr, f"{where}, constant `{const.name}`", scope)
+            scope = scope | {const.name}
+        patient = scope - deviates  # what the kernel and baselines may read besides states
+        for s in self.states:
+            self._parse(f"baseline:{s.name}", s.baseline, f"{where}, baseline of `{s.name}`",
+                        patient)  # fmt: skip
+        kernel_scope = patient | set(self.state_names) | set(self.inputs)
+        for a in self.assignments:
+            e = self._parse(a.name, a.expr, f"{where}, assignment `{a.name}`", kernel_scope)
+            if a.gate:
+                if a.gate not in kernel_scope - patient - set(self.state_names):
+                    raise ModelError(
+                        f"{where}, assignment `{a.name}`: gate `{a.gate}` must be a drug "
+                        "input or an earlier assignment"
+                    )
+                if a.gate not in e.names:
+                    raise ModelError(
+                        f"{where}, assignment `{a.name}`: its expression does not read its "
+                        f"gate `{a.gate}`"
+                    )
+            kernel_scope = kernel_scope | {a.name}
+        for s in self.states:
+            self._parse(f"rate:{s.name}", s.rate, f"{where}, rate of `{s.name}`", kernel_scope)
+        obs_scope = set(kernel_scope)
+        for o in self.observables:
+            e = self._parse(f"obs:{o.name}", o.expr, f"{where}, observable `{o.name}`", obs_scope)
+            if o.name in obs_scope and e.names != {o.name}:
+                raise ModelError(
+                    f"{where}: observable `{o.name}` has the name of another quantity; an "
+                    "observable may reuse a name only to report that quantity itself"
+                )
+            obs_scope.add(o.name)
+
+    def _parse(self, key: str, text: str, where: str, scope: set[str]) -> Expression:
+        e = parse(text, where)
+        unknown = sorted(e.names - scope)
+        if unknown:
+            raise ModelError(
+                f"{where} reads {', '.join(f'`{u}`' for u in unknown)}, which is not a "
+                "parameter of the table or a state, input, constant, assignment or random "
+                "effect defined before it"
+            )
+        self._parsed[key] = e
+        return e
+
+    # ------------------------------------------------------------------ views
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """State names in row order of state arrays."""
+        return tuple(s.name for s in self.states)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Names of the drug-concentration inputs (ng/mL), in the order of :attr:`drugs`."""
+        from ..drugs import get_drug
+
+        return tuple(get_drug(d).concentration for d in self.drugs)
+
+    @property
+    def observable_labels(self) -> dict[str, str]:
+        """Observable name -> unit as shown to users."""
+        return {o.name: o.label or o.unit for o in self.observables}
+
+    @property
+    def effect_names(self) -> tuple[str, ...]:
+        """Random-effect names (the keys of a population's deviates)."""
+        return tuple(r.name for r in self.random_effects)
+
+    def expression(self, key: str) -> Expression:
+        """Parsed expression: a component name, ``rate:<state>``, ``baseline:<state>`` or
+        ``obs:<observable>``."""
+        try:
+            return self._parsed[key]
+        except KeyError:
+            raise ModelError(f"model `{self.name}` has no expression `{key}`") from None
+
+    @cached_property
+    def kernel_parameters(self) -> tuple[str, ...]:
+        """Parameters and per-patient constants the right-hand side reads, in packed-row
+        order (first use)."""
+        local = set(self.state_names) | set(self.inputs) | {a.name for a in self.assignments}
+        order: dict[str, None] = {}
+        exprs = [self._parsed[a.name] for a in self.assignments]
+        exprs += [self._parsed[f"rate:{s.name}"] for s in self.states]
+        for e in exprs:
+            for n in sorted(e.names):
+                if n not in local:
+                    order.setdefault(n, None)
+        return tuple(order)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Model):
+            return NotImplemented
+        return self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    @cached_property
+    def key(self) -> str:
+        """A digest of the whole definition (parameter table included)."""
+        import hashlib
+
+        assert self.table is not None
+        text = repr(
+            (
+                self.name,
+                self.drugs,
+                self.states,
+                self.random_effects,
+                self.constants,
+                self.assignments,
+                self.observables,
+                tuple(self.table.values()),
+                tuple(self._drug_specs()),
+            )
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def _drug_specs(self) -> list[Any]:
+        from ..drugs import get_drug
+
+        return [
+            (s.name, s.concentration, s.amount_unit, tuple(s.routes.items()), s.k, s.v_per_kg,
+             s.ka, s.f_dose_exp, s.f_dose_ref)
+            for s in (get_drug(d) for d in self.drugs)
+        ]  # fmt: skip
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self._fields(),))
+
+    def _fields(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init and
+                not f.name.startswith("_")}  # fmt: skip
+
+    def __repr__(self) -> str:
+        return (
+            f"Model({self.name!r}: {len(self.states)} states, {len(self.assignments)} "
+            f"assignments, {len(self.observables)} observables, drugs {self.drugs})"
+        )
+
+    # ------------------------------------------------------------------ variants
+    def replace(self, **changes: Any) -> Model:
+        """A variant with some fields replaced (validated anew).
+
+        Parameters
+        ----------
+        **changes
+            Field values, as for the constructor.
+        """
+        unknown = sorted(set(changes) - set(self._fields()))
+        if unknown:
+            raise ModelError(f"Model has no field(s) {unknown}")
+        return Model(**{**self._fields(), **changes})
+
+    def add(
+        self,
+        *components: Component | ParameterSpec,
+        drugs: Iterable[str] = (),
+    ) -> Model:
+        """A variant with components, parameter-table rows and drugs added.
+
+        Components of each kind are appended after the existing ones (assignments and
+        constants may read earlier ones).
+
+        Parameters
+        ----------
+        *components : State, RandomEffect, Constant, Assignment, Observable or ParameterSpec
+            What to add; :class:`pdmodel.ParameterSpec` rows extend the parameter table.
+        drugs : iterable of str
+            Drugs of the drug table to add as inputs.
+        """
+        from ..parameters import ParameterSpec, ParameterTable
+
+        fields = self._fields()
+        rows = []
+        kinds = {
+            State: "states",
+            RandomEffect: "random_effects",
+            Constant: "constants",
+            Assignment: "assignments",
+            Observable: "observables",
+        }
+        for comp in components:
+            if isinstance(comp, ParameterSpec):
+                rows.append(comp)
+                continue
+            attr = kinds.get(type(comp))
+            if attr is None:
+                raise ModelError(f"cannot add {comp!r} to a model")
+            fields[attr] = (*fields[attr], comp)
+        if rows:
+            assert self.table is not None
+            fields["table"] = ParameterTable([*self.table.values(), *rows])
+        fields["drugs"] = (*self.drugs, *[d for d in drugs if d not in self.drugs])
+        return Model(**fields)
+
+    def remove(self, *names: str) -> Model:
+        """A variant without the named components (states, random effects, constants,
+        assignments, observables) or drugs."""
+        fields = self._fields()
+        found: set[str] = set()
+        for attr in ("states", "random_effects", "constants", "assignments", "observables"):
+            kept = []
+            for comp in fields[attr]:
+                if comp.name in names:
+                    found.add(comp.name)
+                else:
+                    kept.append(comp)
+            fields[attr] = tuple(kept)
+        drugs = tuple(d for d in self.drugs if d not in names)
+        found |= set(self.drugs) - set(drugs)
+        fields["drugs"] = drugs
+        missing = sorted(set(names) - found)
+        if missing:
+            raise ModelError(f"model `{self.name}` has no component or drug named {missing}")
+        return Model(**fields)
+
+    def with_expression(self, name: str, expr: str) -> Model:
+        """A variant in which one component's expression is `expr`: a state's rate, or the
+        expression of a constant, assignment or observable named `name` (a state's baseline:
+        ``"baseline:<state>"``)."""
+        fields = self._fields()
+        target = name.removeprefix("baseline:")
+        attr_of = {
+            "states": "baseline" if name.startswith("baseline:") else "rate",
+            "constants": "expr",
+            "assignments": "expr",
+            "observables": "expr",
+        }
+        for attr, slot in attr_of.items():
+            comps = list(fields[attr])
+            for j, comp in enumerate(comps):
+                if comp.name == target:
+                    comps[j] = dataclasses.replace(comp, **{slot: expr})
+                    fields[attr] = tuple(comps)
+                    return Model(**fields)
+        raise ModelError(f"model `{self.name}` has no component named `{target}`")
+
+    # ------------------------------------------------------------------ parameters
+    def default_parameters(self) -> ParameterSet:
+        """The table's values as a parameter set of this model."""
+        from ..parameters import ParameterSet
+
+        assert self.table is not None
+        return ParameterSet({n: s.value for n, s in self.table.items()}, self.table, model=self)
+
+    # ------------------------------------------------------------------ evaluation
+    def individuals(
+        self, params: Mapping[str, float], z: Mapping[str, NDArray[np.float64]]
+    ) -> Individuals:
+        """Per-patient parameter values from a parameter set and standard-normal deviates.
+
+        Parameters
+        ----------
+        params : mapping
+            Parameter values (units as in the table).
+        z : mapping of str to ndarray, shape (n,)
+            Deviate per patient for each random effect (:attr:`effect_names`).
+        """
+        missing = [k for k in self.effect_names if k not in z]
+        if missing:
+            raise PopulationError(f"missing standard-normal deviates for {missing}")
+        values: dict[str, Any] = dict(params)
+        n = 0
+        for r in self.random_effects:
+            zr = np.asarray(z[r.name], dtype=float)
+            n = zr.shape[0]
+            values[f"z_{r.name}"] = zr
+            if r.typical:
+                values[r.name] = params[r.typical] * np.exp(params[r.omega] * zr)
+        for c in self.constants:
+            values[c.name] = self._parsed[c.name].evaluate(values)
+        if not self.random_effects:
+            raise PopulationError(f"model `{self.name}` has no random effects: n is unknown")
+        return Individuals(self, {k: v for k, v in values.items() if not k.startswith("z_")}, n)
+
+    def baseline(self, ind: Individuals) -> Array:
+        """Untreated steady state, shape ``(n_states, n)``."""
+        y = np.empty((len(self.states), ind.n))
+        for j, s in enumerate(self.states):
+            y[j] = self._parsed[f"baseline:{s.name}"].evaluate(ind.values)
+        return y
+
+    @property
+    def kernel(self) -> Any:
+        """The compiled kernel module (generated and compiled on first use; see
+        :mod:`pdmodel.model.kernel`)."""
+        from .kernel import compiled
+
+        return compiled(self)
+
+    def rhs(
+        self,
+        t: float | Array,
+        y: Array,
+        c: Array | None,
+        ind: Individuals,
+        out: Array | None = None,
+    ) -> Array:
+        """Right-hand side from the compiled kernel (the code the engine integrates).
+
+        Parameters
+        ----------
+        t : float or ndarray
+            Time, days (not used: the model is autonomous given its inputs).
+        y : ndarray, shape (n_states, n)
+            States.
+        c : ndarray, shape (n_inputs, n), or None
+            Drug inputs (:attr:`inputs`), ng/mL; None: no drug.
+        ind : Individuals
+            Patient parameters.
+        out : ndarray, shape (n_states, n), optional
+            Array to write the derivatives into.
+
+        Returns
+        -------
+        ndarray, shape (n_states, n)
+            Derivatives, state units per day.
+        """
+        y, c = self._check_rhs_args(y, c, ind)
+        shape = y.shape
+        if out is None:
+            out = np.empty(shape)
+        elif not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != np.float64:
+            raise OptionError(f"`out` must be a float64 array of shape {shape}")
+        self.kernel.rhs_many(y, c, ind.packed, out)
+        return out
+
+    def reference_rhs(self, t: float | Array, y: Array, c: Array | None, ind: Individuals) -> Array:
+        """Right-hand side evaluated with numpy from the same definition (test reference;
+        arguments as for :meth:`rhs`)."""
+        y, c = self._check_rhs_args(y, c, ind)
+        v = self._numpy_values(y, c, ind)
+        return np.array(
+            [np.broadcast_to(self._parsed[f"rate:{s.name}"].evaluate(v), (ind.n,))
+             for s in self.states]
+        )  # fmt: skip
+
+    def _check_rhs_args(self, y: Any, c: Any, ind: Individuals) -> tuple[Array, Array]:
+        if not isinstance(ind, Individuals) or ind.model != self:
+            raise OptionError("`ind` must be Individuals of this model (model.individuals())")
+        shape = (len(self.states), ind.n)
+        y = np.ascontiguousarray(y, dtype=float)
+        if y.shape != shape:
+            raise OptionError(f"`y` must have shape {shape} (states x patients), got {y.shape}")
+        cshape = (len(self.inputs), ind.n)
+        c = np.zeros(cshape) if c is None else np.ascontiguousarray(c, dtype=float)
+        if c.shape != cshape:
+            raise OptionError(
+                f"`c` must have shape {cshape} (drug inputs {self.inputs} x patients), "
+                f"got {c.shape}"
+            )
+        return y, c
+
+    def _numpy_values(self, y: Array, c: Array, ind: Individuals) -> dict[str, Any]:
+        v: dict[str, Any] = dict(ind.values)
+        for j, name in enumerate(self.state_names):
+            v[name] = y[j]
+        for m, name in enumerate(self.inputs):
+            v[name] = c[m]
+        for a in self.assignments:
+            v[a.name] = self._parsed[a.name].evaluate(v)
+        return v
+
+    def evaluate_observables(
+        self,
+        y: Array,
+        concentrations: Mapping[str, Array],
+        ind: Individuals,
+        names: tuple[str, ...] | None = None,
+    ) -> dict[str, Array]:
+        """Observables from states and drug concentrations.
+
+        Parameters
+        ----------
+        y : ndarray, shape (n_states, n)
+            States.
+        concentrations : mapping of str to ndarray, shape (n,)
+            Concentration (ng/mL) by drug name, for the drugs present (absent: zero).
+        ind : Individuals
+            Patient parameters.
+        names : tuple of str, optional
+            Observables to compute (default: all).
+
+        Returns
+        -------
+        dict of str to ndarray, shape (n,)
+        """
+        labels = self.observable_labels
+        names = tuple(labels) if names is None else names
+        for name in names:
+            if name not in labels:
+                raise OptionError(f"unknown observable `{name}`; available: {', '.join(labels)}")
+        c = np.zeros((len(self.inputs), ind.n))
+        for m, d in enumerate(self.drugs):
+            if d in concentrations:
+                c[m] = concentrations[d]
+        v = self._numpy_values(y, c, ind)
+        for o in self.observables:  # in order: an observable may read earlier ones
+            if o.name not in v:
+                v[o.name] = self._parsed[f"obs:{o.name}"].evaluate(v)
+        return {
+            name: np.array(
+                np.broadcast_to(v[name], (ind.n,)),
+                dtype=float,
+                copy=True,
+            )
+            for name in names
+        }
+
+    # ------------------------------------------------------------------ documentation
+    def markdown(self) -> str:
+        """The model's states, equations, constants and observables as Markdown with LaTeX
+        (the generated part of ``docs/model.md``)."""
+        from .docs import markdown
+
+        return markdown(self)
+
+
+def _rebuild(fields: dict[str, Any]) -> Model:
+    return Model(**fields)
+
+
+class Individuals:
+    """Model parameters of a group of patients, ready for the right-hand side.
+
+    Per-patient values are arrays of shape ``(n,)``; population values are floats.  Every
+    value is an attribute (``ind.weight``, ``ind.kin``) and an item of :attr:`values`.  Build
+    with :meth:`Model.individuals` (or :meth:`from_parameters` for the default model).
+
+    Parameters
+    ----------
+    model : Model
+        The model the values are for.
+    values : mapping of str to float or ndarray
+        Parameter and per-patient values by name.
+    n : int
+        Number of patients.
+    """
+
+    __slots__ = ("__dict__", "model", "n", "values")
+
+    def __init__(self, model: Model, values: Mapping[str, Any], n: int) -> None:
+        self.model = model
+        self.values = dict(values)
+        self.n = int(n)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__getattribute__("values")[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @classmethod
+    def from_parameters(
+        cls, params: ParameterSet, z: Mapping[str, NDArray[np.float64]]
+    ) -> Individuals:
+        """Combine a parameter set with standard-normal deviates (:meth:`Model.individuals`
+        of the parameter set's model).
+
+        Parameters
+        ----------
+        params : ParameterSet
+            Parameter set (typical values and IIV SDs).
+        z : mapping of str to ndarray, shape (n,)
+            Standard-normal deviate per patient for each random effect.
+        """
+        return params.model.individuals(params, z)
+
+    @cached_property
+    def packed(self) -> Array:
+        """The kernel's parameters as one C-ordered array, shape ``(n_parameters, n)``: the
+        rows of :attr:`Model.kernel_parameters` (population values repeated per patient)."""
+        return np.ascontiguousarray(
+            np.stack(
+                [
+                    np.broadcast_to(np.asarray(self.values[name], dtype=float), (self.n,))
+                    for name in self.model.kernel_parameters
+                ]
+            )
+        )
+
+    def take(self, idx: NDArray[np.intp] | slice) -> Individuals:
+        """The subset of patients selected by `idx`."""
+        values = {k: v[idx] if isinstance(v, np.ndarray) else v for k, v in self.values.items()}
+        n = np.arange(self.n)[idx].size
+        return Individuals(self.model, values, n)
