@@ -28,6 +28,7 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip"]
 myst_heading_anchors = 3
+myst_enable_extensions = ["dollarmath"]
 numpydoc_show_class_members = False
 numpydoc_validation_checks: set[str] = set()
 autodoc_typehints = "none"

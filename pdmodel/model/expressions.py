@@ -314,7 +314,9 @@ def _latex(node: ast.AST, symbols: Mapping[str, str], outer: int) -> str:
             )  # fmt: skip
             return text
         if isinstance(node.op, ast.Pow):
-            base = _latex(node.left, symbols, 5)
+            base = _latex(node.left, symbols, 0)
+            if not isinstance(node.left, ast.Name | ast.Constant):
+                base = f"\\left({base}\\right)"
             return base + "^{" + _latex(node.right, symbols, 0) + "}"
         left = _latex(node.left, symbols, prec)
         right = _latex(node.right, symbols, prec + (1 if sym == "-" else 0))

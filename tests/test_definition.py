@@ -1,0 +1,203 @@
+"""The declarative model definition: validation, generated code and docs, model variants."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pdmodel as pm
+from pdmodel.model import Assignment, Constant, Observable, State
+from pdmodel.model.docs import BEGIN, END
+from pdmodel.model.expressions import parse
+from pdmodel.model.kernel import source
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_docs_equations_are_current() -> None:
+    """docs/model.md's equations are printed from the definition; regenerate on change."""
+    text = (DOCS / "model.md").read_text(encoding="utf-8")
+    assert BEGIN in text and END in text
+    assert pm.default_model().markdown().rstrip("\n") in text, (
+        "docs/model.md is out of date: run `python docs/make_model_equations.py`"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a +", "cannot parse"),
+        ("a.b", "Attribute is not allowed"),
+        ("foo(a)", "unknown function `foo`"),
+        ("exp(a, b)", "this call of `exp`"),
+        ("a if b else c", "a condition that is not a comparison"),
+        ("'x'", "the constant 'x'"),
+        ("True * a", "the constant True"),
+        ("a < b < c", "chained"),
+        ("a % b", "the operator Mod"),
+        ("", "non-empty string"),
+    ],
+)
+def test_bad_expressions_are_refused(text: str, message: str) -> None:
+    with pytest.raises(pm.ModelError, match=message):
+        parse(text, "rate of `x`")
+
+
+def test_zero_substitution_is_the_skipped_arithmetic() -> None:
+    """With a drug absent, its effect's terms are dropped exactly as the kernel skips them."""
+    cases = {
+        "(e * s + 1.0) * k": "k",
+        "e * (-m * g) + m - x * m": "m - x * m",
+        "(t / b * r - d - c * r - e * g) * c": "(t / b * r - d - c * r) * c",
+        "(1.0 - h) * k - e * h * p": "(1.0 - h) * k",
+        "0.0 - e": "0.0",
+        "k / (1.0 + e * 0.0)": "k / 1.0",  # 1 + 0 -> 1, k / 1 -> k: not a number left alone
+    }
+    for text, expect in cases.items():
+        got = parse(text, "t").with_zero(frozenset({"e"}))
+        assert got.to_python(str) in (parse(expect, "t").to_python(str), "k"), text
+
+
+def _definition_error(model: pm.Model, match: str, **change) -> None:
+    with pytest.raises(pm.ModelError, match=match):
+        model.replace(**change)
+
+
+def test_definition_errors_name_the_culprit() -> None:
+    m = pm.default_model()
+    with pytest.raises(pm.ModelError, match=r"rate of `plt` reads `nope`"):
+        m.with_expression("plt", "nope * plt")
+    with pytest.raises(pm.ModelError, match=r"assignment `e_11`: gate `plt` must be a drug input"):
+        m.replace(
+            assignments=tuple(
+                Assignment(a.name, a.expr, a.unit, gate="plt") if a.name == "e_11" else a
+                for a in m.assignments
+            )
+        )
+    with pytest.raises(pm.ModelError, match="`plt` is defined twice"):
+        m.add(Assignment("plt", "1.0", "1"))
+    with pytest.raises(pm.ModelError, match="has the name of a parameter of the table"):
+        m.add(Constant("k_ab_x", "k_ab", "1/day"), Constant("mac_k", "1.0", "1/day"))
+    with pytest.raises(pm.ModelError, match="unknown unit 'furlongs'"):
+        m.add(Observable("x_obs", "plt", "furlongs"))
+    with pytest.raises(pm.ModelError, match="unknown drug `rituximab`"):
+        m.add(drugs=["rituximab"])
+    with pytest.raises(pm.ModelError, match="no component or drug named"):
+        m.remove("nothing")
+    with pytest.raises(pm.ModelError, match="reads `e_gc`"):
+        m.remove("e_gc")  # the rates still read it
+    with pytest.raises(pm.ModelError, match="observable `mac` has the name of another"):
+        m.add(Observable("mac", "plt", "10^9/L"))
+
+
+def test_generated_kernel_skips_absent_drugs() -> None:
+    """Every gated expression gets a branch without the effect (no drug, no arithmetic)."""
+    text = source(pm.default_model())
+    assert "if v_c_gc != 0.0:" in text and "if v_conc_il11 != 0.0:" in text
+    assert "out[5] = (v_mac_k - (v_mac * v_mac_k))" in text  # the drug-free macrophage rate
+
+
+def _variant() -> pm.Model:
+    """A test-only variant: a new state `x` driven by glucocorticoid, feeding back on platelet
+    clearance, with two new parameters (one edit of the definition plus table rows)."""
+    base = pm.default_model()
+    rows = [
+        pm.ParameterSpec("x_k", 0.3, "1/day", 0.01, 10.0, "assumed", "test state turnover",
+                         "test only", prior_sd=0.5),
+        pm.ParameterSpec("x_gain", 0.8, "1", 0.0, 5.0, "assumed", "test state gain",
+                         "test only", prior_sd=0.5),
+    ]  # fmt: skip
+    plt_rate = base.states[base.state_names.index("plt")].rate
+    return (
+        base.add(
+            *rows,
+            State("x", "1", "(e_gc - x) * x_k", "0.0", "test state"),
+            Observable("x_level", "x", "1", description="test observable"),
+        )
+        .with_expression("plt", f"{plt_rate} + x_gain * x * plt_ksen * plt")
+        .replace(name="itp_test_variant")
+    )
+
+
+def test_variant_runs_in_the_engine_and_agrees_with_its_reference() -> None:
+    variant = _variant()
+    params = variant.default_parameters()
+    assert params.model is variant and "x_k" in params
+    pop = pm.Population.sample(6, params, seed=3)
+    reg = pm.regimens.prednisone(days=10) + pm.regimens.il11(ug_per_kg=50, days=5)
+    ours = pm.simulate(pop, reg, 30, rtol=1e-10, atol=1e-12)
+    ref = pm.simulate(pop, reg, 30, rtol=1e-10, atol=1e-12, method="Radau")
+    for name in ("platelets", "x_level", "cd4cd25_pct"):
+        np.testing.assert_allclose(ours[name], ref[name], rtol=1e-6, atol=1e-9)
+    assert ours["x_level"].max() > 0.1  # the new state moves
+    base = pm.simulate(pm.Population.sample(6, pm.default_parameters(), seed=3), reg, 30)
+    assert np.all(ours["platelets"][15] > base["platelets"][15])  # and acts on platelets
+    # kernel and reference right-hand sides agree on random states and inputs
+    ind = pop.individuals()
+    rng = np.random.default_rng(1)
+    y = variant.baseline(ind) * rng.uniform(0.5, 1.5, (len(variant.states), ind.n)) + 0.1
+    c = rng.uniform(0.0, 100.0, (3, ind.n))
+    np.testing.assert_allclose(
+        variant.rhs(0.0, y, c, ind), variant.reference_rhs(0.0, y, c, ind), rtol=1e-13
+    )
+
+
+def test_variant_runs_through_trials_and_pickles() -> None:
+    variant = _variant()
+    params = variant.default_parameters().replace(x_gain=1.5)
+    again = pickle.loads(pickle.dumps(params))
+    assert again == params and again.model == variant
+    trial = pm.trials.load("wei2016_prednisone")
+    res = pm.simulate_trial(trial, params, n_per_arm=20, seed=1)
+    assert res.simulations and np.isfinite(res.table()["value"]).all()
+    # and through calibration: an objective with the variant's own parameter free
+    obj = pm.calibration.Objective([trial], params, ["x_gain", "k_ab"], n_per_arm=20, seed=1)
+    low, high = obj(params.replace(x_gain=0.1)), obj(params.replace(x_gain=3.0))
+    assert np.isfinite(low) and np.isfinite(high) and low != high
+
+
+def test_variant_exports_to_sbml_and_agrees_with_roadrunner() -> None:
+    pytest.importorskip("libsbml")
+    roadrunner = pytest.importorskip("roadrunner")
+    from pdmodel import sbml
+
+    params = _variant().default_parameters()
+    reg = pm.regimens.prednisone(days=10)
+    pop = pm.Population.sample(1, params, seed=2)
+    text = sbml.to_sbml(params, reg, pop)
+    assert sbml.validate_sbml(text, units=True) == []
+    times = np.arange(0.5, 20.0, 1.0)
+    ours = pm.simulate(pop, reg, 20, times=times, rtol=1e-11, atol=1e-13)
+    rr = roadrunner.RoadRunner(text)
+    rr.integrator.relative_tolerance = 1e-11
+    rr.integrator.absolute_tolerance = 1e-14
+    rr.timeCourseSelections = ["time", "platelets", "x"]
+    out = rr.simulate(0.0, 19.5, 40)
+    idx = np.searchsorted(out[:, 0], times)
+    np.testing.assert_allclose(out[idx, 1], ours["platelets"][:, 0], rtol=1e-5)
+    np.testing.assert_allclose(out[idx, 2], ours["x_level"][:, 0], rtol=1e-5, atol=1e-9)
+
+
+def test_variant_without_a_mechanism() -> None:
+    """Dropping rhIL-11 from the model: its drug input, effect and terms go, in one edit each;
+    a regimen that gives it is then refused with a message naming the model."""
+    base = pm.default_model()
+    no_il11 = (
+        base.with_expression("influx", "kin * (plt_base / plt) ** fb_gamma")
+        .with_expression("th1", "(1.0 - th1) * th1_k")
+        .remove("il11", "e_11", "conc_il11")
+        .replace(name="itp_no_il11")
+    )
+    assert no_il11.inputs == ("conc_prednisolone", "conc_dexamethasone")
+    params = no_il11.default_parameters()
+    pop = pm.Population.sample(5, params, seed=4)
+    reg = pm.regimens.prednisone(days=14)
+    ours = pm.simulate(pop, reg, 20)
+    full = pm.simulate(pm.Population.sample(5, pm.default_parameters(), seed=4), reg, 20)
+    np.testing.assert_allclose(ours["platelets"], full["platelets"], rtol=1e-12)
+    with pytest.raises(pm.RegimenError, match="model `itp_no_il11` does not take"):
+        pm.simulate(pop, reg + pm.regimens.il11(ug_per_kg=50, days=3), 10)
+    assert base.default_parameters() == pm.default_parameters()
