@@ -113,7 +113,7 @@ class Constant:
     name : str
         Identifier.
     expr : str
-        Expression of parameters, random-effect values and deviates, earlier constants.
+        Expression of parameters, random-effect values and deviates, other constants.
     unit : str
         Unit (a key of :data:`pdmodel.units.UNITS`).
     description : str
@@ -138,13 +138,13 @@ class Assignment:
     name : str
         Identifier.
     expr : str
-        Expression of states, drug inputs, parameters, constants and earlier assignments.
+        Expression of states, drug inputs, parameters, constants and other assignments.
     unit : str
         Unit (a key of :data:`pdmodel.units.UNITS`).
     description : str
         Meaning.
     gate : str
-        An input or earlier assignment `g` such that this quantity is exactly 0 whenever `g`
+        An input or another assignment `g` such that this quantity is exactly 0 whenever `g`
         is exactly 0 (e.g. an Emax effect of a concentration).  The compiled kernel then skips
         the arithmetic of every term it multiplies while `g` is 0 (a drug not given).
     symbol : str
@@ -201,7 +201,8 @@ class Model:
         Drugs of the drug table (:data:`pdmodel.drugs.DRUG_TABLE`) whose concentrations are
         the model's inputs, in ng/mL, under the names of their ``concentration`` fields.
     states, random_effects, constants, assignments, observables : tuple
-        The components, in order (assignments and constants may use earlier ones only).
+        The components.  Assignments and constants may read each other in any order (they
+        are sorted so that each comes after what it reads; a cycle is an error).
     table : ParameterTable, optional
         The parameter table (default: the package table).
 
@@ -318,29 +319,30 @@ class Model:
 
         params = set(table)
         deviates = {f"z_{r.name}" for r in self.random_effects}
-        scope = params | individual | deviates
+        scope = params | individual | deviates | {c.name for c in self.constants}
         for const in self.constants:
             self._parse(const.name, const.expr, f"{where}, constant `{const.name}`", scope)
-            scope = scope | {const.name}
+        object.__setattr__(self, "constants", self._ordered(self.constants, "constant"))
         patient = scope - deviates  # what the kernel and baselines may read besides states
         for s in self.states:
             self._parse(f"baseline:{s.name}", s.baseline, f"{where}, baseline of `{s.name}`",
                         patient)  # fmt: skip
         kernel_scope = patient | set(self.state_names) | set(self.inputs)
+        kernel_scope |= {a.name for a in self.assignments}
         for a in self.assignments:
             e = self._parse(a.name, a.expr, f"{where}, assignment `{a.name}`", kernel_scope)
             if a.gate:
-                if a.gate not in kernel_scope - patient - set(self.state_names):
+                if a.gate not in kernel_scope - patient - set(self.state_names) - {a.name}:
                     raise ModelError(
                         f"{where}, assignment `{a.name}`: gate `{a.gate}` must be a drug "
-                        "input or an earlier assignment"
+                        "input or another assignment"
                     )
                 if a.gate not in e.names:
                     raise ModelError(
                         f"{where}, assignment `{a.name}`: its expression does not read its "
                         f"gate `{a.gate}`"
                     )
-            kernel_scope = kernel_scope | {a.name}
+        object.__setattr__(self, "assignments", self._ordered(self.assignments, "assignment"))
         for s in self.states:
             self._parse(f"rate:{s.name}", s.rate, f"{where}, rate of `{s.name}`", kernel_scope)
         obs_scope = set(kernel_scope)
@@ -352,6 +354,24 @@ class Model:
                     "observable may reuse a name only to report that quantity itself"
                 )
             obs_scope.add(o.name)
+
+    def _ordered(self, items: tuple[Any, ...], what: str) -> tuple[Any, ...]:
+        """`items` in an order where each comes after those it reads (stable otherwise)."""
+        names = {c.name for c in items}
+        deps = {c.name: self._parsed[c.name].names & names for c in items}
+        done: list[Any] = []
+        placed: set[str] = set()
+        pending = list(items)
+        while pending:
+            ready = [c for c in pending if deps[c.name] <= placed]
+            if not ready:
+                cycle = ", ".join(f"`{c.name}`" for c in pending)
+                raise ModelError(f"model `{self.name}`: the {what}s {cycle} read each other")
+            first = ready[0]
+            done.append(first)
+            placed.add(first.name)
+            pending.remove(first)
+        return tuple(done)
 
     def _parse(self, key: str, text: str, where: str, scope: set[str]) -> Expression:
         e = parse(text, where)
@@ -483,7 +503,7 @@ class Model:
         """A variant with components, parameter-table rows and drugs added.
 
         Components of each kind are appended after the existing ones (assignments and
-        constants may read earlier ones).
+        constants are then ordered by what they read).
 
         Parameters
         ----------
