@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--n", type=int, default=2000, help="virtual patients per arm (default 2000)")
     r.add_argument("--seed", type=int, default=1, help="seed of the virtual population (default 1)")
     r.add_argument(
-        "--out", default="pdmodel-output", help="output folder (default: pdmodel-output/)"
+        "--out", default=DEFAULT_OUTPUT, help=f"output folder (default: {DEFAULT_OUTPUT}/)"
     )
     r.add_argument("--trial", default="wu2016", help="shipped trial name or trial file")
     r.add_argument("--quiet", action="store_true", help="no progress bar, no tables")
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     _scenario_arguments(
         s,
         out="output table (.csv or .parquet; default: <scenario>.csv)",
-        figure="output figure (.png; default: <scenario>.png)",
+        figure="output figure (.png; default: next to --out, <out>.png)",
         quiet="no progress and no summary",
     )
 
@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     _scenario_arguments(
         w,
         out="summary table (default: <scenario>-sweep.csv)",
-        figure="dose-response figure (default: <scenario>-sweep.png)",
+        figure="dose-response figure (default: next to --out, <out>.png)",
         quiet="no table on stdout",
     )
     w.add_argument(
@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "write FILE_chain.csv (needs pdmodel[mcmc])")  # fmt: skip
     f.add_argument("--walkers", type=int, default=None,
                    help="emcee walkers (default: 2 x free parameters, at least 8)")  # fmt: skip
-    f.add_argument("--out", metavar="FILE.json", default="fitted.json",
+    f.add_argument("--out", metavar="FILE.json", default=f"{DEFAULT_OUTPUT}/fitted.json",
                    help="output JSON (a CSV with the same stem is written too)")  # fmt: skip
     f.add_argument("--quiet", action="store_true", help="no progress, no report")
 
@@ -212,9 +212,7 @@ def _scenario_arguments(p: argparse.ArgumentParser, out: str, figure: str, quiet
     p.add_argument("--quiet", action="store_true", help=quiet)
 
 
-def _scenario_outputs(
-    args: argparse.Namespace, out_suffix: str, figure_suffix: str
-) -> tuple[Path, Path]:
+def _scenario_outputs(args: argparse.Namespace, out_suffix: str) -> tuple[Path, Path]:
     """Validate --n, --seed (and --workers) and the output paths of `simulate` and `sweep`."""
     from .errors import check_whole
 
@@ -223,11 +221,22 @@ def _scenario_outputs(
         if value is not None:
             check_whole(value, f"--{name}", low)
     stem = Path(args.scenario).stem
-    out = _file_target(args.out or f"{stem}{out_suffix}", "--out", f"{stem}{out_suffix}")
-    fig = _file_target(
-        args.figure or f"{stem}{figure_suffix}", "--figure", f"{stem}{figure_suffix}"
-    )
+    example = f"{stem}{out_suffix}"
+    out = _file_target(args.out or _default_output(example), "--out", example)
+    # the figure goes next to the table unless named
+    fig_default = out.with_suffix(".png")
+    fig = _file_target(args.figure or str(fig_default), "--figure", fig_default.name)
     return out, fig
+
+
+#: The folder every command writes into when no output is named.
+DEFAULT_OUTPUT = "pdmodel-output"
+
+
+def _default_output(name: str) -> str:
+    """`name` inside :data:`DEFAULT_OUTPUT` (the folder is created)."""
+    Path(DEFAULT_OUTPUT).mkdir(exist_ok=True)
+    return str(Path(DEFAULT_OUTPUT) / name)
 
 
 def _file_target(value: str, option: str, example: str) -> Path:
@@ -359,6 +368,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from .errors import OptionError
 
     check_options(args.n, args.seed, args.starts, args.workers, args.prior_scale)
+    if args.out == f"{DEFAULT_OUTPUT}/fitted.json":
+        _default_output("fitted.json")
     out = _file_target(args.out, "--out", "fitted.json")
     if out.suffix.lower() != ".json":
         raise OptionError(f"--out must name a .json file, got {out}")
@@ -456,7 +467,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from .scenarios import load_scenario
     from .solver import simulate
 
-    out, fig_path = _scenario_outputs(args, ".csv", ".png")
+    out, fig_path = _scenario_outputs(args, ".csv")
     sc = load_scenario(args.scenario)
     if args.n is not None:
         sc = dataclasses.replace(sc, n=args.n)
@@ -537,7 +548,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     vary = dict(parse_vary(v) for v in args.vary)
     if not vary:
         raise OptionError("give at least one --vary KEY=V1,V2,...")
-    out, fig_path = _scenario_outputs(args, "-sweep.csv", "-sweep.png")
+    out, fig_path = _scenario_outputs(args, "-sweep.csv")
     stem = Path(args.scenario).stem
     params, _ = _params(args.params, "calibrated")
     if args.workers > 1:

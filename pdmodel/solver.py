@@ -241,36 +241,36 @@ class _Inputs:
     """The model's drug inputs within one segment as exact functions of elapsed time.
 
     Input ``m`` (the concentration of ``model.drugs[m]``) is a sum of exponentials
-    ``sum_r c_r exp(x_r tau)`` over the terms with ``term_input[r] == m`` (``x_r`` minus a rate
-    constant; :meth:`pdmodel.pk.DrugState.exponentials`): `exponents` (shape ``(m,)``), `coefs`
-    (shape ``(m, n)``, C-ordered, as the compiled kernel reads them) and `term_input`.
+    ``sum_r c_r exp(x_r tau)`` over its terms ``input_start[m] <= r < input_start[m + 1]``
+    (``x_r`` minus a rate constant; :meth:`pdmodel.pk.DrugState.exponentials`): `exponents`
+    (shape ``(m,)``), `coefs` (shape ``(m, n)``, C-ordered, as the compiled kernel reads them)
+    and `input_start` (shape ``(n_inputs + 1,)``).
     """
 
     def __init__(self, states: dict[str, DrugState], ind: Individuals) -> None:
         rates: list[float] = []
         coefs: list[Array] = []
-        owner: list[int] = []
-        for m, drug in enumerate(ind.model.drugs):
+        start = [0]
+        for drug in ind.model.drugs:
             st = states.get(drug)
-            if st is None:
-                continue
-            r, c = st.exponentials()
-            rates += r
-            coefs += c
-            owner += [m] * len(r)
-        self.n_inputs = len(ind.model.drugs)
+            if st is not None:
+                r, c = st.exponentials()
+                rates += r
+                coefs += c
+            start.append(len(rates))
         self.exponents = -np.array(rates, dtype=float)
         self.coefs = np.array(coefs, dtype=float).reshape(len(rates), ind.n)
-        self.term_input = np.array(owner, dtype=np.int64)
+        self.input_start = np.array(start, dtype=np.int64)
 
     def __call__(self, tau: Array) -> Array:
         """Inputs at elapsed times `tau` (shape ``(n,)``), shape ``(n_inputs, n)``."""
         e = self.exponents[:, None] * tau
         np.exp(e, out=e)
         e *= self.coefs
-        out = np.zeros((self.n_inputs, tau.shape[0]))
-        for r in range(self.exponents.size):  # term by term, in order
-            out[self.term_input[r]] += e[r]
+        out = np.zeros((self.input_start.size - 1, tau.shape[0]))
+        for m in range(out.shape[0]):
+            for r in range(self.input_start[m], self.input_start[m + 1]):  # term by term
+                out[m] += e[r]
         return out
 
 
@@ -384,7 +384,7 @@ def _dopri5(
     def run(start: int, stop: int) -> None:
         try:
             kernel.segment(
-                y, h, length, inputs.exponents, inputs.coefs, inputs.term_input, par, rtol, atol,
+                y, h, length, inputs.exponents, inputs.coefs, inputs.input_start, par, rtol, atol,
                 max_steps, hmin, start, stop, stats.n_steps, stats.n_rejected, stats.n_rhs,
                 status, where,
             )  # fmt: skip

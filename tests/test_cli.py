@@ -225,3 +225,20 @@ def test_reproduce_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["reproduce", "--n", "5", "--out", str(blocker), "--quiet"]) == 2
     assert "is not a folder" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_outputs_go_to_one_default_folder_and_figures_next_to_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --out every command writes into pdmodel-output/; simulate's and sweep's figure
+    goes next to its table (not into the current folder)."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.chdir(tmp_path)
+    scenario = _SCENARIO.with_name("il11_stop_rule.toml")
+    assert main(["simulate", str(scenario), "--quiet"]) == 0
+    out = tmp_path / "pdmodel-output"
+    assert sorted(p.name for p in out.iterdir()) == ["il11_stop_rule.csv", "il11_stop_rule.png"]
+    (tmp_path / "runs").mkdir()
+    assert main(["simulate", str(scenario), "--out", "runs/a.csv", "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["a.csv", "a.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pdmodel-output", "runs"]

@@ -8,8 +8,10 @@ function works on one patient at a time, so a patient's result does not depend o
 patients are computed with it, in which order, or on how many threads share the work.  The
 kernels release the GIL; :mod:`pdmodel.solver` runs slices of the patients on threads.
 
-The generated ``rhs_point(y, c, j, par, i, out)`` writes the derivatives of patient `i` (column
-`i` of the packed parameters `par`) at states `y` and drug inputs ``c[j, :]`` into `out`.
+The template calls ``rhs_point(y, c, j, par, i, out)``: the derivatives of patient `i` (column
+`i` of the packed parameters `par`) at states `y` and drug inputs ``c[j, :]`` into `out`; the
+generator rewrites each call to pass the inputs as scalars, ``rhs_point(y, c[j, 0], ...,
+c[j, n - 1], par, i, out)``, the signature of the generated function.
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def segment(
     length: float,
     rates: np.ndarray,
     coefs: np.ndarray,
-    term_input: np.ndarray,
+    input_start: np.ndarray,
     par: np.ndarray,
     rtol: float,
     atol: float,
@@ -126,7 +128,8 @@ def segment(
     the segment does).
 
     Drug inputs are sums of exponentials in segment time: input ``m`` of patient ``i`` is
-    ``sum_r coefs[r, i] exp(rates[r] tau)`` over the terms with ``term_input[r] == m``.
+    ``sum_r coefs[r, i] exp(rates[r] tau)`` over the terms ``input_start[m] <= r <
+    input_start[m + 1]`` (the terms are grouped by input, in input order).
     Per step, each term takes one exponential, ``exp(rate h / 90)``: its values at the stage
     times are powers of it times the term at the step start (carried from step to step, so the
     last stages and the next step's start see the same value).
@@ -150,10 +153,11 @@ def segment(
             yi[s] = y[s, i]
         tau = 0.0
         for m in range(N_INPUTS):
-            cs[5, m] = 0.0
-        for r in range(n_terms):
-            e0[r] = coefs[r, i]  # term r at the step start
-            cs[5, term_input[r]] += e0[r]
+            acc = 0.0
+            for r in range(input_start[m], input_start[m + 1]):
+                e0[r] = coefs[r, i]  # term r at the step start
+                acc += e0[r]
+            cs[5, m] = acc
         rhs_point(yi, cs, 5, par, i, k[0])
         evaluations = 1
         step = min(h[i], length)
@@ -171,10 +175,11 @@ def segment(
                     _powers(math.exp(rates[r] * hh / 90.0), pw[r])
             for j in range(5):
                 for m in range(N_INPUTS):
-                    cs[j, m] = 0.0
-                for r in range(n_terms):
-                    if e0[r] != 0.0:
-                        cs[j, term_input[r]] += e0[r] * pw[r, j]
+                    acc = 0.0
+                    for r in range(input_start[m], input_start[m + 1]):
+                        if e0[r] != 0.0:
+                            acc += e0[r] * pw[r, j]
+                    cs[j, m] = acc
             for s in range(N_STATES):
                 ys[s] = yi[s] + hh * (_A21 * k[0, s])
             rhs_point(ys, cs, 0, par, i, k[1])

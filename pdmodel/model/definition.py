@@ -162,7 +162,7 @@ _ASSIGNMENTS = (
     ),
     Assignment(
         "influx",
-        "kin * (plt_base / plt) ** fb_gamma * (e_11 * il11_smax + 1.0)",
+        "kin * exp(fb_gamma * log(plt_base / plt)) * (e_11 * il11_smax + 1.0)",
         "10^9/L/day",
         "megakaryocyte production influx: platelet feedback, stimulated by rhIL-11",
         symbol=r"\mathrm{influx}",

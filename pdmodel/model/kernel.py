@@ -19,6 +19,7 @@ import hashlib
 import importlib.util
 import itertools
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -31,10 +32,14 @@ if TYPE_CHECKING:
 __all__ = ["cache_dir", "compiled", "source"]
 
 #: Floating-point licence of the compiled code: fused multiply-add only (no reassociation, and
-#: NaN and infinity keep their meaning, which the step-size control relies on).
+#: NaN and infinity keep their meaning, which the step-size control relies on).  Divisions
+#: follow numpy's error model (x / 0 is inf or nan, which the step control rejects and reports
+#: as a failed patient, instead of raising ZeroDivisionError inside the kernel).
 FASTMATH = ("contract",)
 
 _HEADER_END = "# --- end of header\n"
+_CALL = re.compile(r"rhs_point\((\w+), (\w+), (\w+), par, i, ([\w\[\]]+)\)")
+_CALLS = 8  # rhs_point calls in the integrator template (one in rhs_many, seven in segment)
 _COMPILED: dict[str, ModuleType] = {}
 
 
@@ -44,14 +49,15 @@ def _var(name: str) -> str:
 
 def _rhs_source(model: Model) -> str:
     """The numba source of ``rhs_point`` for `model`."""
+    args = "".join(f"c_{m}, " for m in range(len(model.inputs)))
     lines = [
         "@_jit",
-        "def rhs_point(y, c, j, par, i, out):  # pragma: no cover - compiled",
+        f"def rhs_point(y, {args}par, i, out):  # pragma: no cover - compiled",
     ]
     for k, name in enumerate(model.state_names):
         lines.append(f"    {_var(name)} = y[{k}]")
     for m, name in enumerate(model.inputs):
-        lines.append(f"    {_var(name)} = c[j, {m}]")
+        lines.append(f"    {_var(name)} = c_{m}")
     for r, name in enumerate(model.kernel_parameters):
         lines.append(f"    {_var(name)} = par[{r}, i]")
     gates: dict[str, str] = {a.name: a.gate for a in model.assignments if a.gate}
@@ -113,13 +119,22 @@ def source(model: Model, cache: bool = True) -> str:
         "import numpy as np\n\n"
         f"N_STATES = {len(model.states)}\n"
         f"N_INPUTS = {len(model.inputs)}\n\n"
-        f"_jit = numba.njit(cache={cache}, nogil=True, fastmath=set({FASTMATH!r}))\n"
+        f"_jit = numba.njit(cache={cache}, nogil=True, fastmath=set({FASTMATH!r}), "
+        'error_model="numpy")\n'
     )
     del doc_end
-    # the template's imports (math, typing, numpy) are repeated above; drop its own
-    body = "\n".join(
-        line for line in body.splitlines() if not line.startswith(("from ", "import "))
+    # the template calls rhs_point(y, c, j, par, i, out) with the inputs in row j of c; the
+    # generated function takes them as scalars (measured faster than an array argument)
+    n = len(model.inputs)
+    body, count = _CALL.subn(
+        lambda m: (
+            f"rhs_point({m[1]}, "
+            + "".join(f"{m[2]}[{m[3]}, {k}], " for k in range(n))
+            + f"par, i, {m[4]})"
+        ),
+        body,
     )
+    assert count == _CALLS, f"the integrator template has {count} rhs_point calls"
     return header + "\n\n" + _rhs_source(model) + "\n\n" + body + "\n"
 
 
