@@ -18,7 +18,7 @@ import time
 
 import pdmodel as pm
 from pdmodel import calibration as cal
-from pdmodel.reproduce import shipped_fit
+from pdmodel.shipped import shipped_fit
 from pdmodel.trials import load, simulate_trials
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 import pdmodel as pm
-from pdmodel.reproduce import shipped_parameters
+from pdmodel.shipped import shipped_parameters
 
 
 def main(argv: list[str] | None = None) -> str:

@@ -28,9 +28,11 @@ from . import (
     trials,
     units,
 )
+from ._version import __version__
 from .calibration import FitResult, fit
 from .drugs import DrugSpec, register_drug
 from .errors import (
+    CalibrationError,
     MissingExtraError,
     ModelError,
     OptionError,
@@ -38,7 +40,9 @@ from .errors import (
     PDModelError,
     PopulationError,
     RegimenError,
+    ScenarioError,
     SolverError,
+    TrialError,
     UnknownParameterError,
 )
 from .io import load_parameters, save_parameters
@@ -52,14 +56,20 @@ from .parameters import (
 )
 from .population import Population
 from .regimens import Course, Regimen, Rule
-from .reproduce import calibrated_parameters
-from .solver import SimulationResult, get_threads, set_threads, simulate, simulate_many
+from .shipped import calibrated_parameters
+from .solver import (
+    SimulationResult,
+    SolverOptions,
+    get_threads,
+    set_threads,
+    simulate,
+    simulate_many,
+)
 from .trials import TrialResult, simulate_trial, simulate_trials
-
-__version__ = "0.1.0"
 
 __all__ = [
     "OBSERVABLES",
+    "CalibrationError",
     "Course",
     "DrugSpec",
     "FitResult",
@@ -77,8 +87,11 @@ __all__ = [
     "Regimen",
     "RegimenError",
     "Rule",
+    "ScenarioError",
     "SimulationResult",
     "SolverError",
+    "SolverOptions",
+    "TrialError",
     "TrialResult",
     "UnknownParameterError",
     "__version__",

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .errors import PDModelError
 from .io import EXPORTERS, save_parameters
 from .parameters import ParameterSet
@@ -214,7 +214,7 @@ def _scenario_arguments(p: argparse.ArgumentParser, out: str, figure: str, quiet
 
 def _scenario_outputs(args: argparse.Namespace, out_suffix: str) -> tuple[Path, Path]:
     """Validate --n, --seed (and --workers) and the output paths of `simulate` and `sweep`."""
-    from .errors import check_whole
+    from .checks import check_whole
 
     for name, low in (("n", 1), ("seed", 0), ("workers", 1)):
         value = getattr(args, name, None)
@@ -253,7 +253,7 @@ def _file_target(value: str, option: str, example: str) -> Path:
 
 def _params(spec: str | None, default: str) -> tuple[ParameterSet, str]:
     """`--params`: a file, `calibrated` or `table`; None means `default`."""
-    from .reproduce import resolve_parameters
+    from .shipped import resolve_parameters
 
     return resolve_parameters(spec, default)
 
@@ -303,7 +303,7 @@ def _uncertainty_columns(spec: str | None) -> bool:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .reproduce import resolve_fit
+    from .shipped import resolve_fit
 
     _file_target(args.out, "--out", "params.json" if args.what == "params" else "model.xml")
     # a fitted set keeps its standard errors, intervals and provenance
@@ -404,8 +404,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         raise OptionError("--walkers applies to posterior sampling: add --emcee STEPS")
     result = fit(
         args.trials or None,
-        _params(args.params, "table")[0],
-        free,
+        params=_params(args.params, "table")[0],
+        free=free,
         n_per_arm=args.n,
         seed=args.seed,
         starts=args.starts,
@@ -461,7 +461,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     import dataclasses
     import hashlib
 
-    from . import __version__
     from .errors import OptionError
     from .io import parameters_to_json, write_text_atomic
     from .scenarios import load_scenario

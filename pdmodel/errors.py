@@ -1,16 +1,15 @@
 """Exceptions raised by pdmodel.
 
 Every library exception derives from :class:`PDModelError` *and* from the matching built-in
-exception, so callers may catch either (``except ValueError`` keeps working).
+exception, so callers may catch either (``except ValueError`` keeps working).  Every exception
+class of the package is defined here and exported from :mod:`pdmodel`; the input checks that
+raise them are in :mod:`pdmodel.checks`.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
-from typing import Any
-
 __all__ = [
+    "CalibrationError",
     "MissingExtraError",
     "ModelError",
     "OptionError",
@@ -18,7 +17,9 @@ __all__ = [
     "ParameterError",
     "PopulationError",
     "RegimenError",
+    "ScenarioError",
     "SolverError",
+    "TrialError",
     "UnknownParameterError",
 ]
 
@@ -58,20 +59,17 @@ class SolverError(PDModelError, RuntimeError):
     """Numerical integration failed; the message names the patients and the time."""
 
 
+class TrialError(PDModelError, ValueError):
+    """A trial file or trial specification is invalid; the message names file, key and problem."""
+
+
+class ScenarioError(TrialError):
+    """A scenario file is invalid; the message names the file and the key."""
+
+
+class CalibrationError(PDModelError, ValueError):
+    """A calibration input is invalid or the objective cannot be evaluated."""
+
+
 class MissingExtraError(PDModelError, ImportError):
     """An optional dependency is missing; the message names the ``pip install`` that fixes it."""
-
-
-def check_whole(value: Any, name: str, low: int, error: type[Exception] = OptionError) -> int:
-    """`value` as an int if it is a whole number >= `low`; else `error` naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise error(f"`{name}` must be a whole number >= {low}, got {value!r}")
-    return int(value)
-
-
-def check_finite(value: Any, name: str, error: type[Exception] = OptionError) -> float:
-    """`value` as a float if it is a finite real number (not a bool); else `error` naming
-    `name`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise error(f"`{name}` must be a finite number, got {value!r}")
-    return float(value)

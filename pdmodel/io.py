@@ -90,7 +90,7 @@ def parameters_to_json(params: ParameterSet, fit: Any = None) -> str:
         Adds per parameter ``free``, ``stderr`` and ``ci95``, and the fit's provenance, terms
         and correlations of the estimates (read back by :func:`pdmodel.calibration.load_fit`).
     """
-    from . import __version__
+    from ._version import __version__
 
     extra = _fit_rows(params, fit)
     body: dict[str, Any] = {

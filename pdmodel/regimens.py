@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .checks import check_finite
 from .drugs import AMOUNT_UNITS, DRUG_TABLE, get_drug
 from .errors import RegimenError
 
@@ -77,9 +78,7 @@ _TIME_TOL = 1e-9  # days; dose times closer than this are the same time
 
 
 def _finite(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise RegimenError(f"{what} must be a finite number, got {value!r}")
-    return float(value)
+    return check_finite(value, "", RegimenError, subject=what)
 
 
 @dataclass(frozen=True)

@@ -42,12 +42,12 @@ import numpy as np
 
 from ._toml import read_toml
 from .endpoints import ENDPOINTS, EndpointConfig, patient_endpoints, summarise
-from .errors import PDModelError
+from .errors import PDModelError, ScenarioError, TrialError
 from .model import OBSERVABLES
 from .parameters import ParameterSet
 from .population import Population
 from .regimens import Regimen
-from .trials import TrialError, regimen_from_entries
+from .trials import regimen_from_entries
 
 __all__ = [
     "DEFAULT_OBSERVABLES",
@@ -72,10 +72,6 @@ DEFAULT_OBSERVABLES: tuple[str, ...] = (
     "conc_dexamethasone",
     "conc_il11",
 )
-
-
-class ScenarioError(TrialError):
-    """A scenario file is invalid; the message names the file and the key."""
 
 
 @dataclass(frozen=True)

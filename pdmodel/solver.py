@@ -17,6 +17,7 @@ same event loop patient by patient; it is the reference used by the tests and be
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import os
@@ -31,18 +32,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._progress import progress_iter, want_progress
-from .errors import (
-    OptionError,
-    PopulationError,
-    RegimenError,
-    SolverError,
-    check_finite,
-    check_whole,
-)
+from .checks import check_positive, check_whole
+from .dosing import TIME_TOL, Dosing, decision_key, patient_ids
+from .errors import OptionError, PopulationError, RegimenError, SolverError
 from .model import Individuals
-from .pk import DrugPK, DrugState, drug_pk
+from .pk import DrugState, drug_pk
 from .population import Population
-from .regimens import Course, Regimen
+from .regimens import Regimen
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,6 +48,7 @@ __all__ = [
     "CourseRecord",
     "SimulationResult",
     "SolverDiagnostics",
+    "SolverOptions",
     "get_threads",
     "set_threads",
     "simulate",
@@ -62,8 +59,6 @@ Array = NDArray[np.float64]
 
 #: Integration methods: the compiled engine and the per-patient scipy references.
 METHODS: tuple[str, ...] = ("dopri5", "RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
-
-_TIME_TOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -177,10 +172,10 @@ class SimulationResult:
         ]
         if not day_sets:
             return np.zeros(self.n_patients)
-        all_days = np.unique(np.floor(np.concatenate([t for t, _ in day_sets]) + _TIME_TOL))
+        all_days = np.unique(np.floor(np.concatenate([t for t, _ in day_sets]) + TIME_TOL))
         dosed = np.zeros((all_days.size, self.n_patients), dtype=bool)
         for times, given in day_sets:
-            rows = np.searchsorted(all_days, np.floor(times + _TIME_TOL))
+            rows = np.searchsorted(all_days, np.floor(times + TIME_TOL))
             np.logical_or.at(dosed, rows, given)
         return dosed.sum(axis=0).astype(float)
 
@@ -408,14 +403,14 @@ def _dopri5(
     if limit.any():
         raise SolverError(
             f"step limit ({max_steps}) reached in the segment starting at day {t0:g} for "
-            f"patients {_ids(ids[limit])}; loosen rtol/atol or check the parameters"
+            f"patients {patient_ids(ids[limit])}; loosen rtol/atol or check the parameters"
         )
     stuck = status == kernel.UNDERFLOW
     if stuck.any():
         raise SolverError(
             f"integration failed near day {t0 + float(np.max(where[stuck])):g} for patients "
-            f"{_ids(ids[stuck])}: the step size underflowed (non-finite or exploding states); "
-            "check the parameters of these patients"
+            f"{patient_ids(ids[stuck])}: the step size underflowed (non-finite or exploding "
+            "states); check the parameters of these patients"
         )
     return y, h
 
@@ -453,11 +448,6 @@ def _scipy_segment(
     return out
 
 
-def _ids(ids: NDArray[np.int64], limit: int = 10) -> str:
-    text = ", ".join(str(int(i)) for i in ids[:limit])
-    return text + (f" and {ids.size - limit} more" if ids.size > limit else "")
-
-
 # ---------------------------------------------------------------------------------------------
 # the event loop (one chunk of patients)
 
@@ -485,41 +475,6 @@ class _ChunkResult:
     wall_time: float = 0.0
 
 
-class _CourseState:
-    """Per-patient dosing state of one course during a simulation.
-
-    The course belongs to regimen `index`; it doses only the patients whose `group` is `index`.
-    """
-
-    def __init__(
-        self, course: Course, slots: Array, absorbed: Array, group: NDArray[np.int64], index: int
-    ) -> None:
-        self.course = course
-        self.group = index  # index of the regimen the course belongs to
-        self.member = group == index  # its patients
-        n = group.size
-        self.slots = slots
-        self.slot_index = {_key(t): i for i, t in enumerate(slots)}
-        self.absorbed = absorbed
-        self.given = np.zeros((slots.size, n), dtype=bool)
-        # time the course starts for each patient (NaN: not yet known, for a follower)
-        self.anchor = np.full(n, np.nan if course.after else 0.0)
-        self.count = np.zeros(n, dtype=np.int64)  # doses given so far
-        self.ended = np.zeros(n, dtype=bool)
-        self.skipped = np.zeros(n, dtype=bool)
-
-    def due(self, te: float) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
-        """Patients with a scheduled dose of this course at `te`, and its index k."""
-        c = self.course
-        with np.errstate(invalid="ignore"):
-            k_float = (te - self.anchor - c.start) / c.interval
-        # patients whose course has no start yet (NaN anchor) get k = -1 (never due)
-        k = np.rint(np.where(np.isnan(k_float), -1.0, k_float)).astype(np.int64)
-        on_grid = np.abs(k_float - k) < _TIME_TOL * max(1.0, abs(te))
-        due = self.member & ~self.ended & on_grid & (k >= 0) & (k < c.n_doses)
-        return due, k
-
-
 def _run_chunk(
     pop: Population, regimens: tuple[Regimen, ...], group: NDArray[np.int64], opts: _Options
 ) -> _ChunkResult:
@@ -543,36 +498,11 @@ def _run_chunk(
             )
     states = {drug: DrugState.empty(pks[drug], ind.weight) for drug in drugs}
 
-    # courses in dependency order (a course after the one it follows), regimen by regimen
-    cstates: list[_CourseState] = []
-    amounts: list[Array] = []
-    followers: dict[tuple[int, str], list[_CourseState]] = {}
-    for gi, regimen in enumerate(regimens):
-        slots = regimen.dose_slots()
-        for c in regimen.courses:
-            amount = np.where(group == gi, c.amounts(ind.weight), 0.0)
-            amounts.append(amount)
-            absorbed = pks[c.drug].absorbed(c.route, amount)
-            cs = _CourseState(c, slots[c.label], absorbed, group, gi)
-            cstates.append(cs)
-            if c.after:
-                followers.setdefault((gi, c.after), []).append(cs)
-
-    # decision times
-    dose_events: dict[float, list[_CourseState]] = {}
-    for cs in cstates:
-        for td in cs.slots:
-            if td <= opts.days + _TIME_TOL:
-                dose_events.setdefault(_key(td), []).append(cs)
-    out_keys = [_key(t) for t in opts.times]
-    events = sorted(set(dose_events) | set(out_keys) | {0.0, _key(opts.days)})
+    dosing = Dosing(regimens, group, ind.weight, pks)
+    out_keys = [decision_key(t) for t in opts.times]
+    events = sorted(set(dosing.times(opts.days)) | set(out_keys) | {0.0, decision_key(opts.days)})
     out_index = {k: i for i, k in enumerate(out_keys)}
-    rule_obs = {
-        r.observable
-        for cs in cstates
-        for r in (cs.course.stop_if, cs.course.give_if)
-        if r is not None
-    }
+    rule_obs = dosing.rule_observables
 
     obs_out = {name: np.empty((opts.times.size, n)) for name in opts.observables}
     y = ind.model.baseline(ind)
@@ -609,7 +539,7 @@ def _run_chunk(
                 st.advance(length)
             n_segments += 1
             t = te
-        here = dose_events.get(te, [])
+        here = dosing.due_at(te)
         obs_now: dict[str, Array] = {}
         if te in out_index or (here and rule_obs):
             conc = {d: st.concentration() for d, st in states.items()}
@@ -619,70 +549,100 @@ def _run_chunk(
                 row = out_index[te]
                 for name in opts.observables:
                     obs_out[name][row] = obs_now[name]
-        dosed: dict[str, NDArray[np.bool_]] = {}
-        for cs in here:
-            _dose_course(cs, te, obs_now, states, pks, followers, dosed, ids)
+        if here:
+            dosing.apply(te, obs_now, states, ids)
     return _ChunkResult(
         observables=obs_out,
         ids=ids,
-        given=[cs.given for cs in cstates],
-        times=[cs.slots for cs in cstates],
-        amounts=amounts,
+        given=[cs.given for cs in dosing.courses],
+        times=[cs.slots for cs in dosing.courses],
+        amounts=dosing.amounts,
         stats=stats,
         n_segments=n_segments,
         wall_time=time.perf_counter() - start_clock,
     )
 
 
-def _dose_course(
-    cs: _CourseState,
-    te: float,
-    obs_now: dict[str, Array],
-    states: dict[str, DrugState],
-    pks: dict[str, DrugPK],
-    followers: dict[tuple[int, str], list[_CourseState]],
-    dosed: dict[str, NDArray[np.bool_]],
-    ids: NDArray[np.int64],
-) -> None:
-    """Apply the rules and doses of one course at decision time `te` (all patients)."""
-    c = cs.course
-    due, k = cs.due(te)
-    if not due.any():
-        return
-    first = due & (k == 0)
-    if c.give_if is not None and first.any():
-        cs.skipped |= first & ~c.give_if.holds(obs_now[c.give_if.observable])
-    stop = np.zeros_like(due)
-    if c.stop_if is not None:
-        stop = due & (k >= c.min_doses) & c.stop_if.holds(obs_now[c.stop_if.observable])
-    give = due & ~cs.skipped & ~stop
-    ending = (due & (cs.skipped | stop)) | (give & (k == c.n_doses - 1))
-    end_time = np.where(give, te + c.interval, te)
-    cs.given[cs.slot_index[_key(te)]] = give
-    cs.count += give
-    # the same drug twice at the same time for one patient is ambiguous: refuse it
-    clash = dosed.get(c.drug)
-    if clash is not None and np.any(clash & give):
-        who = ids[clash & give]
-        raise RegimenError(
-            f"two courses give {c.drug} on day {te:g} to patients {_ids(who)} "
-            f"(`{c.label}` and another); merge them into one course"
-        )
-    dosed[c.drug] = give if clash is None else clash | give
-    states[c.drug].add(c.route, np.where(give, cs.absorbed, 0.0))
-    if ending.any():
-        cs.ended |= ending
-        for fol in followers.get((cs.group, c.label), []):
-            fol.anchor = np.where(ending, end_time, fol.anchor)
-
-
-def _key(t: float) -> float:
-    """Canonical float for a decision time (rounded to 1e-9 day)."""
-    return round(float(t) * 1e9) / 1e9
-
-
 # ---------------------------------------------------------------------------------------------
 # front door
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """How the engine integrates: one object shared by :func:`simulate`, :func:`simulate_many`,
+    :func:`pdmodel.simulate_trial` and :func:`pdmodel.simulate_trials` (each also takes these
+    fields as keyword arguments, which override `options`).
+
+    Parameters
+    ----------
+    method : str
+        ``"dopri5"`` (the compiled engine) or a :func:`scipy.integrate.solve_ivp` method name
+        run patient by patient on the numpy reference right-hand side (slow; a reference).
+    rtol, atol : float
+        Relative and absolute local error tolerances (states in their own units).  The
+        defaults keep every observable within about 1e-5 relative of a Radau reference solve
+        at rtol 1e-10 (the tested contract is 1e-4).
+    max_steps : int
+        Maximum step attempts per patient and segment (dopri5).
+    chunk_size : int, optional
+        Patients per chunk (default: all in one chunk, or 2,000 when an `executor` is given).
+        Results do not depend on it.
+    executor : concurrent.futures.Executor, optional
+        Runs the chunks (e.g. a ``ProcessPoolExecutor`` or ``dask.distributed.Client
+        .get_executor()``); default: in this process, one chunk after another.  Within a
+        chunk, patients are integrated on :func:`get_threads` threads (results do not depend
+        on it).
+    progress : bool, optional
+        Show a progress bar over chunks (default: only when stderr is a terminal).
+    """
+
+    method: str = "dopri5"
+    rtol: float = 3e-7
+    atol: float = 1e-9
+    max_steps: int = 100_000
+    chunk_size: int | None = None
+    executor: Executor | None = None
+    progress: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise OptionError(f"unknown method `{self.method}`; use one of {METHODS}")
+        rtol = check_positive(self.rtol, "rtol")
+        if rtol < 1e-13:
+            raise OptionError(f"`rtol` = {rtol:g} is below what double precision supports (1e-13)")
+        object.__setattr__(self, "rtol", rtol)
+        object.__setattr__(self, "atol", check_positive(self.atol, "atol"))
+        m = self.max_steps
+        if isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1:
+            raise OptionError(f"`max_steps` must be a positive integer, got {m!r}")
+        object.__setattr__(self, "max_steps", int(m))
+        if self.progress is not None and not isinstance(self.progress, bool):
+            raise OptionError(f"`progress` must be True, False or None, got {self.progress!r}")
+
+    @classmethod
+    def build(cls, options: SolverOptions | None, overrides: dict[str, Any]) -> SolverOptions:
+        """`options` (default: the defaults) with keyword `overrides`, validated.
+
+        Parameters
+        ----------
+        options : SolverOptions or None
+            Base options.
+        overrides : dict
+            Field values that replace those of `options`.
+        """
+        if options is None:
+            options = cls()
+        elif not isinstance(options, SolverOptions):
+            raise OptionError(
+                f"`options` must be a pdmodel SolverOptions, got {type(options).__name__}"
+            )
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise OptionError(
+                f"unknown solver option `{unknown[0]}`; use one of {', '.join(sorted(fields))}"
+            )
+        return dataclasses.replace(options, **overrides) if overrides else options
 
 
 def simulate(
@@ -692,13 +652,8 @@ def simulate(
     *,
     times: ArrayLike | None = None,
     observables: Sequence[str] | None = None,
-    method: str = "dopri5",
-    rtol: float = 3e-7,
-    atol: float = 1e-9,
-    max_steps: int = 100_000,
-    chunk_size: int | None = None,
-    executor: Executor | None = None,
-    progress: bool | None = None,
+    options: SolverOptions | None = None,
+    **solver: Any,
 ) -> SimulationResult:
     """Simulate a population (or one patient) under a regimen.
 
@@ -714,27 +669,13 @@ def simulate(
         Output times in ``[0, days]``, days (default: every day ``0, 1, ..., floor(days)``).
         Observables at a dose time are pre-dose.
     observables : sequence of str, optional
-        Observables to record (default: all of the model's; a single name
-        is one observable); record fewer to save memory on large populations.
-    method : str
-        ``"dopri5"`` (the compiled engine) or a :func:`scipy.integrate.solve_ivp` method name run
-        patient by patient (reference; slow).
-    rtol, atol : float
-        Relative and absolute local error tolerances (states in their own units).  The
-        defaults keep every observable within about 1e-5 relative of a Radau reference solve
-        at rtol 1e-10 (the tested contract is 1e-4).
-    max_steps : int
-        Maximum step attempts per patient and segment (dopri5).
-    chunk_size : int, optional
-        Patients per chunk (default: all in one chunk, or 2,000 when an `executor` is given).
-        Results do not depend on it.
-    executor : concurrent.futures.Executor, optional
-        Runs the chunks (e.g. a ``ProcessPoolExecutor`` or ``dask.distributed.Client
-        .get_executor()``); default: in this process, one chunk after another.  Within a
-        chunk, patients are integrated on :func:`get_threads` threads (see
-        :func:`set_threads`; results do not depend on it).
-    progress : bool, optional
-        Show a progress bar over chunks (default: only when stderr is a terminal).
+        Observables to record (default: all of the model's; a single name is one
+        observable); record fewer to save memory on large populations.
+    options : SolverOptions, optional
+        How to integrate (method, tolerances, chunks, executor, progress bar).
+    **solver
+        Fields of :class:`SolverOptions` (``rtol=1e-8``, ``method="Radau"``, ...), overriding
+        `options`.
 
     Returns
     -------
@@ -746,12 +687,10 @@ def simulate(
         If integration fails; the message names the patients and the time.
     """
     _check_job(population, regimen, "")
-    opts = _options(
-        days, times, observables, method, rtol, atol, max_steps,
-        tuple(population.params.model.observable_labels),
-    )  # fmt: skip
+    so = SolverOptions.build(options, solver)
+    opts = _options(days, times, observables, so, tuple(population.params.model.observable_labels))
     group = np.zeros(len(population), dtype=np.int64)
-    return _run_groups(population, (regimen,), group, opts, chunk_size, executor, progress)[0]
+    return _run_groups(population, (regimen,), group, opts, so)[0]
 
 
 def simulate_many(
@@ -760,13 +699,8 @@ def simulate_many(
     *,
     times: ArrayLike | None = None,
     observables: Sequence[str] | None = None,
-    method: str = "dopri5",
-    rtol: float = 3e-7,
-    atol: float = 1e-9,
-    max_steps: int = 100_000,
-    chunk_size: int | None = None,
-    executor: Executor | None = None,
-    progress: bool | None = None,
+    options: SolverOptions | None = None,
+    **solver: Any,
 ) -> list[SimulationResult]:
     """Simulate several (population, regimen) pairs in one solve.
 
@@ -779,7 +713,7 @@ def simulate_many(
     ----------
     jobs : sequence of (Population, Regimen)
         The populations must share one parameter set.
-    days, times, observables, method, rtol, atol, max_steps, chunk_size, executor, progress
+    days, times, observables, options, **solver
         As for :func:`simulate`; `chunk_size` counts patients over all jobs.
 
     Returns
@@ -799,10 +733,8 @@ def simulate_many(
             raise PopulationError(
                 f"`jobs[{j}]`: every population must use the same parameter set as `jobs[0]`"
             )
-    opts = _options(
-        days, times, observables, method, rtol, atol, max_steps,
-        tuple(params.model.observable_labels),
-    )  # fmt: skip
+    so = SolverOptions.build(options, solver)
+    opts = _options(days, times, observables, so, tuple(params.model.observable_labels))
     z = {k: np.concatenate([pop.z[k] for pop, _ in jobs]) for k in jobs[0][0].z}
     ids = np.concatenate([pop.ids for pop, _ in jobs if pop.ids is not None])
     group = np.concatenate(
@@ -810,7 +742,7 @@ def simulate_many(
     )
     merged = Population(params, z, ids)
     regimens = tuple(reg for _, reg in jobs)
-    return _run_groups(merged, regimens, group, opts, chunk_size, executor, progress)
+    return _run_groups(merged, regimens, group, opts, so)
 
 
 def _check_job(population: Any, regimen: Any, where: str) -> None:
@@ -832,20 +764,17 @@ def _options(
     days: Any,
     times: ArrayLike | None,
     observables: Sequence[str] | None,
-    method: str,
-    rtol: Any,
-    atol: Any,
-    max_steps: Any,
+    so: SolverOptions,
     available: Sequence[str],
 ) -> _Options:
-    days_f = _positive(days, "days")
+    days_f = check_positive(days, "days")
     if times is None:
         if days_f > MAX_DEFAULT_DAYS:
             raise OptionError(
                 f"`days` = {days_f:g} would record every day ({MAX_DEFAULT_DAYS:,} at most); "
                 "pass the output `times` you need"
             )
-        grid = np.arange(0.0, math.floor(days_f + _TIME_TOL) + 1.0)
+        grid = np.arange(0.0, math.floor(days_f + TIME_TOL) + 1.0)
     else:
         try:
             grid = np.asarray(times, dtype=float).reshape(-1)
@@ -855,7 +784,7 @@ def _options(
             raise OptionError("`times` must be a non-empty array of finite days")
         if np.any(np.diff(grid) <= 0):
             raise OptionError("`times` must be strictly increasing")
-        if grid[0] < 0 or grid[-1] > days_f + _TIME_TOL:
+        if grid[0] < 0 or grid[-1] > days_f + TIME_TOL:
             raise OptionError(f"`times` must lie within [0, days] = [0, {days_f:g}]")
     if observables is None:
         names = tuple(available)
@@ -871,15 +800,7 @@ def _options(
     for name in names:
         if not isinstance(name, str) or name not in available:
             raise OptionError(f"unknown observable `{name}`; available: {', '.join(available)}")
-    if method not in METHODS:
-        raise OptionError(f"unknown method `{method}`; use one of {METHODS}")
-    rtol = _positive(rtol, "rtol")
-    atol = _positive(atol, "atol")
-    if rtol < 1e-13:
-        raise OptionError(f"`rtol` = {rtol:g} is below what double precision supports (1e-13)")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, numbers.Integral) or max_steps < 1:
-        raise OptionError(f"`max_steps` must be a positive integer, got {max_steps!r}")
-    return _Options(method, rtol, atol, int(max_steps), names, grid, days_f)
+    return _Options(so.method, so.rtol, so.atol, so.max_steps, names, grid, days_f)
 
 
 def _run_groups(
@@ -887,10 +808,9 @@ def _run_groups(
     regimens: tuple[Regimen, ...],
     group: NDArray[np.int64],
     opts: _Options,
-    chunk_size: int | None,
-    executor: Executor | None,
-    progress: bool | None,
+    so: SolverOptions,
 ) -> list[SimulationResult]:
+    chunk_size, executor, progress = so.chunk_size, so.executor, so.progress
     if chunk_size is None:
         chunk_size = len(population) if executor is None else 2000
     chunks = population.chunks(chunk_size)
@@ -973,10 +893,3 @@ def _combine(
             )
         )
     return out
-
-
-def _positive(value: Any, name: str) -> float:
-    number = check_finite(value, name)
-    if number <= 0:
-        raise OptionError(f"`{name}` must be positive, got {value!r}")
-    return number

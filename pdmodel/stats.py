@@ -37,7 +37,8 @@ from numpy.typing import ArrayLike
 from scipy import stats as _st
 from scipy.special import gammaln, ndtri_exp
 
-from .errors import OptionError, check_finite, check_whole
+from .checks import check_finite, check_whole
+from .errors import OptionError
 
 __all__ = [
     "TESTS",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import inspect
 
 import pdmodel as pm
-from pdmodel import reproduce
+from pdmodel import checks, drugs, reproduce, shipped, units
+from pdmodel.model import expressions, kernel, spec
 
 EXPECTED = {
     "__version__",
@@ -51,6 +52,10 @@ EXPECTED = {
     "MissingExtraError",
     "UnknownParameterError",
     "ModelError",
+    "CalibrationError",
+    "TrialError",
+    "ScenarioError",
+    "SolverOptions",
     "Model",
     "default_model",
     "DrugSpec",
@@ -70,6 +75,7 @@ def _public_objects():
     modules = [
         pm, pm.model, pm.pk, pm.regimens, pm.io, pm.parameters, pm.population, pm.solver,
         pm.endpoints, pm.stats, pm.trials, pm.plotting, reproduce, pm.calibration, pm.sbml,
+        shipped, checks, drugs, units, spec, expressions, kernel,
     ]  # fmt: skip
     for mod in modules:
         for name in getattr(mod, "__all__", []):

@@ -40,7 +40,7 @@ def test_export_and_reload(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_export_keeps_the_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from pdmodel.calibration import load_fit
-    from pdmodel.reproduce import shipped_fit
+    from pdmodel.shipped import shipped_fit
 
     # default: the shipped calibrated set, with its standard errors, intervals and provenance
     shipped = shipped_fit()

@@ -40,11 +40,17 @@ __all__ = [
 
 Array = NDArray[np.float64]
 
-#: Observables of the default model with their units as shown to users.
-OBSERVABLES: dict[str, str] = default_model().observable_labels
+OBSERVABLES: dict[str, str]  #: Observables of the default model, units as shown to users.
+STATE_NAMES: tuple[str, ...]  #: State names of the default model, in row order.
 
-#: State names of the default model, in row order.
-STATE_NAMES: tuple[str, ...] = default_model().state_names
+
+def __getattr__(name: str) -> object:
+    # built on first use: the drug table (pdmodel.drugs) imports this package's expressions
+    if name == "OBSERVABLES":
+        return default_model().observable_labels
+    if name == "STATE_NAMES":
+        return default_model().state_names
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def rhs(

@@ -15,28 +15,30 @@ other priors as in the table), refits from the shipped estimate and scores the t
 findings below 0.8: which single prior, if a source justified a wider one, would matter.
 About 10 minutes.
 
-    python docs/prior_sensitivity.py [--one-at-a-time]
+    python analyses/prior_sensitivity.py [--one-at-a-time]
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
-import sys
 import time
+
+from _common import arguments
 
 from pdmodel import calibration as cal
 from pdmodel.parameters import ParameterSet, ParameterTable
-from pdmodel.reproduce import shipped_fit
+from pdmodel.shipped import shipped_fit
 from pdmodel.trials import load, simulate_trial
 
 SCALES = (2.0, 10.0)
 
 
-def _score(params: ParameterSet) -> dict[str, tuple[float, str]]:
+def _score(params: ParameterSet, n: int) -> dict[str, tuple[float, str]]:
     out = {}
     for trial in ("wu2016", "wei2016_prednisone"):
-        result = simulate_trial(load(trial), params, n_per_arm=2000, seed=1, progress=False)
+        result = simulate_trial(load(trial), params, n_per_arm=n, seed=1, progress=False)
         for r in result.findings:
             if r.probability is not None and math.isfinite(r.probability):
                 out[f"{trial}: {r.finding.describe()}"] = (r.probability, r.model)
@@ -47,14 +49,20 @@ def _table_prior_cost(fit: cal.FitResult) -> float:
     return sum(cal._prior_term(fit.params, name, 1.0) for name in fit.free)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(__doc__, argv, n=2000, fit_n=0, max_nfev=400, one_at_a_time=False)
+    if args.one_at_a_time:
+        one_at_a_time(2.0, args)
+        return
     shipped = shipped_fit()
     prov = shipped.provenance
+    fit_n = args.fit_n or prov["n_per_arm"]
     fits = {1.0: shipped}
     for scale in SCALES:
         t0 = time.perf_counter()
-        fits[scale] = cal.fit(None, shipped.params, shipped.free, n_per_arm=prov["n_per_arm"],
-                              seed=prov["seed"], max_nfev=400, workers=2, progress=False,
+        fits[scale] = cal.fit(None, params=shipped.params, free=shipped.free, n_per_arm=fit_n,
+                              seed=prov["seed"], max_nfev=args.max_nfev, workers=2,
+                              progress=False,
                               uncertainty=False, prior_scale=scale)  # fmt: skip
         print(f"prior SDs x {scale:g}: refit in {time.perf_counter() - t0:.0f} s, "
               f"{fits[scale].nfev} evaluations")  # fmt: skip
@@ -79,7 +87,7 @@ def main() -> None:
     print("(* at a bound)")
     print("\nP(replicate), 2,000 virtual patients per arm".ljust(66)
           + "".join(f"x {s:g}".ljust(8) for s in fits))  # fmt: skip
-    scores = [_score(f.params) for f in fits.values()]
+    scores = [_score(f.params, args.n) for f in fits.values()]
     for label in scores[0]:
         print(label[:64].ljust(66) + "".join(f"{s[label][0]:<8.2f}" for s in scores))
     print("\nmodel at the widest priors:")
@@ -91,10 +99,11 @@ def main() -> None:
 SHORT = ("recurrence_rate", "onset_time", "ab_positive_after")
 
 
-def one_at_a_time(factor: float = 2.0) -> None:
+def one_at_a_time(factor: float, args: argparse.Namespace) -> None:
     shipped = shipped_fit()
     prov = shipped.provenance
-    base = _score(shipped.params)
+    fit_n = args.fit_n or prov["n_per_arm"]
+    base = _score(shipped.params, args.n)
     short = [k for k in base if k.startswith("wu2016") and k.split(": ")[1].startswith(SHORT)]
     print(f"each prior SD x {factor:g} in turn, refit from the shipped estimate; P(replicate) "
           "at 2,000 virtual patients per arm")  # fmt: skip
@@ -109,10 +118,10 @@ def one_at_a_time(factor: float = 2.0) -> None:
             for s in table.values()
         ]
         params = ParameterSet(dict(shipped.params.items()), table=ParameterTable(specs))
-        refit = cal.fit(None, params, shipped.free, n_per_arm=prov["n_per_arm"],
-                        seed=prov["seed"], max_nfev=200, progress=False,
+        refit = cal.fit(None, params=params, free=shipped.free, n_per_arm=fit_n,
+                        seed=prov["seed"], max_nfev=args.max_nfev // 2, progress=False,
                         uncertainty=False)  # fmt: skip
-        scores = _score(ParameterSet(dict(refit.params.items())))
+        scores = _score(ParameterSet(dict(refit.params.items())), args.n)
         moved = [
             f"{k} {shipped.params[k]:.3g}->{refit.params[k]:.3g}"
             for k in shipped.free
@@ -123,7 +132,4 @@ def one_at_a_time(factor: float = 2.0) -> None:
 
 
 if __name__ == "__main__":
-    if "--one-at-a-time" in sys.argv[1:]:
-        one_at_a_time()
-    else:
-        main()
+    main()

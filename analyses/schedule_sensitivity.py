@@ -7,15 +7,16 @@ with a course of at most 7 days; with ``--refit`` it also refits under the fixed
 with the shipped command's settings (four starts, two processes, 400 evaluations per start;
 about 5 minutes) and scores that fit.
 
-    python docs/schedule_sensitivity.py [--refit]
+    python analyses/schedule_sensitivity.py [--refit]
 """
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
+
+from _common import arguments
 
 import pdmodel as pm
 from pdmodel import calibration as cal
@@ -38,8 +39,8 @@ def _variant(text: str, folder: Path, name: str) -> trials.Trial:
     return trials.load(path)
 
 
-def _score(trial: trials.Trial, params: pm.ParameterSet) -> str:
-    res = trials.simulate_trial(trial, params, n_per_arm=2000, seed=1, progress=False)
+def _score(trial: trials.Trial, params: pm.ParameterSet, n: int) -> str:
+    res = trials.simulate_trial(trial, params, n_per_arm=n, seed=1, progress=False)
     probs = {
         f.finding.endpoint: f.probability
         for f in res.findings
@@ -54,26 +55,29 @@ def _score(trial: trials.Trial, params: pm.ParameterSet) -> str:
     )
 
 
-def main(refit: bool) -> None:
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(__doc__, argv, n=2000, max_nfev=400, refit=False)
     params = pm.calibrated_parameters()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        print("shipped schedule:", _score(trials.load("wu2016"), params))
+        print("shipped schedule:", _score(trials.load("wu2016"), params, args.n))
         for i, (label, text) in enumerate(VARIANTS.items()):
-            print(f"{label}:", _score(_variant(text, folder, f"wu_variant{i}"), params))
-        if refit:
+            print(f"{label}:", _score(_variant(text, folder, f"wu_variant{i}"), params, args.n))
+        if args.refit:
             nostop = _variant(VARIANTS["fixed 14 days (no stop rule)"], folder, "wu_nostop")
-            fit = cal.fit([nostop, "wei2016_prednisone"], starts=4, workers=2, max_nfev=400)
+            fit = cal.fit(
+                [nostop, "wei2016_prednisone"], starts=4, workers=2, max_nfev=args.max_nfev
+            )
             prov = fit.provenance
             print(f"refit under the fixed 14-day course: objective {fit.objective:.2f}, "
                   f"{prov['evaluations']} evaluations, {prov['wall_time_s']} s, starts "
                   f"{prov['start_objectives']}, th1_k {fit.params['th1_k']:.4f}/day")  # fmt: skip
-            print("  scored:", _score(nostop, fit.params))
+            print("  scored:", _score(nostop, fit.params, args.n))
             wei = trials.simulate_trial(trials.load("wei2016_prednisone"), fit.params,
-                                        n_per_arm=2000, seed=1, progress=False)  # fmt: skip
+                                        n_per_arm=args.n, seed=1, progress=False)  # fmt: skip
             print("  Wei 2016:", "; ".join(f"{f.model} P {f.probability:.2f}"
                                            for f in wei.findings))  # fmt: skip
 
 
 if __name__ == "__main__":
-    main("--refit" in sys.argv[1:])
+    main()

@@ -4,15 +4,17 @@ Refits the other free parameters at each grid value (``pdmodel.calibration.profi
 processes, 60 evaluations per refit); about 15 minutes on a 2-core machine with the compiled
 engine.
 
-    python docs/profile_shipped.py
+    python analyses/profile_shipped.py
 """
 
 from __future__ import annotations
 
 import time
 
+from _common import arguments
+
 from pdmodel import calibration as cal
-from pdmodel.reproduce import shipped_fit
+from pdmodel.shipped import shipped_fit
 
 #: grid per parameter, as factors of the estimate (None: the values given)
 GRIDS: dict[str, list[float] | None] = {
@@ -34,18 +36,23 @@ GRIDS: dict[str, list[float] | None] = {
 VALUES = {"gc_imax_mac": [0.8, 0.9, 0.95, 0.975]}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(__doc__, argv, points=0, names="", max_nfev=60)
     fit = shipped_fit()
     params, objective = fit.params, fit.objective
     print(f"shipped set: -2 log posterior {objective:.2f}")
-    for name, factors in GRIDS.items():
+    names = args.names.split(",") if args.names else list(GRIDS)
+    for name in names:
+        factors = GRIDS[name]
         spec = params.table[name]
         if factors is None:
             grid = [*VALUES[name], params[name]]
         else:
             grid = [min(max(params[name] * f, spec.lower), spec.upper) for f in factors]
         t0 = time.perf_counter()
-        rows = cal.profile(fit, name, grid, workers=2)
+        if args.points:  # a smaller grid (smoke test)
+            grid = grid[: args.points]
+        rows = cal.profile(fit, name, grid, max_nfev=args.max_nfev, workers=2)
         print(f"{name} ({time.perf_counter() - t0:.0f} s)")
         for v, obj in rows:
             print(f"  {v:10.4g}  {obj:8.2f}  ({obj - objective:+.2f})")

@@ -17,7 +17,7 @@ times -1/2: the same findings, priors, 300 virtual patients per arm, seed and to
 About 45 minutes on a 2-core machine with the defaults (docs/calibration.md, "Posterior
 sampling of the shipped set").
 
-    python docs/posterior_shipped.py [--steps 600] [--walkers 28] [--draws 40]
+    python analyses/posterior_shipped.py [--steps 600] [--walkers 28] [--draws 40]
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ import time
 import numpy as np
 
 from pdmodel import calibration as cal
-from pdmodel.reproduce import shipped_fit
+from pdmodel.shipped import shipped_fit
 from pdmodel.trials import load, simulate_trial
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -41,7 +41,8 @@ def main() -> None:
     ap.add_argument("--walkers", type=int, default=28, help="walkers (>= 2 x free parameters)")
     ap.add_argument("--draws", type=int, default=40, help="posterior draws to score")
     ap.add_argument("--seed", type=int, default=1, help="seed of the walkers' moves")
-    args = ap.parse_args()
+    ap.add_argument("--n", type=int, default=2000, help="virtual patients per arm (scoring)")
+    args = ap.parse_args(argv)
 
     fit = shipped_fit()
     t0 = time.perf_counter()
@@ -72,7 +73,7 @@ def main() -> None:
     probs: dict[str, list[float]] = {}
     for row in picks:
         params = fit.params.replace(**{k: float(chain[k].iloc[row]) for k in fit.free})
-        result = simulate_trial(design, params, n_per_arm=2000, seed=1, progress=False)
+        result = simulate_trial(design, params, n_per_arm=args.n, seed=1, progress=False)
         for r in result.findings:
             if r.probability is not None and math.isfinite(r.probability):
                 probs.setdefault(r.finding.describe(), []).append(r.probability)

@@ -21,7 +21,7 @@ normal approximation (the P value at the replicate trial's mean z statistic); th
 bisection with the exact power functions checks it (onset 0.01 vs 0.011, recurrence 0.012 vs
 0.012, antibody positivity 0.032 vs 0.031).  About 4 s.
 
-    python docs/replication_strength.py
+    python analyses/replication_strength.py
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from _common import arguments
 from scipy.stats import norm
 
 import pdmodel as pm
@@ -64,10 +65,11 @@ def _alpha_at(
     return hi
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(__doc__, argv, n=2000)
     params = pm.calibrated_parameters()
     trial = trials.load("wu2016")
-    res = trials.simulate_trial(trial, params, n_per_arm=2000, seed=1, progress=False)
+    res = trials.simulate_trial(trial, params, n_per_arm=args.n, seed=1, progress=False)
     delta80 = 1.96 + norm.ppf(0.8)
     print(
         "normal approximation: P(replicate) >= 0.8 at alpha 0.05 needs an expected z of "

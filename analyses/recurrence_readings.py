@@ -15,7 +15,7 @@ each loss confirmed as the shipped trial file does (`relapse_confirm_days`).  Fo
 prints the recurrence rate per arm and P(a replicate 40 vs 40 trial finds it significantly lower
 with rhIL-11), the probability the acceptance asks to be >= 0.8.  About 5 s.
 
-    python docs/recurrence_readings.py
+    python analyses/recurrence_readings.py
 """
 
 from __future__ import annotations
@@ -23,17 +23,19 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+from _common import arguments
 
 import pdmodel as pm
 from pdmodel import endpoints as ep
 from pdmodel import stats, trials
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(__doc__, argv, n=2000)
     params = pm.calibrated_parameters()
     trial = trials.load("wu2016")
     cfg = trial.endpoints
-    res = trials.simulate_trial(trial, params, n_per_arm=2000, seed=1, progress=False)
+    res = trials.simulate_trial(trial, params, n_per_arm=args.n, seed=1, progress=False)
     sdays = ep.sampling_days(cfg)
     windows = ep._confirm_windows(sdays, cfg.relapse_confirm_days)
     n_pub = {arm.name: arm.n for arm in trial.arms}

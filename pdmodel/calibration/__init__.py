@@ -1,0 +1,72 @@
+r"""Calibration of the model to published trial outcomes with lmfit.
+
+The objective is minus twice the log posterior (MAP; design decision D8), summed over the
+findings of any list of trials:
+
+* **proportion** (k of n): binomial deviance
+  ``2 [k ln(k / n p) + (n - k) ln((n - k) / n (1 - p))]``;
+* **mean** (mean, SD, n): ``((mean - mu) / (SD / sqrt(n)))^2``;
+* **median** with a range: the same with ``SE = (high - low) / 4 / sqrt(n)``;
+* **comparison** / **change**: ``-2 ln P`` where ``P`` is the probability that a replicate
+  trial of the published size reaches the published verdict (same direction and significance
+  at the published alpha), from the model's predicted per-arm outcome distributions
+  (:mod:`pdmodel.stats`); when the finding gives the published P value (``p``), instead
+  ``(z - mu)^2``: its z statistic against the replicate trial's mean z statistic under the
+  model (:func:`pdmodel.trials.p_value_term`);
+* **prior** of every free parameter with a prior: ``((ln theta - ln theta_0) / sd)^2``.
+
+Endpoints are computed with smooth thresholds (:func:`pdmodel.endpoints.smooth_patient_endpoints`,
+width 0.05 in log-platelets) on a virtual population drawn once from a fixed seed (common random
+numbers), so the objective is a deterministic, continuous function of the parameters.  lmfit's
+``least_squares`` sees the square roots of the terms as a residual vector.
+
+Modules: :mod:`~pdmodel.calibration.objective` (terms and the objective),
+:mod:`~pdmodel.calibration.fit` (the fit, `FitResult`, fit files),
+:mod:`~pdmodel.calibration.uncertainty` (profiles, sensitivity, predictive bands),
+:mod:`~pdmodel.calibration.mcmc` (posterior sampling); the fit report is
+:meth:`FitResult.report`.
+"""
+
+from __future__ import annotations
+
+from ..errors import CalibrationError
+from .fit import (
+    FitResult,
+    _interval95,
+    _read_fit,
+    _settings,
+    check_options,
+    fit,
+    load_fit,
+)
+from .mcmc import SampleResult, sample
+from .objective import (
+    DEFAULT_FREE,
+    DEFAULT_TRIALS,
+    FIT_METHODS,
+    Objective,
+    Term,
+    _prior_term,
+)
+from .uncertainty import predictive_bands, profile, sensitivity
+
+__all__ = [
+    "DEFAULT_FREE",
+    "DEFAULT_TRIALS",
+    "FIT_METHODS",
+    "CalibrationError",
+    "FitResult",
+    "Objective",
+    "SampleResult",
+    "Term",
+    "check_options",
+    "fit",
+    "load_fit",
+    "predictive_bands",
+    "profile",
+    "sample",
+    "sensitivity",
+]
+
+# private helpers that the tests and pdmodel.shipped use
+_ = (_interval95, _prior_term, _read_fit, _settings)

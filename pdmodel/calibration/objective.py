@@ -1,0 +1,326 @@
+"""Term, the objective (-2 log posterior of trial findings) and its inputs' checks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..checks import check_positive, check_whole
+from ..errors import CalibrationError
+from ..parameters import (
+    ParameterSet,
+    parameters_or_default,
+    unknown_parameter_message,
+)
+from ..solver import process_pool
+from ..trials import (
+    Trial,
+    _trial_list,
+    evaluate_finding,
+    load,
+    p_value_term,
+    simulate_trials,
+)
+
+#: Parameters estimated by default (see docs/calibration.md for the identifiability analysis).
+DEFAULT_FREE: tuple[str, ...] = (
+    "k_ab",
+    "omega_k_ab",
+    "gc_imax_mac",
+    "gc_ec50",
+    "omega_gc_ec50",
+    "gc_kill",
+    "clone_r",
+    "clone_death",
+    "il11_smax",
+    "il11_ec50",
+    "il11_kpol",
+    "th1_k",
+    "teff_k",
+    "ab_assay_sd",
+)
+
+#: Trials fitted by default.
+DEFAULT_TRIALS: tuple[str, ...] = ("wu2016", "wei2016_prednisone")
+
+_P_FLOOR = 1e-10
+
+#: lmfit methods :func:`fit` accepts for its local stage (least-squares and scalar minimisers;
+#: an unknown name used to be passed on to lmfit, which ran a default method instead).
+FIT_METHODS: tuple[str, ...] = (
+    "least_squares", "leastsq", "nelder", "powell", "lbfgsb", "l-bfgsb", "bfgs", "cg", "tnc",
+    "cobyla", "slsqp", "trust-constr", "differential_evolution", "basinhopping", "ampgo",
+    "shgo", "dual_annealing",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Term:
+    """One contribution to the objective.
+
+    Attributes
+    ----------
+    trial : str
+        Trial id (``"prior"`` for prior terms).
+    label : str
+        The finding (or parameter) it belongs to.
+    kind : str
+        ``proportion``, ``mean``, ``median``, ``comparison``, ``change`` or ``prior``.
+    value : float
+        Contribution to -2 log posterior.
+    model : str
+        The model's prediction in words.
+    probability : float or None
+        For comparisons and changes: P(a replicate trial reproduces the finding).
+    """
+
+    trial: str
+    label: str
+    kind: str
+    value: float
+    model: str = ""
+    probability: float | None = None
+
+
+class Objective:
+    """-2 log posterior of a parameter vector given trial findings.
+
+    Parameters
+    ----------
+    trials : sequence of Trial
+        Trials whose findings are fitted.
+    base : ParameterSet
+        Values of the parameters that are not free (and the prior centres).
+    free : sequence of str
+        Names of the estimated parameters.
+    n_per_arm : int
+        Virtual patients per arm.
+    seed : int
+        Seed of the virtual populations (common random numbers).
+    width : float
+        Smooth-threshold width in log-platelets.
+    rtol : float
+        Relative tolerance of the engine.  The default 1e-6 keeps simulated observables within
+        about 1e-4 of a tight reference solve (docs/engine.md) and is about 15% faster than the
+        simulation default 3e-7.
+    workers : int
+        Processes sharing the virtual patients of each evaluation (same value; worth it from
+        about 1,000 patients per arm).  Call :meth:`close` (or use ``with``) to stop them.
+    prior_scale : float
+        Factor (dimensionless, > 0) on every prior SD of the parameter table: 1 is the table's
+        priors, larger values weaken them (prior sensitivity; ``--prior-scale``).
+    """
+
+    def __init__(
+        self,
+        trials: Sequence[Trial],
+        base: ParameterSet,
+        free: Sequence[str],
+        n_per_arm: int = 500,
+        seed: int = 1,
+        width: float = 0.05,
+        rtol: float = 1e-6,
+        workers: int = 1,
+        prior_scale: float = 1.0,
+    ) -> None:
+        trials = _trial_list(trials, "fit")
+        base = parameters_or_default(base, "base")
+        _whole(workers, "workers", 1)
+        _whole(n_per_arm, "n_per_arm", 1)
+        _whole(seed, "seed", 0)
+        for what, x in (("width", width), ("rtol", rtol)):
+            _positive_number(x, f"`{what}`")
+        free = _free_names(free)
+        if not free:
+            raise CalibrationError("give at least one free parameter")
+        for name in free:
+            if name not in base:
+                raise CalibrationError(unknown_parameter_message(name, base))
+        if len(set(free)) != len(free):
+            raise CalibrationError(f"free parameters are repeated: {list(free)}")
+        from ..endpoints import ENDPOINTS
+
+        if not any(ENDPOINTS[f.endpoint][0] != "not modelled" for t in trials for f in t.findings):
+            raise CalibrationError("the trials hold no modelled findings to fit")
+        self.trials = tuple(trials)
+        self.base = base
+        self.free = tuple(free)
+        self.n_per_arm = int(n_per_arm)
+        self.seed = int(seed)
+        self.width = float(width)
+        self.rtol = float(rtol)
+        self.workers = int(workers)
+        self.prior_scale = _prior_scale(prior_scale)
+        self.n_evaluations = 0
+        self._pool: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_pool"] = None  # a process pool does not travel to other processes
+        return state
+
+    def __enter__(self) -> Objective:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the worker processes (if any); the objective stays usable."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def _executor(self) -> tuple[Any, int | None]:
+        if self.workers == 1:
+            return None, None
+        if self._pool is None:
+            self._pool = process_pool(self.workers)
+        total = self.n_per_arm * sum(len(t.arms) for t in self.trials)
+        return self._pool, -(-total // self.workers)
+
+    def params(self, values: Sequence[float] | np.ndarray) -> ParameterSet:
+        """Parameter set with the free parameters set to `values` (validated)."""
+        if len(values) != len(self.free):
+            raise CalibrationError(f"expected {len(self.free)} values, got {len(values)}")
+        return self.base.replace(**dict(zip(self.free, (float(v) for v in values), strict=True)))
+
+    def terms(self, params: ParameterSet) -> list[Term]:
+        """Every contribution to the objective at `params`."""
+        self.n_evaluations += 1
+        out: list[Term] = []
+        executor, chunk = self._executor()
+        results = simulate_trials(
+            self.trials,
+            params,
+            self.n_per_arm,
+            self.seed,
+            smooth_width=self.width,
+            progress=False,
+            daily=False,
+            rtol=self.rtol,
+            executor=executor,
+            chunk_size=chunk,
+        )
+        for trial, res in zip(self.trials, results, strict=True):
+            assert res.smooth is not None
+            for f in trial.findings:
+                # (the typical P value only where a published one is there to compare with)
+                r = evaluate_finding(f, trial, res.smooth, typical_p=f.p is not None)
+                if r.status == "not modelled":
+                    continue
+                model = r.model
+                if f.p is not None:  # a published P value: fit to it, not to the verdict
+                    value = p_value_term(f, trial, res.smooth)
+                    model += f"; typical P {r.typical_p:.2g}"
+                else:
+                    value = _finding_term(f, res.smooth, r.probability)
+                out.append(Term(trial.id, f.describe(), f.type, value, model, r.probability))
+        for name in self.free:
+            if self.base.table[name].prior_sd is None:
+                continue
+            value = _prior_term(params, name, self.prior_scale)
+            out.append(Term("prior", name, "prior", value, f"{params[name]:.4g}"))
+        for t in out:
+            if not math.isfinite(t.value):
+                raise CalibrationError(
+                    f"the objective is not finite for {t.trial}: {t.label} at {dict(params)}"
+                )
+        return out
+
+    def __call__(self, params: ParameterSet) -> float:
+        """Total -2 log posterior."""
+        return float(sum(t.value for t in self.terms(params)))
+
+    def residuals(self, values: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Square roots of the terms (lmfit's residual vector)."""
+        return np.sqrt(np.maximum([t.value for t in self.terms(self.params(values))], 0.0))
+
+
+def _finding_term(f: Any, smooth: Any, probability: float | None) -> float:
+    """-2 log L of one finding.
+
+    Numeric findings account for the Monte-Carlo error of the model's prediction, which comes
+    from a finite virtual population of ``s.n`` patients: the variance of the difference is
+    that of the published value plus that of the prediction (for a proportion, the binomial
+    deviance is divided by ``1 + n_published / n_simulated``).
+    """
+    if f.type in ("comparison", "change"):
+        return -2.0 * math.log(max(probability if probability is not None else 0.0, _P_FLOOR))
+    s = smooth[f.arm][f.endpoint]
+    n_sim = max(s.n, 1)
+    if f.type == "proportion":
+        n = f.n
+        k = f.value * n
+        p = min(max(s.value, _P_FLOOR), 1 - _P_FLOOR)
+        dev = 0.0
+        if k > 0:
+            dev += k * math.log(k / (n * p))
+        if n - k > 0:
+            dev += (n - k) * math.log((n - k) / (n * (1 - p)))
+        return 2.0 * dev / (1.0 + n / n_sim)
+    if f.type == "mean":
+        var = max(f.sd, 1e-12) ** 2 / f.n + s.sd**2 / n_sim
+        return (f.mean - s.value) ** 2 / var
+    if f.low is None or f.high is None:
+        raise CalibrationError(f"median finding {f.describe()} needs `low` and `high` to be fitted")
+    sd = max((f.high - f.low) / 4.0, 1e-12)
+    var = sd**2 / f.n + sd**2 / n_sim
+    return (f.median - s.median) ** 2 / var
+
+
+def _prior_term(params: ParameterSet, name: str, scale: float) -> float:
+    """-2 log prior of one parameter: ``z^2`` on the log scale (the natural scale where the
+    value or the prior centre is not positive), SD times `scale`; 0 without a prior."""
+    spec = params.table[name]
+    if spec.prior_sd is None:
+        return 0.0
+    sd = spec.prior_sd * scale
+    if params[name] <= 0 or spec.value <= 0:
+        z = (params[name] - spec.value) / sd
+    else:
+        z = math.log(params[name] / spec.value) / sd
+    return z * z
+
+
+def _prior_scale(
+    value: Any, name: str = "`prior_scale`", error: type[Exception] = CalibrationError
+) -> float:
+    """Validated prior-SD factor (`error` naming `name` otherwise)."""
+    return _positive_number(value, name, error)
+
+
+def _positive_number(value: Any, name: str, error: type[Exception] = CalibrationError) -> float:
+    """`value` as a finite float > 0, or `error` naming `name` (quoted as given)."""
+    return check_positive(value, "", error, subject=name)
+
+
+def _designs(trials: Any, default: Sequence[Trial | str]) -> tuple[Trial, ...]:
+    """Trials from names, files or Trial objects (one, or a sequence); `default` when None."""
+    if trials is None:
+        trials = default
+    elif isinstance(trials, str | Path | Trial):
+        trials = [trials]  # one trial
+    elif not isinstance(trials, Sequence):
+        raise CalibrationError(
+            f"`trials` must be trial names, files or Trial objects, got {trials!r}"
+        )
+    return tuple(t if isinstance(t, Trial) else load(t) for t in trials)
+
+
+def _free_names(free: Any) -> tuple[str, ...]:
+    """Free parameter names: one name, or a sequence of names."""
+    if isinstance(free, str):
+        return (free,)
+    if not isinstance(free, Sequence) or not all(isinstance(x, str) for x in free):
+        raise CalibrationError(f"`free` must be parameter names, got {free!r}")
+    return tuple(free)
+
+
+def _whole(value: Any, name: str, low: int) -> int:
+    return check_whole(value, name, low, CalibrationError)  # the calibration's error class

@@ -1,0 +1,110 @@
+"""Input checks: one place for the package's validation of numbers, choices and keys, and for
+the wording of their errors ("<what> must be ..., got <value>").
+
+Each check returns the checked value (converted) or raises `error` (default
+:class:`pdmodel.OptionError`).  `name` is the argument's name, quoted in the message as
+```name```; `subject` replaces that quoted name when the message needs more context (e.g.
+``"prednisone dose `amount`"``).  A bool is never a number.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from .errors import OptionError
+
+__all__ = ["check_choice", "check_finite", "check_keys", "check_positive", "check_whole"]
+
+
+def _subject(name: str, subject: str | None) -> str:
+    return subject if subject is not None else f"`{name}`"
+
+
+def check_whole(
+    value: Any,
+    name: str,
+    low: int,
+    error: type[Exception] = OptionError,
+    *,
+    subject: str | None = None,
+) -> int:
+    """`value` as an int if it is a whole number >= `low`.
+
+    Parameters
+    ----------
+    value : object
+        The value to check.
+    name : str
+        Its name (quoted in the message).
+    low : int
+        Smallest allowed value.
+    error : type
+        Exception raised.
+    subject : str, optional
+        Replaces the quoted name in the message.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise error(f"{_subject(name, subject)} must be a whole number >= {low}, got {value!r}")
+    return int(value)
+
+
+def check_finite(
+    value: Any, name: str, error: type[Exception] = OptionError, *, subject: str | None = None
+) -> float:
+    """`value` as a float if it is a finite real number (arguments as for
+    :func:`check_whole`)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise error(f"{_subject(name, subject)} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_positive(
+    value: Any, name: str, error: type[Exception] = OptionError, *, subject: str | None = None
+) -> float:
+    """`value` as a float if it is a finite number > 0 (arguments as for
+    :func:`check_whole`)."""
+    number = check_finite(value, name, error, subject=subject)
+    if number <= 0:
+        raise error(f"{_subject(name, subject)} must be positive, got {value!r}")
+    return number
+
+
+def check_choice(
+    value: Any,
+    name: str,
+    choices: Collection[str],
+    error: type[Exception] = OptionError,
+    *,
+    subject: str | None = None,
+) -> str:
+    """`value` if it is one of `choices` (arguments as for :func:`check_whole`)."""
+    if not isinstance(value, str) or value not in choices:
+        raise error(
+            f"{_subject(name, subject)} must be one of {', '.join(map(str, choices))}, "
+            f"got {value!r}"
+        )
+    return value
+
+
+def check_keys(
+    mapping: Mapping[str, Any], allowed: Collection[str], where: str, error: type[Exception]
+) -> None:
+    """Refuse keys of `mapping` not in `allowed`, naming the first unknown one.
+
+    Parameters
+    ----------
+    mapping : mapping
+        E.g. a TOML table.
+    allowed : collection of str
+        The keys it may have.
+    where : str
+        Prefix of the message (file and table), e.g. ``"trial.toml: [[arm]] 2: "``.
+    error : type
+        Exception raised.
+    """
+    unknown = sorted(set(mapping) - set(allowed))
+    if unknown:
+        raise error(f"{where}`{unknown[0]}`: unknown key; allowed: {', '.join(sorted(allowed))}")
