@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from .errors import OptionError
@@ -80,17 +80,18 @@ def check_choice(
     *,
     subject: str | None = None,
 ) -> str:
-    """`value` if it is one of `choices` (arguments as for :func:`check_whole`)."""
+    """`value` if it is one of `choices`; else "unknown <name> `value`; use one of ..."
+    (arguments as for :func:`check_whole`; `subject` replaces ``<name>``)."""
     if not isinstance(value, str) or value not in choices:
-        raise error(
-            f"{_subject(name, subject)} must be one of {', '.join(map(str, choices))}, "
-            f"got {value!r}"
-        )
+        what = subject if subject is not None else name
+        raise error(f"unknown {what} `{value}`; use one of {', '.join(map(str, choices))}")
     return value
 
 
 def check_keys(
-    mapping: Mapping[str, Any], allowed: Collection[str], where: str, error: type[Exception]
+    mapping: Mapping[str, Any],
+    allowed: Collection[str],
+    error: Callable[[str, str], Exception],
 ) -> None:
     """Refuse keys of `mapping` not in `allowed`, naming the first unknown one.
 
@@ -100,11 +101,10 @@ def check_keys(
         E.g. a TOML table.
     allowed : collection of str
         The keys it may have.
-    where : str
-        Prefix of the message (file and table), e.g. ``"trial.toml: [[arm]] 2: "``.
-    error : type
-        Exception raised.
+    error : callable
+        ``error(key, problem)`` makes the exception (the caller's file-and-key message
+        pattern); `problem` is ``"unknown key; allowed: a, b"``.
     """
     unknown = sorted(set(mapping) - set(allowed))
     if unknown:
-        raise error(f"{where}`{unknown[0]}`: unknown key; allowed: {', '.join(sorted(allowed))}")
+        raise error(unknown[0], f"unknown key; allowed: {', '.join(sorted(allowed))}")

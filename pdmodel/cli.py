@@ -333,13 +333,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _regimen_file(path: str, params: ParameterSet) -> tuple[Any, Any]:
     """Read a regimen file: ``[[regimen]]`` builder tables and an optional ``[patient]`` table."""
     from ._toml import read_toml
+    from .checks import check_keys
     from .population import Population
     from .trials import TrialError, regimen_from_entries
 
     data, _ = read_toml(Path(path), TrialError, "regimen")
-    unknown = sorted(set(data) - {"regimen", "patient"})
-    if unknown:
-        raise TrialError(f"{path}: `{unknown[0]}`: unknown key; allowed: regimen, patient")
+    check_keys(data, ("regimen", "patient"), lambda key, why: TrialError(f"{path}: `{key}`: {why}"))
     regimen = regimen_from_entries(data.get("regimen", []), origin=path)
     try:
         patient = Population.patient(params, **data.get("patient", {}))

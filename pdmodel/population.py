@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from scipy.special import ndtri
 from scipy.stats import qmc as _qmc
 
+from .checks import check_choice
 from .errors import PopulationError
 from .model import Individuals
 from .parameters import ParameterSet, parameters_or_default
@@ -115,12 +116,11 @@ class Population:
             raise PopulationError(f"`n` must be a whole number of patients >= 1, got {n!r}")
         params = parameters_or_default(params)
         keys = params.model.effect_names
+        check_choice(sampling, "sampling", ("random", "sobol"), PopulationError)
         if sampling == "random":
             draws = _rng(seed).standard_normal((len(keys), int(n)))
-        elif sampling == "sobol":
-            draws = ndtri(sobol_points(len(keys), int(n), seed))
         else:
-            raise PopulationError(f"unknown sampling `{sampling}`; use random or sobol")
+            draws = ndtri(sobol_points(len(keys), int(n), seed))
         return cls(params, dict(zip(keys, draws, strict=True)))
 
     @classmethod

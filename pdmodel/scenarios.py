@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from ._toml import read_toml
+from .checks import check_keys
 from .endpoints import ENDPOINTS, EndpointConfig, patient_endpoints, summarise
 from .errors import PDModelError, ScenarioError, TrialError
 from .model import OBSERVABLES
@@ -151,11 +152,7 @@ def scenario_from_dict(
     if not isinstance(sc, Mapping):
         raise _err(origin, "scenario", "expected a table")
     sc_allowed = {"title", "days", "step", "times", "observables", "endpoints"}
-    for key in sc:
-        if key not in sc_allowed:
-            raise _err(
-                origin, f"scenario.{key}", f"unknown key; allowed: {', '.join(sorted(sc_allowed))}"
-            )
+    check_keys(sc, sc_allowed, lambda key, problem: _err(origin, f"scenario.{key}", problem))
     if "days" not in sc:
         raise _err(origin, "scenario.days", "missing")
     days = _number(origin, "scenario.days", sc["days"])
@@ -207,9 +204,10 @@ def scenario_from_dict(
         raise _err(origin, section, f"expected a table ([{section}]), got {data[section]!r}")
     if has_pop:
         pop = data["population"]
-        for key in pop:
-            if key not in ("n", "seed", "sampling"):
-                raise _err(origin, f"population.{key}", "unknown key; allowed: n, seed, sampling")
+        check_keys(
+            pop, ("n", "seed", "sampling"),
+            lambda key, problem: _err(origin, f"population.{key}", problem),
+        )  # fmt: skip
         n = _integer(origin, "population.n", pop.get("n"), 1)
         seed = _integer(origin, "population.seed", pop.get("seed", 1), 0)
         sampling = pop.get("sampling", "random")

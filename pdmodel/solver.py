@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._progress import progress_iter, want_progress
-from .checks import check_positive, check_whole
+from .checks import check_choice, check_positive, check_whole
 from .dosing import TIME_TOL, Dosing, decision_key, patient_ids
 from .errors import OptionError, PopulationError, RegimenError, SolverError
 from .model import Individuals
@@ -605,8 +605,7 @@ class SolverOptions:
     progress: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise OptionError(f"unknown method `{self.method}`; use one of {METHODS}")
+        check_choice(self.method, "method", METHODS)
         rtol = check_positive(self.rtol, "rtol")
         if rtol < 1e-13:
             raise OptionError(f"`rtol` = {rtol:g} is below what double precision supports (1e-13)")

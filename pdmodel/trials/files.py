@@ -15,6 +15,7 @@ from typing import Any
 from .. import regimens as _reg
 from .. import stats
 from .._toml import parse_toml, read_toml
+from ..checks import check_keys
 from ..endpoints import (
     ENDPOINTS,
     EndpointConfig,
@@ -63,11 +64,7 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 
 
 def _check_keys(d: Mapping[str, Any], allowed: set[str], where: _Where, ctx: str) -> None:
-    unknown = sorted(set(d) - allowed)
-    if unknown:
-        raise where.error(
-            f"{ctx}{unknown[0]}", f"unknown key; allowed: {', '.join(sorted(allowed))}"
-        )
+    check_keys(d, allowed, lambda key, problem: where.error(f"{ctx}{key}", problem))
 
 
 _BUILDERS: dict[str, Callable[..., Regimen]] = {
