@@ -19,29 +19,29 @@ import roadrunner
 
 import pdmodel as pm
 from pdmodel import sbml
-from pdmodel.model import STATE_NAMES, baseline_state
 
 
 def _individual_values(
-    pop: pm.Population, i: int, reg: pm.Regimen
+    pop: pm.Population, i: int, reg: pm.Regimen, ids: set[str]
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """The patient's constants (parameters, dose amounts) and its baseline PD states."""
+    """The patient's constants (per-patient values the SBML holds, volumes, dose amounts) and
+    its baseline states, by SBML id."""
     ind = pop[i : i + 1].individuals()
+    model = pop.params.model
     pks = pm.pk.drug_pk(pop.params)
     values = {
-        "plt_base": ind.plt_base[0], "k_ab": ind.k_ab[0], "gc_ec50": ind.gc_ec50[0],
-        "il11_ec50": ind.il11_ec50[0], "clone_r": ind.clone_r[0],
-        "ab_log_signal": ind.ab_log_signal[0], "teff_base": ind.teff_base[0], "kin": ind.kin[0],
-        "weight": ind.weight[0],
-    }  # fmt: skip
-    for drug, pre in (("prednisone", "pred"), ("dexamethasone", "dex"), ("il11", "il11")):
-        values[f"{pre}_V"] = pks[drug].volume(ind.weight)[0]
+        name: float(np.asarray(v).reshape(-1)[0])
+        for name, v in ind.values.items()
+        if isinstance(v, np.ndarray) and name in ids  # per-patient values only
+    }
+    for drug in model.drugs:
+        values[f"pk_{drug}_V"] = pks[drug].volume(ind.weight)[0]
     for ci, c in enumerate(reg.courses):
         absorbed = pks[c.drug].absorbed(c.route, c.amounts(ind.weight))[0]
         for k in range(c.n_doses):
             values[f"c{ci}_amount{k}"] = absorbed
-    y0 = baseline_state(ind)[:, 0]
-    states = {name: float(y0[j]) for j, name in enumerate(STATE_NAMES)}
+    y0 = model.baseline(ind)[:, 0]
+    states = {name: float(y0[j]) for j, name in enumerate(model.state_names)}
     return {k: float(v) for k, v in values.items()}, states
 
 
@@ -68,9 +68,10 @@ def main() -> None:
     rr.integrator.maximum_num_steps = 100_000
     rr.timeCourseSelections = ["time", "platelets"]
     out = np.empty((grid.size, args.n))
+    ids = set(rr.model.getGlobalParameterIds())
     t0 = time.perf_counter()
     for i in range(args.n):
-        constants, states = _individual_values(pop, i, reg)
+        constants, states = _individual_values(pop, i, reg, ids)
         rr.resetAll()
         for name, v in constants.items():
             rr.setValue(name, v)

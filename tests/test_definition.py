@@ -201,3 +201,28 @@ def test_variant_without_a_mechanism() -> None:
     with pytest.raises(pm.RegimenError, match="model `itp_no_il11` does not take"):
         pm.simulate(pop, reg + pm.regimens.il11(ug_per_kg=50, days=3), 10)
     assert base.default_parameters() == pm.default_parameters()
+
+
+def test_an_iv_only_drug_follows_its_exact_pk() -> None:
+    """A drug given IV only (no absorption rate) is one exponential: C = F dose / V e^(-k t)."""
+    pm.register_drug(
+        pm.DrugSpec(
+            name="test_iv", analyte="test", concentration="conc_test_iv", amount_unit="mg",
+            routes={"iv": "1.0"}, k="il11_k", v_per_kg="il11_v",
+        )
+    )  # fmt: skip
+    model = pm.default_model().add(
+        Observable("conc_test_iv", "conc_test_iv", "ng/mL"), drugs=["test_iv"]
+    )
+    params = model.default_parameters()
+    pop = pm.Population.patient(params, weight=70.0)
+    times = np.array([0.5, 1.0, 2.0])
+    reg = pm.Regimen() + pm.Course("test_iv", 10.0, "mg", route="iv")
+    res = pm.simulate(pop, reg, 2.0, times=times)
+    k, v = params["il11_k"], params["il11_v"] * 70.0
+    np.testing.assert_allclose(res["conc_test_iv"][:, 0], 1e4 / v * np.exp(-k * times), rtol=1e-12)
+    with pytest.raises(pm.RegimenError, match="cannot be given by route `oral`"):
+        pm.Course("test_iv", 10.0, "mg", route="oral")
+    with pytest.raises(pm.ModelError, match="an extravascular route needs an absorption rate"):
+        pm.DrugSpec(name="bad", analyte="x", concentration="c_bad", amount_unit="mg",
+                    routes={"oral": "1.0"}, k="il11_k", v_per_kg="il11_v")  # fmt: skip

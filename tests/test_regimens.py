@@ -133,3 +133,14 @@ def test_builder_errors() -> None:
         Course.from_dict({"drug": "il11", "amount": 1, "unit": "ug", "dose": 3})
     with pytest.raises(pm.RegimenError, match="exactly one key, `courses`"):
         Regimen.from_dict({"course": []})
+
+
+def test_dexamethasone_per_kg() -> None:
+    """0.15 mg/kg/day (a common Chinese standard dose) is given per patient's weight."""
+    reg = pm.regimens.dexamethasone(mg_per_kg=0.15, days=4)
+    (course,) = reg.courses
+    assert (course.amount, course.unit, course.n_doses) == (0.15, "mg/kg", 4)
+    np.testing.assert_allclose(course.amounts(np.array([50.0, 80.0])), [7.5, 12.0])
+    assert pm.regimens.dexamethasone().courses[0].amount == 40.0  # the default stays 40 mg
+    with pytest.raises(pm.RegimenError, match="exactly one of a per-kg dose and a fixed dose"):
+        pm.regimens.dexamethasone(mg=40, mg_per_kg=0.15)
