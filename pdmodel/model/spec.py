@@ -224,6 +224,7 @@ class Model:
     observables: tuple[Observable, ...]
     table: ParameterTable | None = None
     _parsed: dict[str, Expression] = field(default_factory=dict, repr=False)
+    _needed: dict[tuple[str, ...], list[Observable]] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ validation
     def __post_init__(self) -> None:
@@ -739,7 +740,7 @@ class Model:
             if d in concentrations:
                 c[m] = concentrations[d]
         v = self._numpy_values(y, c, ind)
-        for o in self.observables:  # in order: an observable may read earlier ones
+        for o in self._observables_for(names):  # in order: an observable may read earlier ones
             if o.name not in v:
                 v[o.name] = self._parsed[f"obs:{o.name}"].evaluate(v)
         return {
@@ -750,6 +751,17 @@ class Model:
             )
             for name in names
         }
+
+    def _observables_for(self, names: tuple[str, ...]) -> list[Observable]:
+        """The observables `names` need (they and the earlier ones they read), in order."""
+        cached = self._needed.get(names)
+        if cached is None:
+            needed = set(names)
+            for o in reversed(self.observables):
+                if o.name in needed:
+                    needed |= self._parsed[f"obs:{o.name}"].names
+            cached = self._needed[names] = [o for o in self.observables if o.name in needed]
+        return cached
 
     # ------------------------------------------------------------------ documentation
     def markdown(self) -> str:
