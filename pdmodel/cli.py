@@ -85,6 +85,28 @@ def build_parser() -> argparse.ArgumentParser:
         "as the shipped set; default 0: off)",
     )
 
+    v = sub.add_parser(
+        "validate",
+        help='predict the trials held out of every fit (role = "validation") and compare',
+        epilog="examples:\n  pdmodel validate\n"
+        "  pdmodel validate yu2020_dexamethasone --params fitted.json --out results/\n"
+        "Exit status 0 whatever the verdict: validation reports, it does not gate.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    v.add_argument(
+        "trials",
+        nargs="*",
+        metavar="TRIAL",
+        help="trial names or files (default: every shipped validation trial)",
+    )
+    v.add_argument("--params", metavar="FILE", help=_PARAMS_HELP.format(default="calibrated"))
+    v.add_argument("--n", type=int, default=2000, help="virtual patients per arm (default 2000)")
+    v.add_argument("--seed", type=int, default=1, help="seed of the virtual population (default 1)")
+    v.add_argument(
+        "--out", default=DEFAULT_OUTPUT, help=f"output folder (default: {DEFAULT_OUTPUT}/)"
+    )
+    v.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+
     s = sub.add_parser(
         "simulate",
         help="run a dose scenario file; write a tidy CSV (or Parquet) and a figure",
@@ -152,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processes: starts side by side, or with one start each "
                    "evaluation's patients (default 1)")  # fmt: skip
     f.add_argument("--profile", help="comma-separated parameters to profile after the fit")
+    f.add_argument(
+        "--allow-validation",
+        action="store_true",
+        help='fit trials marked role = "validation" too (refused by default)',
+    )
     f.add_argument("--emcee", type=int, default=0, metavar="STEPS",
                    help="after the fit, sample the posterior with emcee for STEPS steps and "
                    "write FILE_chain.csv (needs pdmodel[mcmc])")  # fmt: skip
@@ -362,6 +389,17 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .checks import check_whole
+    from .validate import run
+
+    check_whole(args.n, "--n", 1)
+    check_whole(args.seed, "--seed", 0)
+    params, label = _params(args.params, "calibrated")
+    run(args.trials, params, label, args.n, args.seed, Path(args.out), args.quiet)
+    return 0
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
     from .calibration import DEFAULT_FREE, check_options, fit, profile
     from .errors import OptionError
@@ -412,6 +450,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         progress=False if args.quiet else None,
         workers=args.workers,
         prior_scale=args.prior_scale,
+        allow_validation=args.allow_validation,
     )
     if not args.quiet:
         sys.stdout.write(result.report())
@@ -598,6 +637,7 @@ _COMMANDS = {
     "params": _cmd_params,
     "export": _cmd_export,
     "reproduce": _cmd_reproduce,
+    "validate": _cmd_validate,
     "fit": _cmd_fit,
 }
 

@@ -331,6 +331,7 @@ def fit(
     workers: int = 1,
     uncertainty: bool = True,
     prior_scale: float = 1.0,
+    allow_validation: bool = False,
 ) -> FitResult:
     """Estimate parameters from trial findings (MAP, lmfit).
 
@@ -376,6 +377,9 @@ def fit(
         sensitivity analysis: how far the findings alone would move the estimates.  Recorded
         in the provenance and used again by :func:`profile`, :func:`sample` and
         :meth:`FitResult.moved`; the multi-start draws keep the table's priors.
+    allow_validation : bool
+        Fit trials marked ``role = "validation"`` too (default: refused; a validation trial
+        is for ``pdmodel validate``, which predicts it, and a fit to it invalidates that).
 
     Returns
     -------
@@ -389,6 +393,13 @@ def fit(
     base = parameters_or_default(params)
     names = _free_names(free) if free is not None else DEFAULT_FREE
     designs = _designs(trials, DEFAULT_TRIALS)
+    held_out = [t.id for t in designs if t.role == "validation"]
+    if held_out and allow_validation is not True:
+        raise CalibrationError(
+            f'trial {", ".join(f"`{t}`" for t in held_out)} is marked role = "validation": '
+            "it is predicted by `pdmodel validate`, never fitted; fit it only on purpose "
+            "(allow_validation=True, pdmodel fit --allow-validation)"
+        )
     if not isinstance(method, str) or method not in FIT_METHODS:
         raise CalibrationError(
             f"unknown fit method {method!r}; use one of {', '.join(FIT_METHODS)}"

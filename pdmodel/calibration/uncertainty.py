@@ -83,7 +83,7 @@ def _profile_point(
     start = result.params.replace(**{name: v})
     if others:
         r = fit(designs, params=start, free=others, max_nfev=max_nfev, progress=False,
-                uncertainty=False,
+                uncertainty=False, allow_validation=True,  # the designs of a fit
                 **_settings(result))  # fmt: skip
         return (v, r.objective + _prior_term(start, name, _settings(result)["prior_scale"]))
     return (v, Objective(designs, start, [name], **_settings(result))(start))

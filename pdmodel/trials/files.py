@@ -28,6 +28,7 @@ from .spec import (
     _DIRECTIONS,
     _FINDING_KEYS,
     _FINDING_TYPES,
+    ROLES,
     Arm,
     Finding,
     Trial,
@@ -135,10 +136,13 @@ def _parse(data: Mapping[str, Any], origin: str, sha256: str) -> Trial:
     w = _Where(origin)
     _check_keys(
         data,
-        {"id", "title", "citation", "entry", "endpoints", "assumption", "arm", "finding"},
+        {"id", "title", "citation", "role", "entry", "endpoints", "assumption", "arm", "finding"},
         w,
         "",
     )
+    role = data.get("role", "calibration")
+    if role not in ROLES:
+        raise w.error("role", f"must be one of {', '.join(ROLES)}, got {role!r}")
     tid = _need(data, "id", w, "", str)
     title = _need(data, "title", w, "", str)
     citation = _need(data, "citation", w, "", str)
@@ -227,6 +231,7 @@ def _parse(data: Mapping[str, Any], origin: str, sha256: str) -> Trial:
         findings=tuple(findings),
         assumptions=tuple(assumptions),
         entry_source=str(entry.get("source", "")),
+        role=role,
         origin=origin,
         sha256=sha256,
     )

@@ -12,6 +12,8 @@ from ..endpoints import (
 from ..errors import TrialError
 from ..regimens import Regimen
 
+#: What a trial may be for (its ``role``): fitted, or only predicted.
+ROLES = ("calibration", "validation")
 _FINDING_TYPES = ("proportion", "mean", "median", "comparison", "change")
 _COMMON_KEYS = {"type", "endpoint", "source", "note"}
 _FINDING_KEYS: dict[str, set[str]] = {
@@ -144,6 +146,11 @@ class Trial:
         Published findings.
     assumptions : tuple of dict
         Documented assumptions (key, value, reason).
+    entry_source : str
+        Source of the entry criterion.
+    role : {"calibration", "validation"}
+        What the trial is for: a validation trial is never fitted (the fit refuses it unless
+        asked explicitly); ``pdmodel validate`` reports the model's prediction of it.
     origin : str
         File the trial was read from.
     sha256 : str
@@ -159,6 +166,7 @@ class Trial:
     findings: tuple[Finding, ...]
     assumptions: tuple[Mapping[str, Any], ...] = ()
     entry_source: str = ""
+    role: str = "calibration"
     origin: str = field(default="", compare=False)
     sha256: str = field(default="", compare=False)
 
