@@ -84,6 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
         "95%% bands of every endpoint (needs a parameter file written by `pdmodel fit`, such "
         "as the shipped set; default 0: off)",
     )
+    r.add_argument(
+        "--joint",
+        type=int,
+        default=30,
+        metavar="DRAWS",
+        help="posterior draws for the consistency checks: each comparison's probability of the "
+        "published verdict over the fit's parameter uncertainty, its flag (consistent >= 0.5, "
+        "tension >= 0.1, inconsistent) and the joint check (default 30; 0: off)",
+    )
 
     v = sub.add_parser(
         "validate",
@@ -385,6 +394,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         out=Path(args.out),
         quiet=args.quiet,
         bands=args.bands,
+        joint=args.joint,
     )
     return 0
 

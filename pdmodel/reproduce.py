@@ -178,6 +178,7 @@ def reproduce(
     out: Path = Path("pdmodel-output"),
     quiet: bool = False,
     bands: int = 0,
+    joint: int = 30,
 ) -> TrialResult:
     """Simulate `trial`, print the report and write the output files.
 
@@ -202,11 +203,20 @@ def reproduce(
         patients per arm each), print and write (``bands.csv``) the 2.5%, 50% and 97.5%
         quantiles of every endpoint per arm.  Needs a parameter file written with its fit (the
         shipped set, or ``pdmodel fit --out``).
+    joint : int
+        Parameter draws (>= 2; 0: off) from the fit's approximate posterior for the consistency
+        checks (:func:`pdmodel.calibration.consistency`: each comparison's posterior
+        predictive probability of the published verdict with its flag, and the joint check),
+        printed and written to ``consistency.csv`` and ``report.json``; skipped, with a note,
+        when the parameters come with no fit.
     """
-    for name, v, lo in (("--n", n_per_arm, 1), ("--seed", seed, 0), ("--bands", bands, 0)):
+    for name, v, lo in (
+        ("--n", n_per_arm, 1), ("--seed", seed, 0), ("--bands", bands, 0), ("--joint", joint, 0)
+    ):  # fmt: skip
         check_whole(v, name, lo)
-    if bands == 1:
-        raise OptionError("`--bands` needs at least 2 draws (or 0 for none)")
+    for name, v in (("--bands", bands), ("--joint", joint)):
+        if v == 1:
+            raise OptionError(f"`{name}` needs at least 2 draws (or 0 for none)")
     design = load(trial)
     fit = None
     if bands:
@@ -224,6 +234,21 @@ def reproduce(
     if not quiet:
         sys.stdout.write(format_report(result, label))
 
+    rep = None
+    if joint:
+        from .calibration import consistency
+
+        joint_fit = fit if fit is not None else resolve_fit(params_file, required=False)
+        if joint_fit is None:
+            if not quiet:
+                print("consistency checks skipped: these parameters come with no fit "
+                      "(standard errors and correlations) to draw from")  # fmt: skip
+        else:
+            n_joint = min(n_per_arm, BANDS_PER_ARM)
+            rep = consistency(joint_fit, design, n_draws=joint, n_per_arm=n_joint, seed=seed)
+            if not quiet:
+                sys.stdout.write("\n" + rep.format())
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -232,9 +257,13 @@ def reproduce(
     from .plotting import plot_bands, plot_findings
 
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(
-        out / "report.json", json.dumps(_report_json(result, params, label), indent=2)
-    )
+    report = _report_json(result, params, label)
+    if rep is not None:
+        report["consistency"] = {
+            "n_draws": rep.n_draws, "n_per_arm": rep.n_per_arm, "joint": rep.joint,
+            "findings": rep.table().to_dict(orient="records"),
+        }  # fmt: skip
+    write_text_atomic(out / "report.json", json.dumps(report, indent=2))
     write_text_atomic(out / "endpoints.csv", result.table().to_csv(index=False))
     write_text_atomic(out / "findings.csv", result.findings_table().to_csv(index=False))
     fig, ax = plt.subplots(figsize=(9, 4.8), constrained_layout=True)
@@ -246,6 +275,9 @@ def reproduce(
     save_figure(fig, out / "endpoints.png")
     plt.close(fig)
     files = "report.json, endpoints.csv, findings.csv, trajectories.png, endpoints.png"
+    if rep is not None:
+        write_text_atomic(out / "consistency.csv", rep.table().to_csv(index=False))
+        files += ", consistency.csv"
     if fit is not None:
         from .calibration import predictive_bands
 

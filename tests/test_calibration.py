@@ -564,3 +564,35 @@ def test_fit_and_objective_refuse_wrong_kinds_of_argument(params: pm.ParameterSe
     res = cal.fit("wei2016_prednisone", params=params, free="k_ab", n_per_arm=10, max_nfev=1,
                   uncertainty=False, progress=False)  # type: ignore[arg-type]  # fmt: skip
     assert res.free == ("k_ab",) and res.provenance["trials"][0]["id"] == "wei2016_prednisone"
+
+
+def test_flags_and_the_joint_check_against_exact_values() -> None:
+    """The joint check by enumeration: P(a verdict pattern no more likely than the published)."""
+    from pdmodel.calibration.consistency import flag
+
+    assert [flag(p) for p in (0.9, 0.5, 0.49, 0.1, 0.09)] == [
+        "consistent", "consistent", "tension", "tension", "inconsistent",
+    ]  # fmt: skip
+    cases = {
+        (0.7,): 1.0,  # both outcomes are no more likely than 0.7
+        (0.3,): 0.3,  # only the published one
+        (0.9, 0.2): 0.18 + 0.02 + 0.08,  # all patterns but (yes, no), of likelihood 0.72
+    }
+    for probs, exact in cases.items():
+        got = cal.joint_probability(np.array([probs]), 200_000, seed=1)
+        assert abs(got - exact) < 0.005, (probs, got, exact)
+    # over draws it is the mean of the per-draw values
+    two = cal.joint_probability(np.array([[0.3], [0.7]]), 200_000, seed=2)
+    assert abs(two - 0.65) < 0.005
+
+
+def test_consistency_carries_parameter_uncertainty() -> None:
+    from pdmodel.shipped import shipped_fit
+
+    rep = cal.consistency(shipped_fit(), "wu2016", n_draws=4, n_per_arm=40, patterns=500)
+    assert len(rep.findings) == 10 and 0.0 <= rep.joint <= 1.0
+    for f in rep.findings:
+        assert 0.0 <= f.low <= f.mean <= f.high <= 1.0
+    assert "joint check" in rep.format()
+    with pytest.raises(pm.CalibrationError, match="n_draws"):
+        cal.consistency(shipped_fit(), "wu2016", n_draws=1, n_per_arm=40)

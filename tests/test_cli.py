@@ -142,15 +142,21 @@ def test_reproduce_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert "Complications are not modelled." in text
     names = sorted(p.name for p in out.iterdir())
     assert names == [
+        "consistency.csv",
         "endpoints.csv",
         "endpoints.png",
         "findings.csv",
         "report.json",
         "trajectories.png",
     ]
+    # the consistency checks: every comparison and change flagged, and the joint check
+    cons = pd.read_csv(out / "consistency.csv")
+    assert len(cons) == 10 and set(cons["flag"]) <= {"consistent", "tension", "inconsistent"}
+    assert "joint check: P(a pattern of verdicts no more likely" in text
 
     report = json.loads((out / "report.json").read_text())
     assert report["trial"]["id"] == "wu2016" and report["n_per_arm"] == 40 and report["seed"] == 3
+    assert report["consistency"]["n_draws"] == 30 and 0 <= report["consistency"]["joint"] <= 1
     assert len(report["findings"]) == 11
     assert {r["status"] for r in report["findings"]} <= {
         "reproduced",

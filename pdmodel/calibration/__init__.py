@@ -30,6 +30,7 @@ Modules: :mod:`~pdmodel.calibration.objective` (terms and the objective),
 from __future__ import annotations
 
 from ..errors import CalibrationError
+from .consistency import ConsistencyReport, consistency, joint_probability
 from .fit import (
     FitResult,
     _interval95,
@@ -48,20 +49,24 @@ from .objective import (
     Term,
     _prior_term,
 )
-from .uncertainty import predictive_bands, profile, sensitivity
+from .uncertainty import posterior_draws, predictive_bands, profile, sensitivity
 
 __all__ = [
     "DEFAULT_FREE",
     "DEFAULT_TRIALS",
     "FIT_METHODS",
     "CalibrationError",
+    "ConsistencyReport",
     "FitResult",
     "Objective",
     "SampleResult",
     "Term",
     "check_options",
+    "consistency",
     "fit",
+    "joint_probability",
     "load_fit",
+    "posterior_draws",
     "predictive_bands",
     "profile",
     "sample",

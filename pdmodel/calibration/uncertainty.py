@@ -142,6 +142,45 @@ def predictive_bands(
     import pandas as pd
 
     design = trial if isinstance(trial, Trial) else load(trial)
+    values: dict[tuple[str, str], list[float]] = {}
+    for params in posterior_draws(result, n_draws, seed):
+        res = simulate_trial(design, params, n_per_arm, seed, progress=False)
+        for arm, summ in res.summaries.items():
+            for endpoint, s in summ.items():
+                values.setdefault((endpoint, arm), []).append(s.value)
+    rows = []
+    for (endpoint, arm), v in values.items():
+        q = np.nanquantile(np.array(v, dtype=float), quantiles)
+        rows.append(
+            {
+                "endpoint": endpoint,
+                "arm": arm,
+                **{f"q{x:g}": y for x, y in zip(quantiles, q, strict=True)},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def posterior_draws(result: FitResult, n_draws: int, seed: int = 1) -> list[ParameterSet]:
+    """Parameter sets drawn from the fit's approximate posterior.
+
+    A multivariate normal of the log-parameters with the fit's standard errors and
+    correlations, each draw clipped to the parameter's bounds; parameters without a finite
+    standard error stay at their estimates.
+
+    Parameters
+    ----------
+    result : FitResult
+        A fit with standard errors (``pdmodel fit``; the shipped set is one).
+    n_draws : int
+        Number of draws (>= 2).
+    seed : int
+        Seed of the draws.
+
+    Returns
+    -------
+    list of ParameterSet
+    """
     names = [k for k in result.free if math.isfinite(result.stderr[k]) and result.params[k] > 0]
     _whole(n_draws, "n_draws", 2)
     if not names:
@@ -157,28 +196,13 @@ def predictive_bands(
                 corr[i, j] = result.correl.get((a, b), 0.0)
     cov = corr * np.outer(sd, sd)
     rng = np.random.default_rng(seed)
-    draws = rng.multivariate_normal(mean, cov, size=n_draws, method="eigh")
-    values: dict[tuple[str, str], list[float]] = {}
-    for row in draws:
+    out = []
+    for row in rng.multivariate_normal(mean, cov, size=n_draws, method="eigh"):
         changes = {}
         # capped before exp: an undetermined parameter's log-draws can exceed the float range;
         # it then sits at its upper bound, without an overflow
         for k, v in zip(names, np.exp(np.minimum(row, 700.0)), strict=True):
             spec = result.params.table[k]
             changes[k] = float(min(max(v, spec.lower), spec.upper))
-        res = simulate_trial(design, result.params.replace(**changes), n_per_arm, seed,
-                             progress=False)  # fmt: skip
-        for arm, summ in res.summaries.items():
-            for endpoint, s in summ.items():
-                values.setdefault((endpoint, arm), []).append(s.value)
-    rows = []
-    for (endpoint, arm), v in values.items():
-        q = np.nanquantile(np.array(v, dtype=float), quantiles)
-        rows.append(
-            {
-                "endpoint": endpoint,
-                "arm": arm,
-                **{f"q{x:g}": y for x, y in zip(quantiles, q, strict=True)},
-            }
-        )
-    return pd.DataFrame(rows)
+        out.append(result.params.replace(**changes))
+    return out
