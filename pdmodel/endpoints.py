@@ -52,7 +52,7 @@ class Grade:
     A patient reaches the grade if, on some sampling day ``d`` within the response window, the
     criteria hold on every sample from ``d`` to ``d + sustain_days`` (which must lie within the
     follow-up).  Criteria: ``PLT >= level``, or (if given) ``PLT - baseline >= rise``, and (if
-    given) ``PLT >= fold * baseline``.
+    given) ``PLT >= fold * baseline`` and ``PLT - baseline >= min_rise``.
 
     Parameters
     ----------
@@ -64,6 +64,8 @@ class Grade:
         Alternative criterion: absolute rise over baseline, 10^9/L.
     fold : float, optional
         Additional criterion: minimum ratio to the baseline count.
+    min_rise : float, optional
+        Additional criterion: minimum absolute rise over baseline, 10^9/L.
     sustain_days : float
         Days the criteria must hold (0: a single count).
     """
@@ -73,6 +75,7 @@ class Grade:
     rise: float | None = None
     fold: float | None = None
     sustain_days: float = 0.0
+    min_rise: float | None = None
 
     def holds(self, plt: Array, baseline: Array) -> Mask:
         """Whether each sample meets the platelet criteria."""
@@ -81,6 +84,8 @@ class Grade:
             ok = ok | (plt - baseline >= self.rise)
         if self.fold is not None:
             ok = ok & (plt >= self.fold * baseline)
+        if self.min_rise is not None:
+            ok = ok & (plt - baseline >= self.min_rise)
         return np.asarray(ok, dtype=bool)
 
 
@@ -104,6 +109,11 @@ GRADINGS: dict[str, tuple[tuple[Grade, ...], str]] = {
     # Older Chinese national criteria (as summarised in Chinese clinical references; secondary
     # source): markedly effective (>= 100, lasting 3 months), good effect (>= 50 or a rise of
     # >= 30, lasting 2 months), progress (a rise of >= 10 lasting 2 weeks), ineffective.
+    # Cheng et al. N Engl J Med 2003;349:831: a rise of >= 30 and a count above 50
+    "cheng2003": (
+        (Grade("R", 50.0, min_rise=30.0),),
+        "NR",
+    ),
     "cn_national": (
         (
             Grade("markedly effective", 100.0, sustain_days=84.0),
@@ -650,6 +660,8 @@ def smooth_patient_endpoints(
             m = np.maximum(m, np.log(np.maximum(plt - base, 1e-300)) - math.log(g.rise))
         if g.fold is not None:
             m = np.minimum(m, lp - lb - math.log(g.fold))
+        if g.min_rise is not None:
+            m = np.minimum(m, np.log(np.maximum(plt - base, 1e-300)) - math.log(g.min_rise))
         best = np.full(n, -np.inf)
         for a in np.flatnonzero(win):
             end = sdays[a] + g.sustain_days

@@ -264,3 +264,30 @@ def test_levels_and_folds_are_validated() -> None:
     soft = smooth_patient_endpoints(np.stack(cols, axis=1), DAYS, cfg, np.zeros(2), width=1e-8)
     assert hard["onset_time"][0] == 5.0 and soft["onset_time"].value[0] == pytest.approx(5.0)
     assert soft["recurrence_rate"].value[0] == pytest.approx(hard["recurrence_rate"][0])
+
+
+@pytest.mark.parametrize("smooth", [False, True])
+def test_cheng2003_grading_needs_both_a_count_above_50_and_a_rise_of_30(smooth: bool) -> None:
+    """Cheng 2003's response: > 50 and a rise of >= 30 (both), by day 10 (min_rise criterion)."""
+    cfg = EndpointConfig(
+        sampling=((0.0, 181.0, 1.0),), response_window=10.0, grading="cheng2003",
+        effective_grades=("R",),
+    )  # fmt: skip
+    base10 = 10.0
+    cols = [
+        traj((1, 5, 45.0)),  # rise 35 but below 50: no
+        traj((1, 5, 55.0)),  # 55, rise 45: yes
+        traj((0, 181, 30.0), (3, 6, 55.0)),  # 55 but a rise of 25 over 30: no
+        traj((12, 20, 120.0)),  # after day 10: no
+    ]
+    assert cols[0][0] == base10
+    if smooth:
+        from pdmodel.endpoints import smooth_patient_endpoints
+
+        plt = np.stack(cols, axis=1)
+        got = smooth_patient_endpoints(plt, DAYS, cfg, np.zeros(4), width=1e-8)[
+            "total_effective_rate"
+        ].value
+    else:
+        got = run(cols, cfg)["total_effective_rate"]
+    np.testing.assert_allclose(got, [0.0, 1.0, 0.0, 0.0], atol=1e-6)

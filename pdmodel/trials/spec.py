@@ -185,6 +185,7 @@ class Trial:
             "id": self.id,
             "title": self.title,
             "citation": self.citation,
+            "role": self.role,
             "entry": {"plt_max": self.plt_max, "source": self.entry_source},
             "endpoints": self.endpoints.to_dict(),
             "assumption": [dict(a) for a in self.assumptions],
