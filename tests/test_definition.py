@@ -226,3 +226,28 @@ def test_an_iv_only_drug_follows_its_exact_pk() -> None:
     with pytest.raises(pm.ModelError, match="an extravascular route needs an absorption rate"):
         pm.DrugSpec(name="bad", analyte="x", concentration="c_bad", amount_unit="mg",
                     routes={"oral": "1.0"}, k="il11_k", v_per_kg="il11_v")  # fmt: skip
+
+
+def test_a_variant_with_its_own_drug_runs_in_a_fresh_worker_process() -> None:
+    """Pickled to a spawned process (as dask and spawn pools do), the model brings the specs
+    of its drugs, which that process's drug table does not have."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pm.register_drug(
+        pm.DrugSpec(
+            name="test_spawned", analyte="test", concentration="conc_test_spawned",
+            amount_unit="mg", routes={"iv": "1.0"}, k="il11_k", v_per_kg="il11_v",
+        )
+    )  # fmt: skip
+    model = pm.default_model().add(
+        Observable("conc_test_spawned", "conc_test_spawned", "ng/mL"), drugs=["test_spawned"]
+    )
+    pop = pm.Population.sample(4, model.default_parameters(), seed=1)
+    reg = pm.Regimen() + pm.Course("test_spawned", 10.0, "mg", route="iv")
+    here = pm.simulate(pop, reg, 3.0, observables=["platelets", "conc_test_spawned"])
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as ex:
+        there = pm.simulate(pop, reg, 3.0, observables=["platelets", "conc_test_spawned"],
+                            executor=ex, chunk_size=2)  # fmt: skip
+    for name in ("platelets", "conc_test_spawned"):
+        np.testing.assert_array_equal(here[name], there[name])

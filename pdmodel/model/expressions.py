@@ -141,6 +141,10 @@ class Expression:
     def __hash__(self) -> int:
         return hash(ast.dump(self.tree))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the text is the expression (the tree and the compiled numpy code are rebuilt)
+        return (_from_text, (self.text,))
+
     @cached_property
     def names(self) -> frozenset[str]:
         """Every symbol the expression reads (function names excluded)."""
@@ -190,6 +194,10 @@ class Expression:
     def to_latex(self, symbols: Mapping[str, str]) -> str:
         """LaTeX; each name typeset as ``symbols[name]`` (default: ``\\mathrm{name}``)."""
         return _latex(self.tree, symbols, 0)
+
+
+def _from_text(text: str) -> Expression:
+    return Expression(text, ast.parse(text, mode="eval").body)
 
 
 def _num(node: ast.AST) -> float | None:

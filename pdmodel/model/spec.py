@@ -470,7 +470,11 @@ class Model:
         ]  # fmt: skip
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (self._fields(),))
+        from ..drugs import get_drug
+
+        # the drug specs travel along: a worker process started fresh (spawn, dask) has only
+        # the package's own drugs registered
+        return (_rebuild, (self._fields(), tuple(get_drug(d) for d in self.drugs)))
 
     def _fields(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init and
@@ -772,7 +776,12 @@ class Model:
         return markdown(self)
 
 
-def _rebuild(fields: dict[str, Any]) -> Model:
+def _rebuild(fields: dict[str, Any], drugs: tuple[Any, ...] = ()) -> Model:
+    from ..drugs import DRUG_TABLE, register_drug
+
+    for spec in drugs:
+        if spec.name not in DRUG_TABLE:
+            register_drug(spec)
     return Model(**fields)
 
 
