@@ -596,3 +596,30 @@ def test_consistency_carries_parameter_uncertainty() -> None:
     assert "joint check" in rep.format()
     with pytest.raises(pm.CalibrationError, match="n_draws"):
         cal.consistency(shipped_fit(), "wu2016", n_draws=1, n_per_arm=40)
+
+
+def test_compare_fitted_variants() -> None:
+    """Two variants fitted to the same trial, compared by -2 log L, an AIC-like size penalty
+    and the -2 log L of a held-out trial they never saw."""
+    base = pm.default_model()
+    no_kill = base.with_expression(
+        "clone", "(teff / teff_base * clone_rd - clone_death - clone * clone_r) * clone"
+    ).replace(name="itp_no_gc_kill")
+    kw = dict(n_per_arm=20, seed=1, max_nfev=2, progress=False, uncertainty=False)
+    fits = {
+        "v1": cal.fit(["wei2016_prednisone"], params=base.default_parameters(),
+                      free=["k_ab", "gc_kill"], **kw),
+        "no glucocorticoid kill": cal.fit(["wei2016_prednisone"],
+                                          params=no_kill.default_parameters(), free=["k_ab"], **kw),
+    }  # fmt: skip
+    table = cal.compare(fits, validation=["yu2020_dexamethasone"], n_per_arm=20)
+    assert set(table["variant"]) == set(fits) and list(table["aic"]) == sorted(table["aic"])
+    for _, row in table.iterrows():
+        fit = fits[row["variant"]]
+        assert row["k"] == len(fit.free)
+        assert row["aic"] == pytest.approx(row["neg2logL"] + 2 * row["k"])
+        assert row["neg2logL"] <= fit.objective + 1e-12  # the priors come on top
+        assert np.isfinite(row["validation_neg2logL"]) and row["validation_neg2logL"] >= 0
+    assert set(table["model"]) == {"itp_v1", "itp_no_gc_kill"}
+    with pytest.raises(pm.CalibrationError, match="must be a FitResult"):
+        cal.compare({"x": 1})  # type: ignore[dict-item]

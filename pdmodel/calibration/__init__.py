@@ -23,13 +23,16 @@ numbers), so the objective is a deterministic, continuous function of the parame
 Modules: :mod:`~pdmodel.calibration.objective` (terms and the objective),
 :mod:`~pdmodel.calibration.fit` (the fit, `FitResult`, fit files),
 :mod:`~pdmodel.calibration.uncertainty` (profiles, sensitivity, predictive bands),
-:mod:`~pdmodel.calibration.mcmc` (posterior sampling); the fit report is
+:mod:`~pdmodel.calibration.mcmc` (posterior sampling),
+:mod:`~pdmodel.calibration.consistency` (findings judged with parameter uncertainty),
+:mod:`~pdmodel.calibration.compare` (fitted variants compared); the fit report is
 :meth:`FitResult.report`.
 """
 
 from __future__ import annotations
 
 from ..errors import CalibrationError
+from .compare import compare
 from .consistency import ConsistencyReport, consistency, joint_probability
 from .fit import (
     FitResult,
@@ -62,6 +65,7 @@ __all__ = [
     "SampleResult",
     "Term",
     "check_options",
+    "compare",
     "consistency",
     "fit",
     "joint_probability",
