@@ -67,14 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  pdmodel reproduce --bands 50   (endpoint bands from the fit's parameter uncertainty)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    r.add_argument("--params", metavar="FILE", help=_PARAMS_HELP.format(default="calibrated"))
-    r.add_argument("--n", type=int, default=2000, help="virtual patients per arm (default 2000)")
-    r.add_argument("--seed", type=int, default=1, help="seed of the virtual population (default 1)")
-    r.add_argument(
-        "--out", default=DEFAULT_OUTPUT, help=f"output folder (default: {DEFAULT_OUTPUT}/)"
-    )
+    _trial_run_arguments(r)
     r.add_argument("--trial", default="wu2016", help="shipped trial name or trial file")
-    r.add_argument("--quiet", action="store_true", help="no progress bar, no tables")
     r.add_argument(
         "--bands",
         type=int,
@@ -108,13 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TRIAL",
         help="trial names or files (default: every shipped validation trial)",
     )
-    v.add_argument("--params", metavar="FILE", help=_PARAMS_HELP.format(default="calibrated"))
-    v.add_argument("--n", type=int, default=2000, help="virtual patients per arm (default 2000)")
-    v.add_argument("--seed", type=int, default=1, help="seed of the virtual population (default 1)")
-    v.add_argument(
-        "--out", default=DEFAULT_OUTPUT, help=f"output folder (default: {DEFAULT_OUTPUT}/)"
-    )
-    v.add_argument("--quiet", action="store_true", help="no progress bar, no table")
+    _trial_run_arguments(v)
 
     s = sub.add_parser(
         "simulate",
@@ -235,6 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--out", metavar="FILE", required=True, help="output file (.json, .csv, .xml)")
     return parser
+
+
+def _trial_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments `reproduce` and `validate` share."""
+    p.add_argument("--params", metavar="FILE", help=_PARAMS_HELP.format(default="calibrated"))
+    p.add_argument("--n", type=int, default=2000, help="virtual patients per arm (default 2000)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the virtual population (default 1)")
+    p.add_argument(
+        "--out", default=DEFAULT_OUTPUT, help=f"output folder (default: {DEFAULT_OUTPUT}/)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no tables")
 
 
 def _scenario_arguments(p: argparse.ArgumentParser, out: str, figure: str, quiet: str) -> None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from .errors import ModelError, RegimenError
 
 if TYPE_CHECKING:
+    from .model.expressions import Expression
     from .pk import DrugPK
 
 __all__ = ["AMOUNT_UNITS", "DRUG_TABLE", "DrugSpec", "get_drug", "register_drug"]
@@ -75,7 +76,7 @@ class DrugSpec:
     f_dose_exp: str = ""
     f_dose_ref: str = ""
     description: str = ""
-    _parsed: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+    _parsed: dict[str, Expression] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         from .model.expressions import parse
@@ -116,7 +117,7 @@ class DrugSpec:
         """Parameter-table names the PK expressions read."""
         out: set[str] = set()
         for e in self._parsed.values():
-            out |= e.names  # type: ignore[attr-defined]
+            out |= e.names
         return frozenset(out)
 
     def pk(self, params: Mapping[str, float]) -> DrugPK:
@@ -133,13 +134,13 @@ class DrugSpec:
             expr = self._parsed.get(key)
             if expr is None:
                 return default
-            missing = sorted(expr.names - set(params))  # type: ignore[attr-defined]
+            missing = sorted(expr.names - set(params))
             if missing:
                 raise ModelError(
                     f"drug `{self.name}`: `{key}` needs parameters {missing}, which the "
                     "parameter set does not have (add them to the model's table)"
                 )
-            return float(expr.evaluate(params))  # type: ignore[attr-defined]
+            return float(expr.evaluate(params))
 
         return DrugPK(
             drug=self.name,

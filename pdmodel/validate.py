@@ -127,6 +127,8 @@ def format_validation(table: pd.DataFrame, params_label: str) -> str:
     params_label : str
         Where the parameters come from.
     """
+    import pandas as pd
+
     lines = [f"parameters: {params_label}", ""]
     width = max(len("finding"), *(len(s) for s in table["finding"])) + 2
     lines.append(
@@ -134,7 +136,7 @@ def format_validation(table: pd.DataFrame, params_label: str) -> str:
         + "inside".ljust(8) + "P(replicate)  status"
     )  # fmt: skip
     for _, r in table.iterrows():
-        if r["ci95_low"] is not None and r["ci95_low"] == r["ci95_low"]:
+        if pd.notna(r["ci95_low"]):
             pub = f"{r['published']:.3f} [{r['ci95_low']:.3f}, {r['ci95_high']:.3f}]"
             model = f"{r['model_value']:.3f}"
             inside = "yes" if r["inside_ci95"] else "no"

@@ -31,18 +31,19 @@ Modules: :mod:`~pdmodel.calibration.objective` (terms and the objective),
 
 from __future__ import annotations
 
+# names with a leading underscore are re-exported for pdmodel.shipped and the tests
 from ..errors import CalibrationError
 from .compare import compare
 from .consistency import ConsistencyReport, consistency, joint_probability
 from .fit import (
     FitResult,
-    _interval95,
-    _read_fit,
-    _settings,
     check_options,
     fit,
     load_fit,
 )
+from .fit import _interval95 as _interval95
+from .fit import _read_fit as _read_fit
+from .fit import _settings as _settings
 from .mcmc import SampleResult, sample
 from .objective import (
     DEFAULT_FREE,
@@ -50,8 +51,8 @@ from .objective import (
     FIT_METHODS,
     Objective,
     Term,
-    _prior_term,
 )
+from .objective import _prior_term as _prior_term
 from .uncertainty import posterior_draws, predictive_bands, profile, sensitivity
 
 __all__ = [
@@ -76,6 +77,3 @@ __all__ = [
     "sample",
     "sensitivity",
 ]
-
-# private helpers that the tests and pdmodel.shipped use
-_ = (_interval95, _prior_term, _read_fit, _settings)

@@ -45,16 +45,20 @@ files), :mod:`~pdmodel.trials.simulate` (the simulated trial),
 
 from __future__ import annotations
 
+# names with a leading underscore are re-exported for pdmodel.calibration and the tests
 from ..errors import TrialError
 from .files import available, load, regimen_from_entries
 from .replicate import (
     FindingResult,
-    _typical_p,
     evaluate_finding,
     p_value_term,
     replicate_sizes,
 )
-from .simulate import TrialResult, _trial_list, enrol, simulate_trial, simulate_trials
+from .replicate import (
+    _typical_p as _typical_p,
+)
+from .simulate import TrialResult, enrol, simulate_trial, simulate_trials
+from .simulate import _trial_list as _trial_list
 from .spec import Arm, Finding, Trial
 
 __all__ = [
@@ -74,6 +78,3 @@ __all__ = [
     "simulate_trial",
     "simulate_trials",
 ]
-
-# private helpers that the calibration and the tests use
-_ = (_trial_list, _typical_p)
