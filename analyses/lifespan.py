@@ -16,27 +16,19 @@ import numpy as np
 from _common import arguments
 
 import pdmodel as pm
+from pdmodel.evidence import louwes_lifespans, untreated_lifespans
 
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
-def _lognormal(mean: float, sd: float, n: int, rng: np.random.Generator) -> np.ndarray:
-    s2 = np.log1p((sd / mean) ** 2)
-    return rng.lognormal(np.log(mean) - s2 / 2, np.sqrt(s2), n)
-
-
 def main(argv: list[str] | None = None) -> None:
     args = arguments(__doc__, argv, n=20000)
-    rng = np.random.default_rng(1)
-    n1 = round(0.58 * args.n)
-    louwes = np.concatenate([_lognormal(1.6, 1.4, n1, rng), _lognormal(3.6, 2.0, args.n - n1, rng)])
-    rows = {"Louwes 1999 mixture (58% 1.6+/-1.4 d, 42% 3.6+/-2.0 d)": louwes}
+    rows = {"Louwes 1999 mixture (58% 1.6+/-1.4 d, 42% 3.6+/-2.0 d)": louwes_lifespans(args.n)}
     for label, params in (
         ("shipped calibrated set", pm.calibrated_parameters()),
         ("parameter table", pm.default_parameters()),
     ):
-        ind = pm.Population.sample(args.n, params, seed=1).individuals()
-        rows[label] = 1.0 / (ind.plt_ksen + ind.k_ab)
+        rows[label] = untreated_lifespans(params, args.n)
     print("untreated platelet lifespan, days: " + "  ".join(f"q{q:g}" for q in QUANTILES))
     for label, x in rows.items():
         q = np.quantile(x, QUANTILES)

@@ -114,6 +114,12 @@ GRADINGS: dict[str, tuple[tuple[Grade, ...], str]] = {
         (Grade("R", 50.0, min_rise=30.0),),
         "NR",
     ),
+    # A count of at least 30 on any sample (Bussel et al. Am J Hematol 2001;66:172: "no
+    # patient reached 30 x 10^9/L")
+    "reach30": (
+        (Grade("R", 30.0),),
+        "NR",
+    ),
     "cn_national": (
         (
             Grade("markedly effective", 100.0, sustain_days=84.0),

@@ -31,22 +31,39 @@ from ..trials import (
 DEFAULT_FREE: tuple[str, ...] = (
     "k_ab",
     "omega_k_ab",
-    "gc_imax_mac",
     "gc_ec50",
     "omega_gc_ec50",
+    "gc_ec50_hi",
+    "gc_ke0",
+    "gc_imax_mac",
     "gc_kill",
     "clone_r",
     "clone_death",
+    "mk_inh",
+    "gc_imax_mk",
+    "gc_smax_treg",
+    "gc_imax_teff",
     "il11_smax",
     "il11_ec50",
     "il11_kpol",
+    "il11_imax_th1",
     "th1_k",
     "teff_k",
     "ab_assay_sd",
 )
 
-#: Trials fitted by default.
-DEFAULT_TRIALS: tuple[str, ...] = ("wu2016", "wei2016_prednisone")
+#: Trials fitted by default: the primary trial's findings, the prednisone arm of Wei 2016, one
+#: high-dose dexamethasone course (Cheng 2003), rhIL-11 alone (Bussel 2001) and prednisone with
+#: or without rhIL-11 (Jin 2019), and the CD4+CD25+ rise after high-dose dexamethasone (Blood
+#: 2007 abstract).  Validation trials are never among them.
+DEFAULT_TRIALS: tuple[str, ...] = (
+    "wu2016",
+    "wei2016_prednisone",
+    "cheng2003",
+    "bussel2001",
+    "jin2019",
+    "hddxm_treg2007",
+)
 
 _P_FLOOR = 1e-10
 

@@ -3,7 +3,8 @@
 - :mod:`pdmodel.model.spec`: the components (:class:`State`, :class:`RandomEffect`,
   :class:`Constant`, :class:`Assignment`, :class:`Observable`), :class:`Model` and
   :class:`Individuals`;
-- :mod:`pdmodel.model.definition`: the default model, as data (:func:`default_model`);
+- :mod:`pdmodel.model.definition`: the models, as data (:func:`default_model`, version 2;
+  :func:`model_v1`; :func:`durable_effect_variants`);
 - :mod:`pdmodel.model.expressions`: parsing and printing of expressions;
 - :mod:`pdmodel.model.kernel`: the generated, compiled right-hand side and integrator;
 - :mod:`pdmodel.model.docs`: the generated equations of ``docs/model.md``.
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import NDArray
 
-from .definition import N_TRANSIT, default_model
+from .definition import N_TRANSIT, default_model, durable_effect_variants, model_v1
 from .spec import Assignment, Constant, Individuals, Model, Observable, RandomEffect, State
 
 __all__ = [
@@ -34,6 +35,8 @@ __all__ = [
     "State",
     "baseline_state",
     "default_model",
+    "durable_effect_variants",
+    "model_v1",
     "observables",
     "rhs",
 ]

@@ -1,4 +1,11 @@
-"""The default model (version 1), as data: every other representation is generated from it.
+"""The package's models, as data: every other representation is generated from them.
+
+:func:`default_model` is version 2 (``itp_v2``): glucocorticoid effects driven by an
+effect-site concentration with its own time course, high-intensity (pulse-dose) effects with
+their own potency, an
+antibody-mediated impairment of production that the glucocorticoid relieves, bounded rhIL-11
+immune memory and between-patient variability of the Tregs.  :func:`model_v1` is the version
+0.1 model, kept for comparison (docs/decisions.md 28).
 
 Expressions are written in the order of operations the engine computes (see
 :mod:`pdmodel.model.expressions`); the equations in ``docs/model.md`` are printed from them.
@@ -12,7 +19,7 @@ from functools import cache
 
 from .spec import Assignment, Constant, Model, Observable, RandomEffect, State
 
-__all__ = ["N_TRANSIT", "default_model"]
+__all__ = ["N_TRANSIT", "default_model", "durable_effect_variants", "model_v1"]
 
 #: Number of megakaryocyte transit compartments (structural constant).
 N_TRANSIT = 4
@@ -220,8 +227,12 @@ _OBSERVABLES = (
 
 
 @cache
-def default_model() -> Model:
-    """The package's model (version 1) with the package's parameter table.
+def model_v1() -> Model:
+    """The version 0.1 model (``itp_v1``) with the package's parameter table.
+
+    Every glucocorticoid effect is an on-drug Emax effect of one EC50, the prednisone response
+    comes through platelet survival only, and rhIL-11's Th1 shift is unbounded.  Kept to compare
+    against version 2 (docs/validation.md); not what the package simulates by default.
 
     Returns
     -------
@@ -238,3 +249,200 @@ def default_model() -> Model:
         assignments=_ASSIGNMENTS,
         observables=_OBSERVABLES,
     )
+
+
+# --------------------------------------------------------------------------- version 2
+# What changes against version 1, and why: docs/decisions.md 28 and docs/model.md.
+
+
+def _v2_state(name: str) -> State:
+    v1 = {s.name: s for s in _STATES}[name]
+    changes = _V2_STATE_CHANGES.get(name)
+    if changes is None:
+        return v1
+    rate, description = changes
+    return State(v1.name, v1.unit, rate, v1.baseline, description, v1.symbol)
+
+
+_V2_STATE_CHANGES: dict[str, tuple[str, str]] = {
+    "mac": (
+        "e_hi * (-mac_k * gc_imax_mac) + mac_k - mac * mac_k",
+        "macrophage Fc clearance capacity, relative to untreated; suppressed by the "
+        "high-intensity glucocorticoid effect",
+    ),
+    "clone": (
+        "(teff / teff_base * clone_rd - clone_death - clone * clone_r - e_kill * gc_kill) * clone",
+        "autoreactive antibody-producing clone: help-driven proliferation against death and "
+        "crowding, minus glucocorticoid-induced loss (the durable effect); relative to untreated",
+    ),
+    "treg": (
+        "e_hi * (treg_k * treg_base * gc_smax_treg) + treg_k * treg_base - treg * treg_k",
+        "FoxP3+ regulatory T cells; expanded by the high-intensity glucocorticoid effect",
+    ),
+    "th1": (
+        "(1.0 - th1) * th1_k - e_11 * (th1 + il11_imax_th1 - 1.0) * il11_kpol",
+        "Th1 polarisation of effector activation, relative to untreated; rhIL-11 shifts it "
+        "towards its floor 1 - il11_imax_th1 (bounded immune memory)",
+    ),
+}
+
+_V2_BIOPHASE = State(
+    "ce",
+    "ng/mL",
+    "(c_gc - ce) * gc_ke0",
+    "0.0",
+    "glucocorticoid concentration at the effect site (biophase, prednisolone-equivalent): "
+    "follows plasma with its own rate, so the effects outlast the plasma concentration",
+    r"C_{e}",
+)
+
+_V2_STATES = (
+    *(_v2_state(s.name) for s in _STATES[: N_TRANSIT + 1]),
+    _v2_state("mac"),
+    _V2_BIOPHASE,
+    *(_v2_state(s.name) for s in _STATES[N_TRANSIT + 2 :]),
+)
+
+_V2_RANDOM_EFFECTS = (
+    *_RANDOM_EFFECTS,
+    RandomEffect("treg_base", "omega_treg_base", "treg_base", "baseline FoxP3+ Treg fraction"),
+    RandomEffect(
+        "gc_smax_treg", "omega_gc_smax_treg", "gc_smax_treg", "Treg rise under glucocorticoid"
+    ),
+)
+
+_V2_CONSTANTS = (
+    *_CONSTANTS,
+    Constant(
+        "ec50_hi",
+        "gc_ec50_hi * exp(omega_gc_ec50 * z_gc_ec50)",
+        "ng/mL",
+        "the patient's potency of the high-intensity glucocorticoid effects (the same "
+        "sensitivity deviate as gc_ec50)",
+        r"EC_{50,hi}",
+    ),
+)
+
+_V2_ASSIGNMENTS = (
+    _ASSIGNMENTS[0],
+    Assignment(
+        "e_gc",
+        "ce / (ce + gc_ec50)",
+        "1",
+        "receptor-mediated glucocorticoid effect at the effect site (Emax form): relief of the "
+        "production impairment, suppression of effector activation",
+        symbol=r"E_{GC}",
+    ),
+    Assignment(
+        "ce_hi",
+        "(ce / ec50_hi if ce > 0.0 else 0.0) ** gc_hill_hi",
+        "1",
+        "effect-site concentration over the high-intensity potency, to the Hill exponent",
+        symbol=r"x_{hi}",
+    ),
+    Assignment(
+        "e_hi",
+        "ce_hi / (ce_hi + 1.0)",
+        "1",
+        "high-intensity glucocorticoid effect (Hill form), reached at pulse doses: macrophage "
+        "clearance, loss of the autoreactive clone, Treg expansion",
+        symbol=r"E_{hi}",
+    ),
+    Assignment("e_kill", "e_hi", "1", "glucocorticoid effect that depletes the clone",
+               symbol=r"E_{kill}"),  # fmt: skip
+    _ASSIGNMENTS[2],
+    Assignment(
+        "mk_free",
+        "1.0 / (ab * (1.0 - gc_imax_mk * e_gc) * mk_inh + 1.0)",
+        "1",
+        "fraction of megakaryopoiesis not impaired by antibody (1 / (1 + mk_inh) untreated); "
+        "glucocorticoid relieves the impairment",
+        symbol=r"f_{MK}",
+    ),
+    Assignment(
+        "influx",
+        "kin * exp(fb_gamma * log(plt_base / plt)) * (mk_inh + 1.0) * mk_free"
+        " * (e_11 * il11_smax * mk_free + 1.0)",
+        "10^9/L/day",
+        "megakaryocyte production influx: platelet feedback, the unimpaired fraction of "
+        "megakaryopoiesis, and rhIL-11 stimulation of that unimpaired fraction",
+        symbol=r"\mathrm{influx}",
+    ),
+    Assignment(
+        "drive",
+        "(teff_drive0 / treg if treg_supp == 1.0 else (treg_base / treg) ** treg_supp * teff_base)"
+        " * th1 * (e_gc * -gc_imax_teff + 1.0)",
+        "% of CD4+",
+        "effector activation drive: held back by Tregs, scaled by Th1 polarisation, "
+        "suppressed by glucocorticoid",
+        symbol=r"\mathrm{drive}",
+    ),
+)
+
+_V2_OBSERVABLES = (
+    *_OBSERVABLES,
+    Observable(
+        "production",
+        f"mk{N_TRANSIT} * ktr",
+        "10^9/L/day",
+        description="platelet production (release from the last megakaryocyte compartment)",
+    ),
+    Observable(
+        "lifespan",
+        "1.0 / (ab * mac * k_ab + plt_ksen)",
+        "day",
+        description="mean platelet lifespan at the current clearance",
+    ),
+    Observable(
+        "conc_gc_effect",
+        "ce",
+        "ng/mL",
+        "ng/mL prednisolone-equivalent",
+        "glucocorticoid concentration at the effect site",
+    ),
+)
+
+
+@cache
+def default_model() -> Model:
+    """The package's model (version 2, ``itp_v2``) with the package's parameter table.
+
+    Returns
+    -------
+    Model
+
+    See Also
+    --------
+    model_v1 : the version 0.1 model.
+    durable_effect_variants : the competing mechanisms of the durable glucocorticoid effect.
+    """
+    return Model(
+        name="itp_v2",
+        description="ITP: megakaryocytes, platelets, antibody clearance, T-cell dynamics "
+        "under glucocorticoid (receptor-mediated signal and pulse-dose effects) and rhIL-11",
+        drugs=("prednisone", "dexamethasone", "il11"),
+        states=_V2_STATES,
+        random_effects=_V2_RANDOM_EFFECTS,
+        constants=_V2_CONSTANTS,
+        assignments=_V2_ASSIGNMENTS,
+        observables=_V2_OBSERVABLES,
+    )
+
+
+@cache
+def durable_effect_variants() -> dict[str, Model]:
+    """Competing mechanisms of the durable glucocorticoid effect on the autoreactive clone.
+
+    ``pulse_kill`` (the default model): the clone is depleted by the high-intensity effect
+    ``e_hi``, so the dose intensity of a course matters.  ``signal_kill``: it is depleted by
+    the receptor-mediated signal ``gcs``, so only the duration of receptor occupancy matters
+    (version 1's assumption, with the signal's time course).  Fitted and compared in
+    docs/calibration.md.
+
+    Returns
+    -------
+    dict of str to Model
+    """
+    base = default_model()
+    signal = base.with_expression("e_kill", "e_gc").replace(name="itp_v2_signal_kill")
+    return {"pulse_kill": base, "signal_kill": signal}

@@ -1,0 +1,104 @@
+"""Model version 2: mechanisms (against analytic references) and regimen behaviour of the
+shipped calibrated set (the acceptance checks of docs/validation.md)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import pdmodel as pm
+from pdmodel.behaviour import regimen_checks
+from pdmodel.evidence import LOUWES_GROUPS, louwes_lifespans, untreated_lifespans
+
+
+def test_effect_site_decays_at_its_own_rate_after_the_drug() -> None:
+    """Once the plasma concentration has gone, the effect-site concentration falls as
+    exp(-gc_ke0 t): the glucocorticoid effects outlast the 3-h plasma half-life."""
+    params = pm.default_parameters()
+    pop = pm.Population.patient(params)
+    t = np.array([6.0, 7.0, 9.0])
+    res = pm.simulate(pop, pm.regimens.dexamethasone(mg=40.0, days=4), 9.0, times=t,
+                      observables=["conc_gc_effect", "conc_dexamethasone"], rtol=1e-10,
+                      atol=1e-14)  # fmt: skip
+    ce = res["conc_gc_effect"][:, 0]
+    assert res["conc_dexamethasone"][0, 0] < 1e-6 * ce[0]  # plasma long gone by day 6
+    np.testing.assert_allclose(ce[1:] / ce[0], np.exp(-params["gc_ke0"] * (t[1:] - t[0])),
+                               rtol=1e-6)  # fmt: skip
+
+
+def test_dose_matters_not_only_duration() -> None:
+    """Version 1 saturated one EC50 at any usual dose, so 20 and 40 mg of dexamethasone for 4
+    days did the same; in version 2 the high-intensity effects separate them."""
+    pop = pm.Population.sample(50, pm.default_parameters(), seed=3)
+    clone = {}
+    for mg in (20.0, 40.0):
+        res = pm.simulate(pop, pm.regimens.dexamethasone(mg=mg, days=4), 10.0,
+                          times=[10.0], observables=["clone"])  # fmt: skip
+        clone[mg] = float(np.median(res["clone"][0]))
+    assert clone[40.0] < 0.8 * clone[20.0]
+
+
+def test_durable_effect_variants_differ_only_in_the_kill() -> None:
+    variants = pm.model.durable_effect_variants()
+    assert set(variants) == {"pulse_kill", "signal_kill"}
+    a, b = variants["pulse_kill"], variants["signal_kill"]
+    assert a == pm.default_model() and a.name != b.name
+    assert a.expression("e_kill").text == "e_hi" and b.expression("e_kill").text == "e_gc"
+    assert a.state_names == b.state_names
+
+
+def test_model_v1_is_kept_for_comparison() -> None:
+    v1 = pm.model.model_v1()
+    assert v1.name == "itp_v1" and "ce" not in v1.state_names
+    assert pm.default_model().name == "itp_v2" and "ce" in pm.default_model().state_names
+
+
+def test_louwes_mixture() -> None:
+    x = louwes_lifespans(200_000, seed=2)
+    assert x.size == 200_000
+    mean = sum(w * m for w, m, _ in LOUWES_GROUPS)
+    assert x.mean() == pytest.approx(mean, rel=0.01)
+
+
+#: Untreated lifespan of the virtual population against the Louwes 1999 mixture: the median
+#: within a factor 1.25 and the 10th and 90th percentiles within a factor 1.5 (stated in
+#: docs/model.md).
+LIFESPAN_FACTORS = {0.5: 1.25, 0.1: 1.5, 0.9: 1.5}
+
+
+@pytest.mark.parametrize("q", sorted(LIFESPAN_FACTORS))
+def test_untreated_lifespan_matches_louwes(q: float) -> None:
+    model = np.quantile(untreated_lifespans(pm.calibrated_parameters(), 20_000), q)
+    ref = np.quantile(louwes_lifespans(20_000), q)
+    assert abs(math.log(model / ref)) <= math.log(LIFESPAN_FACTORS[q]), (q, model, ref)
+
+
+@pytest.fixture(scope="module")
+def checks():  # type: ignore[no-untyped-def]
+    return regimen_checks(pm.calibrated_parameters(), n=1000)
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        "hdd_response_d10",
+        "hdd_responders_d7",
+        "hdd_response_6mo",
+        "pred_initial_response",
+        "pred_complete_response",
+        "pred_sustained_response",
+        "pred_production",
+        "il11_alone_rise",
+        "il11_alone_30",
+    ],
+)
+def test_regimen_behaviour_of_the_shipped_set(checks, check: str) -> None:  # type: ignore[no-untyped-def]
+    row = checks.set_index("check").loc[check]
+    assert row["ok"], f"{check}: model {row['model']:.3f}, target {row['target']}"
+
+
+def test_regimen_checks_report_the_cd4cd25_direction(checks) -> None:  # type: ignore[no-untyped-def]
+    row = checks.set_index("check").loc["hdd_cd4cd25_d4"]
+    assert row["ok"] is None and math.isfinite(row["model"])
