@@ -17,7 +17,7 @@ times -1/2: the same findings, priors, 300 virtual patients per arm, seed and to
 About 45 minutes on a 2-core machine with the defaults (docs/calibration.md, "Posterior
 sampling of the shipped set").
 
-    python analyses/posterior_shipped.py [--steps 600] [--walkers 28] [--draws 40]
+    python analyses/posterior_shipped.py [--steps 600] [--walkers 2xFREE] [--draws 40]
 """
 
 from __future__ import annotations
@@ -38,7 +38,12 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--steps", type=int, default=600, help="steps per walker")
-    ap.add_argument("--walkers", type=int, default=28, help="walkers (>= 2 x free parameters)")
+    ap.add_argument(
+        "--walkers",
+        type=int,
+        default=None,
+        help="walkers (>= 2 x free parameters; default 2 x free)",
+    )
     ap.add_argument("--draws", type=int, default=40, help="posterior draws to score")
     ap.add_argument("--seed", type=int, default=1, help="seed of the walkers' moves")
     ap.add_argument("--n", type=int, default=2000, help="virtual patients per arm (scoring)")

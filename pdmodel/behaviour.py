@@ -95,8 +95,10 @@ def regimen_checks(
 
     def add(check: str, regimen: str, value: float, target: str, low: float, high: float,
             source: str, report_only: bool = False) -> None:  # fmt: skip
-        ok = None if report_only else bool(
-            (np.isnan(low) or value >= low) and (np.isnan(high) or value <= high)
+        ok = (
+            None
+            if report_only
+            else bool((np.isnan(low) or value >= low) and (np.isnan(high) or value <= high))
         )
         rows.append(dict(check=check, regimen=regimen, model=float(value), target=target,
                          low=low, high=high, ok=ok, source=source))  # fmt: skip

@@ -96,9 +96,13 @@ def test_definition_errors_name_the_culprit() -> None:
 
 def test_generated_kernel_skips_absent_drugs() -> None:
     """Every gated expression gets a branch without the effect (no drug, no arithmetic)."""
-    text = source(pm.default_model())
+    text = source(pm.model.model_v1())
     assert "if v_c_gc != 0.0:" in text and "if v_conc_il11 != 0.0:" in text
     assert "out[5] = (v_mac_k - (v_mac * v_mac_k))" in text  # the drug-free macrophage rate
+    # version 2's glucocorticoid effects read the effect site, which outlasts the drug: only
+    # the rhIL-11 effect is gated
+    text = source(pm.default_model())
+    assert "if v_conc_il11 != 0.0:" in text and "if v_c_gc != 0.0:" not in text
 
 
 def _variant() -> pm.Model:
@@ -187,7 +191,9 @@ def test_variant_without_a_mechanism() -> None:
     a regimen that gives it is then refused with a message naming the model."""
     base = pm.default_model()
     no_il11 = (
-        base.with_expression("influx", "kin * (plt_base / plt) ** fb_gamma")
+        base.with_expression(
+            "influx", "kin * exp(fb_gamma * log(plt_base / plt)) * (mk_inh + 1.0) * mk_free"
+        )
         .with_expression("th1", "(1.0 - th1) * th1_k")
         .remove("il11", "e_11", "conc_il11")
         .replace(name="itp_no_il11")

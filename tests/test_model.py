@@ -21,7 +21,7 @@ def _free_extremes(params: pm.ParameterSet):
 
 def test_state_layout() -> None:
     assert STATE_NAMES == (
-        "mk1", "mk2", "mk3", "mk4", "plt", "mac", "clone", "ab", "teff", "treg", "th1",
+        "mk1", "mk2", "mk3", "mk4", "plt", "mac", "ce", "clone", "ab", "teff", "treg", "th1",
     )  # fmt: skip
     assert set(RULE_OBSERVABLES) <= set(OBSERVABLES)
 
@@ -51,6 +51,7 @@ def test_rhs_matches_the_documented_equations(
     ind = pm.Population.sample(30, params.replace(**changes), seed=4).individuals()
     rng = np.random.default_rng(11)
     y = baseline_state(ind) * rng.uniform(0.3, 2.0, size=(len(STATE_NAMES), ind.n))
+    y[S["ce"]] = rng.uniform(0.0, 300.0, ind.n)  # the effect site is empty at baseline
     c_pred, c_11 = rng.uniform(0.0, 400.0, ind.n), rng.uniform(0.0, 20.0, ind.n)
     c_dex = rng.uniform(0.0, 50.0, ind.n)
     c_pred[:5] = 0.0  # patients without a drug take the compiled code's shortcut
@@ -60,25 +61,31 @@ def test_rhs_matches_the_documented_equations(
     c_gc = c_pred + ind.dex_potency * c_dex
     mk = [y[S["mk1"]], y[S["mk2"]], y[S["mk3"]], y[S["mk4"]]]
     p, m, b, ab = y[S["plt"]], y[S["mac"]], y[S["clone"]], y[S["ab"]]
-    teff, r, h = y[S["teff"]], y[S["treg"]], y[S["th1"]]
-    e_gc, e_11 = c_gc / (c_gc + ind.gc_ec50), c_11 / (c_11 + ind.il11_ec50)
+    ce, teff, r, h = y[S["ce"]], y[S["teff"]], y[S["treg"]], y[S["th1"]]
+    ec50_hi = ind.gc_ec50_hi * ind.gc_ec50 / params["gc_ec50"]  # same sensitivity deviate
+    e_gc, e_11 = ce / (ce + ind.gc_ec50), c_11 / (c_11 + ind.il11_ec50)
+    x = (ce / ec50_hi) ** ind.gc_hill_hi
+    e_hi = x / (1 + x)
+    f_mk = 1 / (1 + ind.mk_inh * ab * (1 - ind.gc_imax_mk * e_gc))
     p0, r0, t0 = ind.plt_base, ind.treg_base, ind.teff_base
     expect = np.empty_like(y)
     expect[S["mk1"]] = (
-        ind.kin * (1 + ind.il11_smax * e_11) * (p0 / p) ** ind.fb_gamma - ind.ktr * mk[0]
-    )
+        ind.kin * (1 + ind.mk_inh) * f_mk * (1 + ind.il11_smax * e_11 * f_mk)
+        * (p0 / p) ** ind.fb_gamma - ind.ktr * mk[0]
+    )  # fmt: skip
     for j in (1, 2, 3):
         expect[S["mk1"] + j] = ind.ktr * (mk[j - 1] - mk[j])
     expect[S["plt"]] = ind.ktr * mk[3] - (ind.plt_ksen + ind.k_ab * ab * m) * p
-    expect[S["mac"]] = ind.mac_k * (1 - ind.gc_imax_mac * e_gc) - ind.mac_k * m
+    expect[S["mac"]] = ind.mac_k * (1 - ind.gc_imax_mac * e_hi) - ind.mac_k * m
+    expect[S["ce"]] = ind.gc_ke0 * (c_gc - ce)
     d, rr = ind.clone_death, ind.clone_r
-    expect[S["clone"]] = b * ((rr + d) * teff / t0 - d - rr * b) - ind.gc_kill * e_gc * b
+    expect[S["clone"]] = b * ((rr + d) * teff / t0 - d - rr * b) - ind.gc_kill * e_hi * b
     expect[S["ab"]] = ind.ab_kdeg * (b * h - ab)
     expect[S["teff"]] = ind.teff_k * (
         t0 * (r0 / r) ** treg_supp * (1 - ind.gc_imax_teff * e_gc) * h - teff
     )
-    expect[S["treg"]] = ind.treg_k * (r0 * (1 + ind.gc_smax_treg * e_gc) - r)
-    expect[S["th1"]] = ind.th1_k * (1 - h) - ind.il11_kpol * e_11 * h
+    expect[S["treg"]] = ind.treg_k * (r0 * (1 + ind.gc_smax_treg * e_hi) - r)
+    expect[S["th1"]] = ind.th1_k * (1 - h) - ind.il11_kpol * e_11 * (h - (1 - ind.il11_imax_th1))
     scale = np.abs(expect) + ind.ktr * np.abs(y)  # terms of the size of the rates involved
     got = rhs(0.0, y, c, ind)
     assert np.max(np.abs(got - expect) / scale) < 1e-12
@@ -98,14 +105,14 @@ def test_rhs_refuses_wrong_shapes(params: pm.ParameterSet) -> None:
     ind = pm.Population.sample(3, params, seed=1).individuals()
     y = baseline_state(ind)
     c = np.ones((3, 3))
-    with pytest.raises(pm.OptionError, match=r"`y` must have shape \(11, 3\)"):
+    with pytest.raises(pm.OptionError, match=r"`y` must have shape \(12, 3\)"):
         rhs(0.0, y[:, :2], c, ind)
     with pytest.raises(pm.OptionError, match=r"`c` must have shape \(3, 3\) \(drug inputs"):
         rhs(0.0, y, c[:2], ind)
     with pytest.raises(pm.OptionError, match="`out` must be a float64 array of shape"):
-        rhs(0.0, y, c, ind, out=np.empty((11, 2)))
+        rhs(0.0, y, c, ind, out=np.empty((12, 2)))
     with pytest.raises(pm.OptionError, match="`out` must be a float64 array of shape"):
-        rhs(0.0, y, None, ind, out=np.empty((11, 3), dtype=np.float32))
+        rhs(0.0, y, None, ind, out=np.empty((12, 3), dtype=np.float32))
     with pytest.raises(pm.OptionError, match="`ind` must be Individuals"):
         rhs(0.0, y, None, None)  # type: ignore[arg-type]
 

@@ -52,7 +52,7 @@ def test_lognormal_variability(params: pm.ParameterSet) -> None:
 
 def test_common_random_numbers(params: pm.ParameterSet) -> None:
     pop = pm.Population.sample(10, params, seed=2)
-    other = pop.with_params(params.replace(k_ab=1.06))
+    other = pop.with_params(params.replace(k_ab=2.0 * params["k_ab"]))
     np.testing.assert_allclose(
         other.covariates()["k_ab"], 2.0 * pop.covariates()["k_ab"], rtol=1e-12
     )

@@ -224,7 +224,7 @@ def test_smooth_endpoints_are_continuous(params: pm.ParameterSet) -> None:
     t = trials.load("wei2016_prednisone")
     a = trials.simulate_trial(t, params, n_per_arm=200, seed=4, smooth_width=0.05)
     b = trials.simulate_trial(
-        t, params.replace(k_ab=0.53 * 1.0001), n_per_arm=200, seed=4, smooth_width=0.05
+        t, params.replace(k_ab=params["k_ab"] * 1.0001), n_per_arm=200, seed=4, smooth_width=0.05
     )
     assert a.smooth is not None and b.smooth is not None
     for key in ("initial_response", "complete_response", "sustained_response", "onset_time"):

@@ -335,9 +335,10 @@ _V2_ASSIGNMENTS = (
     ),
     Assignment(
         "ce_hi",
-        "(ce / ec50_hi if ce > 0.0 else 0.0) ** gc_hill_hi",
+        "(sqrt(ce * ce) / ec50_hi) ** gc_hill_hi",
         "1",
-        "effect-site concentration over the high-intensity potency, to the Hill exponent",
+        "effect-site concentration over the high-intensity potency, to the Hill exponent (the "
+        "magnitude, so that a rounding-level negative value cannot give a NaN)",
         symbol=r"x_{hi}",
     ),
     Assignment(
@@ -348,8 +349,9 @@ _V2_ASSIGNMENTS = (
         "clearance, loss of the autoreactive clone, Treg expansion",
         symbol=r"E_{hi}",
     ),
-    Assignment("e_kill", "e_hi", "1", "glucocorticoid effect that depletes the clone",
-               symbol=r"E_{kill}"),  # fmt: skip
+    Assignment(
+        "e_kill", "e_hi", "1", "glucocorticoid effect that depletes the clone", symbol="E_{kill}"
+    ),
     _ASSIGNMENTS[2],
     Assignment(
         "mk_free",
