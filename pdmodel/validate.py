@@ -6,7 +6,8 @@ trials and sets the model's prediction of every published finding next to the pu
 for a published rate, its exact (Clopper-Pearson) binomial 95% interval and whether the
 prediction lies inside; for every finding, the model's replicate probability and status as in
 :func:`pdmodel.simulate_trial`.  It reports; it does not gate (the command exits 0 whatever the
-verdict).
+verdict).  :func:`run` (the command) adds the regimen-behaviour checks of
+:mod:`pdmodel.behaviour` (mechanistic facts across regimens) to the report.
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ from .trials import Trial, available, load, simulate_trial
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["format_validation", "run", "validate", "validation_trials", "write_validation"]
+__all__ = [
+    "format_checks",
+    "format_validation",
+    "run",
+    "validate",
+    "validation_trials",
+    "write_validation",
+]
 
 
 def validation_trials() -> list[str]:
@@ -157,8 +165,34 @@ def format_validation(table: pd.DataFrame, params_label: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def format_checks(checks: pd.DataFrame) -> str:
+    """The regimen-behaviour checks as text.
+
+    Parameters
+    ----------
+    checks : pandas.DataFrame
+        Output of :func:`pdmodel.behaviour.regimen_checks`.
+    """
+    lines = ["", "regimen-behaviour checks (pdmodel.behaviour):"]
+    width = max(len(str(c)) for c in checks["check"]) + 2
+    for check, model, target, ok in zip(
+        checks["check"], checks["model"], checks["target"], checks["ok"], strict=True
+    ):
+        met = "reported" if ok is None else ("met" if ok else "NOT met")
+        lines.append(f"  {str(check).ljust(width)}{float(model):9.3f}  target {target!s:<26} {met}")
+    n_ok = sum(1 for v in checks["ok"] if v is True)
+    n = sum(1 for v in checks["ok"] if v is not None)
+    lines.append(f"  met: {n_ok} of {n}")
+    return "\n".join(lines) + "\n"
+
+
 def write_validation(
-    table: pd.DataFrame, out: Path, params_label: str, n_per_arm: int, seed: int
+    table: pd.DataFrame,
+    out: Path,
+    params_label: str,
+    n_per_arm: int,
+    seed: int,
+    checks: pd.DataFrame | None = None,
 ) -> list[str]:
     """Write ``validation.json``, ``validation.csv`` and ``validation.png`` into `out`.
 
@@ -172,6 +206,9 @@ def write_validation(
         Where the parameters come from (recorded).
     n_per_arm, seed : int
         Simulation settings (recorded).
+    checks : pandas.DataFrame, optional
+        Regimen-behaviour checks (:func:`pdmodel.behaviour.regimen_checks`): written to
+        ``regimen_checks.csv`` and under ``"regimen_checks"`` in the JSON report.
 
     Returns
     -------
@@ -194,7 +231,13 @@ def write_validation(
         "seed": seed,
     }
     records = json.loads(table.to_json(orient="records"))
-    write_text_atomic(out / "validation.json", json.dumps({**meta, "findings": records}, indent=2))
+    body: dict[str, Any] = {**meta, "findings": records}
+    written = ["validation.json", "validation.csv", "validation.png"]
+    if checks is not None:
+        body["regimen_checks"] = json.loads(checks.to_json(orient="records"))
+        write_text_atomic(out / "regimen_checks.csv", checks.to_csv(index=False))
+        written.append("regimen_checks.csv")
+    write_text_atomic(out / "validation.json", json.dumps(body, indent=2))
     write_text_atomic(out / "validation.csv", table.to_csv(index=False))
     rates = table[table["ci95_low"].notna()]
     fig, ax = plt.subplots(figsize=(8, 0.6 + 0.55 * max(len(rates), 1)), constrained_layout=True)
@@ -213,7 +256,7 @@ def write_validation(
     ax.set_title("Validation trials (not fitted): model vs published", fontsize=10)
     save_figure(fig, out / "validation.png")
     plt.close(fig)
-    return ["validation.json", "validation.csv", "validation.png"]
+    return written
 
 
 def run(
@@ -241,13 +284,22 @@ def run(
         Output folder.
     quiet : bool
         Print nothing.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The validation table (the regimen checks are printed and written, not returned).
     """
     if out.exists() and not out.is_dir():
         raise OptionError(f"--out {out} exists and is not a folder")
+    from .behaviour import regimen_checks
+
     table = validate(trials or None, params, n_per_arm, seed, progress=False if quiet else None)
+    checks = regimen_checks(params, n=max(n_per_arm, 10), seed=seed)
     if not quiet:
         sys.stdout.write(format_validation(table, params_label))
-    files = write_validation(table, out, params_label, n_per_arm, seed)
+        sys.stdout.write(format_checks(checks))
+    files = write_validation(table, out, params_label, n_per_arm, seed, checks)
     if not quiet:
         print(f"wrote {', '.join(files)} to {out}/")
     return table

@@ -52,10 +52,10 @@ def test_objective_is_repeatable_and_continuous(params: pm.ParameterSet) -> None
 
 
 def test_parameter_recovery() -> None:
-    truth = pm.default_parameters().replace(gc_ec50=8.0, mk_inh=4.0)
+    truth = pm.default_parameters().replace(gc_ec50=8.0, prod_healthy=55.0)
     trial = _synthetic_trial(truth)
-    names = ["gc_ec50", "mk_inh"]
-    start = truth.replace(gc_ec50=3.76, mk_inh=2.0)  # the priors' centres
+    names = ["gc_ec50", "prod_healthy"]
+    start = truth.replace(gc_ec50=3.76, prod_healthy=40.0)  # the priors' centres
     res = cal.fit([trial], params=start, free=names, n_per_arm=300, seed=5, progress=False)
     for name in names:
         lo, hi = res.ci95[name]
@@ -63,7 +63,7 @@ def test_parameter_recovery() -> None:
     # the optimiser reached at least the truth's objective
     obj = cal.Objective([trial], start, names, n_per_arm=300, seed=5)
     assert res.objective <= obj(truth) + 1e-6
-    assert -1.0 <= res.correl[("gc_ec50", "mk_inh")] <= 1.0
+    assert -1.0 <= res.correl[("gc_ec50", "prod_healthy")] <= 1.0
     assert res.success and res.moved()["gc_ec50"]
     table = res.parameter_table()
     assert list(table.parameter) == names
@@ -388,7 +388,7 @@ def test_emcee_sample_is_deterministic_and_respects_the_posterior() -> None:
 def test_parameter_recovery_from_numbers_and_findings() -> None:
     # a two-arm trial (prednisone vs prednisone + rhIL-11) of realistic size whose published
     # numbers AND comparison findings come from known parameters; refit from perturbed starts
-    truth = pm.default_parameters().replace(gc_ec50=8.0, mk_inh=4.0, il11_smax=2.5)
+    truth = pm.default_parameters().replace(gc_ec50=8.0, prod_healthy=55.0, il11_smax=2.5)
     data = trials.load("wu2016").to_dict()
     data["id"] = "synthetic2"
     for arm in data["arm"]:
@@ -413,8 +413,8 @@ def test_parameter_recovery_from_numbers_and_findings() -> None:
                ("onset_time", "recovery_level"))  # fmt: skip
     data["finding"] = numbers + findings
     trial = trials.Trial.from_dict(data)
-    names = ["gc_ec50", "mk_inh", "il11_smax"]
-    start = truth.replace(gc_ec50=3.76, mk_inh=2.0, il11_smax=1.5)
+    names = ["gc_ec50", "prod_healthy", "il11_smax"]
+    start = truth.replace(gc_ec50=3.76, prod_healthy=40.0, il11_smax=1.5)
     res = cal.fit([trial], params=start, free=names, n_per_arm=300, seed=5, progress=False)
     for name in names:
         lo, hi = res.ci95[name]
@@ -505,7 +505,7 @@ def test_objective_fits_to_a_published_p_value(
 def test_parameter_recovery_from_published_p_values() -> None:
     """P values simulated from known parameters pull the estimate to the truth; verdicts alone
     ("P < 0.05") leave it near the prior."""
-    truth = pm.calibrated_parameters().replace(il11_smax=6.0)
+    truth = pm.calibrated_parameters().replace(il11_smax=4.5)
     wu = trials.load("wu2016")
     # the 'published' P values: the typical P of each finding under the truth, on other virtual
     # patients than the fit uses
@@ -528,8 +528,8 @@ def test_parameter_recovery_from_published_p_values() -> None:
             [t], params=start, free=["il11_smax"], n_per_arm=300, seed=5, progress=False
         )
     lo, hi = fits["p"].ci95["il11_smax"]
-    assert lo <= 6.0 <= hi
-    assert abs(fits["p"].params["il11_smax"] - 6.0) < abs(fits["verdict"].params["il11_smax"] - 6.0)
+    assert lo <= 4.5 <= hi
+    assert abs(fits["p"].params["il11_smax"] - 4.5) < abs(fits["verdict"].params["il11_smax"] - 4.5)
 
 
 def test_fit_and_objective_refuse_wrong_kinds_of_argument(params: pm.ParameterSet) -> None:

@@ -192,7 +192,7 @@ def test_variant_without_a_mechanism() -> None:
     base = pm.default_model()
     no_il11 = (
         base.with_expression(
-            "influx", "kin * exp(fb_gamma * log(plt_base / plt)) * (mk_inh + 1.0) * mk_free"
+            "influx", "kin * exp(fb_gamma * log(plt_base / plt)) * (mk_imp + 1.0) * mk_free"
         )
         .with_expression("th1", "(1.0 - th1) * th1_k")
         .remove("il11", "e_11", "conc_il11")

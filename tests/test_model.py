@@ -66,11 +66,13 @@ def test_rhs_matches_the_documented_equations(
     e_gc, e_11 = ce / (ce + ind.gc_ec50), c_11 / (c_11 + ind.il11_ec50)
     x = (ce / ec50_hi) ** ind.gc_hill_hi
     e_hi = x / (1 + x)
-    f_mk = 1 / (1 + ind.mk_inh * ab * (1 - ind.gc_imax_mk * e_gc))
+    kin = (ind.plt_ksen + ind.k_ab) * ind.plt_base
+    mk_imp = np.maximum(ind.prod_healthy / kin - 1.0, 0.0)
+    f_mk = 1 / (1 + mk_imp * ab * (1 - ind.gc_imax_mk * e_gc))
     p0, r0, t0 = ind.plt_base, ind.treg_base, ind.teff_base
     expect = np.empty_like(y)
     expect[S["mk1"]] = (
-        ind.kin * (1 + ind.mk_inh) * f_mk * (1 + ind.il11_smax * e_11 * f_mk)
+        kin * (1 + mk_imp) * f_mk * (1 + ind.il11_smax * e_11 * f_mk)
         * (p0 / p) ** ind.fb_gamma - ind.ktr * mk[0]
     )  # fmt: skip
     for j in (1, 2, 3):

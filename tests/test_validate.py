@@ -74,11 +74,14 @@ def test_cli_validate_writes_its_report_and_exits_0(
     assert main(["validate", "--n", "40", "--out", str(out)]) == 0  # whatever the verdict
     text = capsys.readouterr().out
     assert "published rates whose 95% interval holds the model's prediction" in text
+    assert "regimen-behaviour checks" in text and "hdd_response_d10" in text
     assert sorted(p.name for p in out.iterdir()) == [
-        "validation.csv", "validation.json", "validation.png",
+        "regimen_checks.csv", "validation.csv", "validation.json", "validation.png",
     ]  # fmt: skip
     report = json.loads((out / "validation.json").read_text())
     assert report["n_per_arm"] == 40 and len(report["findings"]) == 3
+    checks = pd.read_csv(out / "regimen_checks.csv")
+    assert len(report["regimen_checks"]) == len(checks) == 10
     assert len(pd.read_csv(out / "validation.csv")) == 3
     assert main(["validate", "--n", "0", "--out", str(tmp_path / "w")]) == 2
     assert not (tmp_path / "w").exists()

@@ -39,7 +39,7 @@ DEFAULT_FREE: tuple[str, ...] = (
     "gc_kill",
     "clone_r",
     "clone_death",
-    "mk_inh",
+    "prod_healthy",
     "gc_imax_mk",
     "gc_smax_treg",
     "gc_imax_teff",

@@ -314,6 +314,14 @@ _V2_RANDOM_EFFECTS = (
 _V2_CONSTANTS = (
     *_CONSTANTS,
     Constant(
+        "mk_imp",
+        "prod_healthy / kin - 1.0 if prod_healthy > kin else 0.0",
+        "1",
+        "antibody-mediated impairment of the patient's megakaryopoiesis: its untreated "
+        "production kin is 1 / (1 + mk_imp) of a healthy one",
+        r"I_{MK,i}",
+    ),
+    Constant(
         "ec50_hi",
         "gc_ec50_hi * exp(omega_gc_ec50 * z_gc_ec50)",
         "ng/mL",
@@ -355,15 +363,15 @@ _V2_ASSIGNMENTS = (
     _ASSIGNMENTS[2],
     Assignment(
         "mk_free",
-        "1.0 / (ab * (1.0 - gc_imax_mk * e_gc) * mk_inh + 1.0)",
+        "1.0 / (ab * (1.0 - gc_imax_mk * e_gc) * mk_imp + 1.0)",
         "1",
-        "fraction of megakaryopoiesis not impaired by antibody (1 / (1 + mk_inh) untreated); "
+        "fraction of megakaryopoiesis not impaired by antibody (1 / (1 + mk_imp) untreated); "
         "glucocorticoid relieves the impairment",
         symbol=r"f_{MK}",
     ),
     Assignment(
         "influx",
-        "kin * exp(fb_gamma * log(plt_base / plt)) * (mk_inh + 1.0) * mk_free"
+        "kin * exp(fb_gamma * log(plt_base / plt)) * (mk_imp + 1.0) * mk_free"
         " * (e_11 * il11_smax * mk_free + 1.0)",
         "10^9/L/day",
         "megakaryocyte production influx: platelet feedback, the unimpaired fraction of "
