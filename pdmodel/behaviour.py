@@ -90,7 +90,8 @@ def regimen_checks(
 
     params = parameters_or_default(params)
     n = check_whole(n, "n", 10)
-    pop = enrol(load(_ENTRY_TRIAL), params, n, seed)
+    entry = load(_ENTRY_TRIAL)  # the prednisone trial: entry PLT < 30, and its findings
+    pop = enrol(entry, params, n, seed)
     rows: list[dict[str, Any]] = []
 
     def add(check: str, regimen: str, value: float, target: str, low: float, high: float,
@@ -121,8 +122,7 @@ def regimen_checks(
         nan, nan, "HD-DXM in chronic ITP, Blood 2007;110:3920: CD4+CD25+ rose after 4 days; "
         "Wu 2017: CD4+CD25+ fell under prednisone-based treatment", report_only=True)  # fmt: skip
 
-    wei = load(_ENTRY_TRIAL)
-    res = simulate_trial(wei, params, n_per_arm=n, seed=seed, progress=False)
+    res = simulate_trial(entry, params, n_per_arm=n, seed=seed, progress=False)
     for r in res.findings:
         f = r.finding
         if f.type != "proportion" or f.rate is None or not f.n:
@@ -146,7 +146,7 @@ def regimen_checks(
         "Gernsheimer 1989: the threefold rise came from increased production; survival "
         "unchanged")  # fmt: skip
 
-    big = enrol(load(_ENTRY_TRIAL), params, 4 * n, seed)
+    big = enrol(entry, params, 4 * n, seed)
     sel = (big.z["k_ab"] >= 0.5) & (big.individuals().plt_base <= 20.0)
     refr = big[np.flatnonzero(sel)]
     d = _daily(refr, il11(ug_per_kg=50.0, days=21), 28, ["platelets"])

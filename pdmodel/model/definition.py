@@ -331,8 +331,10 @@ _V2_CONSTANTS = (
     ),
 )
 
+_V1_ASSIGNMENT = {a.name: a for a in _ASSIGNMENTS}
+
 _V2_ASSIGNMENTS = (
-    _ASSIGNMENTS[0],
+    _V1_ASSIGNMENT["c_gc"],
     Assignment(
         "e_gc",
         "ce / (ce + gc_ec50)",
@@ -360,7 +362,7 @@ _V2_ASSIGNMENTS = (
     Assignment(
         "e_kill", "e_hi", "1", "glucocorticoid effect that depletes the clone", symbol="E_{kill}"
     ),
-    _ASSIGNMENTS[2],
+    _V1_ASSIGNMENT["e_11"],
     Assignment(
         "mk_free",
         "1.0 / (ab * (1.0 - gc_imax_mk * e_gc) * mk_imp + 1.0)",
@@ -378,15 +380,7 @@ _V2_ASSIGNMENTS = (
         "megakaryopoiesis, and rhIL-11 stimulation of that unimpaired fraction",
         symbol=r"\mathrm{influx}",
     ),
-    Assignment(
-        "drive",
-        "(teff_drive0 / treg if treg_supp == 1.0 else (treg_base / treg) ** treg_supp * teff_base)"
-        " * th1 * (e_gc * -gc_imax_teff + 1.0)",
-        "% of CD4+",
-        "effector activation drive: held back by Tregs, scaled by Th1 polarisation, "
-        "suppressed by glucocorticoid",
-        symbol=r"\mathrm{drive}",
-    ),
+    _V1_ASSIGNMENT["drive"],  # the same expression; e_gc now reads the effect site
 )
 
 _V2_OBSERVABLES = (
