@@ -18,6 +18,7 @@ from . import (
     calibration,
     drugs,
     endpoints,
+    events,
     io,
     model,
     pk,
@@ -33,6 +34,7 @@ from .calibration import FitResult, fit
 from .drugs import DrugSpec, register_drug
 from .errors import (
     CalibrationError,
+    DataError,
     MissingExtraError,
     ModelError,
     OptionError,
@@ -71,6 +73,7 @@ __all__ = [
     "OBSERVABLES",
     "CalibrationError",
     "Course",
+    "DataError",
     "DrugSpec",
     "FitResult",
     "MissingExtraError",
@@ -101,6 +104,7 @@ __all__ = [
     "default_parameters",
     "drugs",
     "endpoints",
+    "events",
     "fit",
     "get_threads",
     "io",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "CalibrationError",
+    "DataError",
     "MissingExtraError",
     "ModelError",
     "OptionError",
@@ -69,6 +70,10 @@ class ScenarioError(TrialError):
 
 class CalibrationError(PDModelError, ValueError):
     """A calibration input is invalid or the objective cannot be evaluated."""
+
+
+class DataError(PDModelError, ValueError):
+    """An event table or cohort table is invalid; the message names the row and the column."""
 
 
 class MissingExtraError(PDModelError, ImportError):

@@ -31,12 +31,16 @@ from .parameters import ParameterSet, default_parameters, unknown_parameter_mess
 
 __all__ = [
     "EXPORTERS",
+    "from_event_table",
     "load_parameters",
+    "metadata_path",
     "parameters_to_csv",
     "parameters_to_json",
     "parameters_to_markdown",
     "save_parameters",
+    "to_event_table",
     "write_atomic",
+    "write_table",
     "write_text_atomic",
 ]
 
@@ -218,11 +222,102 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[str], None]) -> 
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return dest
+
+
+def _file_mode() -> int:
+    """Permissions of a new file under the current umask (mkstemp would give 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def metadata_path(path: str | os.PathLike[str]) -> Path:
+    """The provenance sidecar of a CSV table: ``<name>.csv-metadata.json``.
+
+    The name follows the W3C "CSV on the Web" convention for metadata next to a CSV file.
+
+    Parameters
+    ----------
+    path : path-like
+        The CSV file.
+    """
+    p = Path(path)
+    return p.with_name(f"{p.name}-metadata.json")
+
+
+def write_table(path: str | os.PathLike[str], frame: Any, meta: Mapping[str, Any]) -> list[Path]:
+    """Write a table as plain CSV (provenance in a JSON sidecar) or Parquet (in its metadata).
+
+    The CSV has no comment lines, so ``pandas.read_csv(path)`` reads it with no options.
+    Both files are written atomically; if the second fails, the first is removed again.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination ending in ``.csv`` or ``.parquet``.
+    frame : pandas.DataFrame
+        The table.
+    meta : mapping of str to str
+        Provenance (version, scenario, parameter set, ...).
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    dest = Path(path)
+    if dest.suffix.lower() == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            from .errors import MissingExtraError
+
+            raise MissingExtraError(
+                "Parquet output needs pyarrow: pip install 'pdmodel[parquet]'"
+            ) from None
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        arrow = pa.Table.from_pandas(frame, preserve_index=False)
+        kv = dict(arrow.schema.metadata or {})
+        kv[b"pdmodel"] = json.dumps(dict(meta)).encode()
+        arrow = arrow.replace_schema_metadata(kv)
+        return [write_atomic(dest, lambda tmp: pq.write_table(arrow, tmp))]
+    side = metadata_path(dest)
+    if dest.suffix.lower() != ".csv":
+        from .errors import OptionError
+
+        raise OptionError(
+            f"cannot write a table to {dest}: give a file name ending in .csv or .parquet"
+        )
+    doc = {"format": "pdmodel-table", "url": dest.name, **dict(meta),
+           "columns": [str(c) for c in frame.columns]}  # fmt: skip
+    # both files are complete before either replaces what was there
+    text = {dest: frame.to_csv(index=False), side: json.dumps(doc, indent=1) + "\n"}
+    temps: dict[Path, str] = {}
+    try:
+        for p, content in text.items():
+            if not p.parent.exists():
+                raise ParameterError(f"cannot write {p}: folder {p.parent} does not exist")
+            if p.is_dir():
+                raise ParameterError(f"cannot write {p}: it is a folder; give a file name")
+            fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=p.suffix, dir=p.parent)
+            temps[p] = tmp
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                fh.write(content)
+        for p, tmp in temps.items():
+            os.chmod(tmp, _file_mode())
+            os.replace(tmp, p)
+    finally:
+        for tmp in temps.values():
+            Path(tmp).unlink(missing_ok=True)
+    return [dest, side]
 
 
 def _format_of(path: Path, fmt: str | None) -> str:
@@ -346,3 +441,7 @@ def _parse_csv(text: str, src: Path) -> dict[str, tuple[Any, str | None]]:
         unit = row.get("unit")
         out[name] = (value, unit.strip() if unit else None)
     return out
+
+
+# NONMEM-style event tables live in :mod:`pdmodel.events`; re-exported here for discoverability.
+from .events import from_event_table, to_event_table  # noqa: E402

@@ -150,22 +150,114 @@ class Population:
                 or not math.isfinite(value)
             ):
                 raise PopulationError(f"`{key}` must be a finite number, got {value!r}")
-            typ, omega = effects[key].typical, effects[key].omega
-            if not typ:
-                z[key] = np.array([float(value)])
-                continue
-            if value <= 0:
-                raise PopulationError(f"`{key}` must be positive, got {value!r}")
-            w = params[omega]
-            if w == 0:
-                if not math.isclose(value, params[typ], rel_tol=1e-12):
-                    raise PopulationError(
-                        f"`{key}` has no inter-individual variability ({omega} = 0); "
-                        f"it must equal the typical value {params[typ]}"
-                    )
-                continue
-            z[key] = np.array([math.log(value / params[typ]) / w])
+            z[key] = _deviates(params, key, np.array([float(value)]), lambda i, why: why)
         return cls(params, z)
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: Any,
+        params: ParameterSet | None = None,
+        *,
+        seed: int | np.random.Generator | None = None,
+        id_column: str = "ID",
+    ) -> Population:
+        """A population of real patients from a table (one row per patient).
+
+        Columns named after a random effect (``weight`` in kg, ``plt_base`` in 10^9/L,
+        ``k_ab`` in 1/day, ... ; see :meth:`patient`) give that patient's individual value;
+        a column ``z_<name>`` gives the standard-normal deviate instead.  Effects without a
+        column are drawn from the model's distribution (the random effects are independent,
+        so this is the distribution conditional on the given columns); that needs `seed`.
+        An `id_column` (default ``ID``), if present, gives the patient identifiers.  Columns
+        that are neither are refused, so that a misspelt covariate is not silently ignored.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame or mapping of str to sequence
+            The cohort table.
+        params : ParameterSet, optional
+            Parameter set (default: package defaults).
+        seed : int or numpy.random.Generator, optional
+            Seed for the effects that the table does not give (required if any is missing).
+        id_column : str
+            Name of the identifier column.
+
+        Returns
+        -------
+        Population
+
+        Raises
+        ------
+        DataError
+            Naming the row (1-based, as in a spreadsheet after the header) and the column.
+        """
+        import pandas as pd
+
+        from .errors import DataError
+
+        params = parameters_or_default(params)
+        df = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
+        if len(df) == 0:
+            raise DataError("cohort table has no rows: a population needs at least one patient")
+        effects = {r.name: r for r in params.model.random_effects}
+        allowed = {id_column, *effects, *(f"z_{k}" for k in effects)}
+        unknown = [str(c) for c in df.columns if c not in allowed]
+        if unknown:
+            raise DataError(
+                f"cohort column `{unknown[0]}` is not a random effect of the model; use one of "
+                f"{tuple(effects)} (individual values), z_<name> (deviates) or `{id_column}`"
+            )
+        n = len(df)
+
+        def column(name: str) -> NDArray[np.float64]:
+            values = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                raise DataError(
+                    f"cohort row {bad[0] + 1}, column `{name}`: must be a finite number, got "
+                    f"{df[name].iloc[bad[0]]!r}"
+                )
+            return values
+
+        z: dict[str, NDArray[np.float64]] = {}
+        missing = []
+        for key in effects:
+            if key in df.columns and f"z_{key}" in df.columns:
+                raise DataError(f"cohort gives both `{key}` and `z_{key}`; keep one")
+            if key in df.columns:
+                z[key] = _deviates(
+                    params,
+                    key,
+                    column(key),
+                    lambda i, why, key=key: DataError(f"cohort row {i + 1}, column `{key}`: {why}"),
+                )
+            elif f"z_{key}" in df.columns:
+                z[key] = column(f"z_{key}")
+            else:
+                missing.append(key)
+        if missing:
+            if seed is None:
+                raise DataError(
+                    f"cohort table does not give {missing}; pass `seed` to draw them from the "
+                    "model's distribution (or add the columns)"
+                )
+            draws = _rng(seed).standard_normal((len(missing), n))
+            z.update(zip(missing, draws, strict=True))
+        ids = None
+        if id_column in df.columns:
+            raw = column(id_column)
+            if np.any(raw != np.round(raw)):
+                row = int(np.flatnonzero(raw != np.round(raw))[0])
+                raise DataError(f"cohort row {row + 1}, column `{id_column}`: not a whole number")
+            ids = raw.astype(np.int64)
+            dup = pd.Index(ids).duplicated()
+            if dup.any():
+                row = int(np.flatnonzero(dup)[0])
+                raise DataError(
+                    f"cohort row {row + 1}, column `{id_column}`: patient {ids[row]} appears twice"
+                )
+        return cls(params, {k: z[k] for k in effects}, ids)
 
     # ------------------------------------------------------------------ access
     def __len__(self) -> int:
@@ -203,6 +295,42 @@ class Population:
         """Individual parameter values by name (units as in the parameter table)."""
         ind = self.individuals()
         return {r.name: ind.values[r.name] for r in self.params.model.random_effects if r.typical}
+
+
+def _deviates(
+    params: ParameterSet,
+    key: str,
+    values: NDArray[np.float64],
+    error: Any,
+) -> NDArray[np.float64]:
+    """Standard-normal deviates of the individual `values` of random effect `key`.
+
+    `error(i, why)` builds the exception for element `i` (a string is wrapped in
+    :class:`PopulationError`).
+    """
+    effect = next(r for r in params.model.random_effects if r.name == key)
+
+    def fail(i: int, why: str) -> Exception:
+        exc = error(i, why)
+        return exc if isinstance(exc, Exception) else PopulationError(f"`{key}` {exc}")
+
+    if not effect.typical:  # the value is the deviate itself
+        return values.astype(float)
+    if np.any(values <= 0):
+        i = int(np.flatnonzero(values <= 0)[0])
+        raise fail(i, f"must be positive, got {values[i]:g}")
+    typ, w = params[effect.typical], params[effect.omega]
+    if w == 0:
+        off = ~np.isclose(values, typ, rtol=1e-12, atol=0.0)
+        if off.any():
+            i = int(np.flatnonzero(off)[0])
+            raise fail(
+                i,
+                f"has no inter-individual variability ({effect.omega} = 0); it must equal the "
+                f"typical value {typ}, got {values[i]:g}",
+            )
+        return np.zeros(values.size)
+    return np.asarray(np.log(values / typ) / w, dtype=float)
 
 
 def sobol_points(n_dims: int, n: int, seed: int | np.random.Generator) -> NDArray[np.float64]:

@@ -179,13 +179,36 @@ class SimulationResult:
             np.logical_or.at(dosed, rows, given)
         return dosed.sum(axis=0).astype(float)
 
-    def to_frame(self, observables: Sequence[str] | None = None) -> pd.DataFrame:
-        """Tidy table: one row per patient and time, one column per observable.
+    def to_frame(
+        self,
+        observables: Sequence[str] | None = None,
+        *,
+        long: bool = False,
+        arm: str | None = None,
+        covariates: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
+        """Tidy table of the trajectories.
 
         Parameters
         ----------
         observables : sequence of str, optional
-            Columns to include (default: all recorded).
+            Observables to include (default: all recorded).
+        long : bool
+            ``False``: one row per patient and time, one column per observable.  ``True``:
+            one row per patient, time and observable (columns ``observable`` and ``value``),
+            the layout seaborn and ggplot2 expect.
+        arm : str, optional
+            Adds an ``arm`` column with this label.
+        covariates : pandas.DataFrame, optional
+            One row per patient with a ``patient`` (or ``ID``) column, e.g.
+            ``pdmodel.events.cohort_frame(population)``; its other columns are joined on.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``patient``, [``arm``], ``time`` (days), then the observables (in their
+            units, see :attr:`pdmodel.model.Model.observable_labels`) or ``observable`` and
+            ``value``, then the covariates.
         """
         import pandas as pd
 
@@ -193,13 +216,26 @@ class SimulationResult:
         for name in names:
             self[name]  # validates
         nt, n = self.times.size, self.n_patients
-        data: dict[str, Any] = {
-            "patient": np.repeat(self.patient_ids, nt),
-            "time": np.tile(self.times, n),
-        }
+        data: dict[str, Any] = {"patient": np.repeat(self.patient_ids, nt)}
+        if arm is not None:
+            data["arm"] = arm
+        data["time"] = np.tile(self.times, n)
         for name in names:
             data[name] = self.observables[name].T.reshape(-1)
-        return pd.DataFrame(data)
+        frame = pd.DataFrame(data)
+        if long:
+            keys = [c for c in ("patient", "arm", "time") if c in frame.columns]
+            frame = frame.melt(id_vars=keys, value_vars=names, var_name="observable")
+            frame = frame.sort_values(["patient", "time"], kind="stable", ignore_index=True)
+        if covariates is not None:
+            cov = covariates.rename(columns={"ID": "patient"})
+            if "patient" not in cov.columns:
+                raise OptionError("`covariates` needs a `patient` (or `ID`) column")
+            missing = sorted(set(self.patient_ids.tolist()) - set(cov["patient"].tolist()))
+            if missing:
+                raise OptionError(f"`covariates` has no row for patients {missing[:5]}")
+            frame = frame.merge(cov, on="patient", how="left", validate="many_to_one")
+        return frame
 
     def doses_frame(self) -> pd.DataFrame:
         """Tidy table of scheduled doses: patient, course, drug, route, time, amount, given."""

@@ -62,6 +62,8 @@ EXPECTED = {
     "register_drug",
     "drugs",
     "units",
+    "events",
+    "DataError",
 }
 
 
@@ -75,7 +77,7 @@ def _public_objects():
     modules = [
         pm, pm.model, pm.pk, pm.regimens, pm.io, pm.parameters, pm.population, pm.solver,
         pm.endpoints, pm.stats, pm.trials, pm.plotting, reproduce, pm.calibration, pm.sbml,
-        shipped, checks, drugs, units, spec, expressions, kernel, validate,
+        shipped, checks, drugs, units, spec, expressions, kernel, validate, pm.events,
     ]  # fmt: skip
     for mod in modules:
         for name in getattr(mod, "__all__", []):
