@@ -8,9 +8,10 @@ one).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,27 @@ def build_parser() -> argparse.ArgumentParser:
         figure="output figure (.png; default: next to --out, <out>.png)",
         quiet="no progress and no summary",
     )
+    s.add_argument(
+        "--table",
+        choices=("wide", "long", "nonmem"),
+        default="wide",
+        help="layout of --out: wide (a column per observable; default), long (patient, arm, "
+        "time, observable, value, covariates) or nonmem (event table: ID, TIME, EVID, AMT, CMT, "
+        "RATE, DV, MDV, ARM, covariates)",
+    )
+    s.add_argument(
+        "--cohort",
+        metavar="FILE.csv",
+        help="the patients to simulate, one row per patient (weight, plt_base or any random "
+        "effect by name, z_<name> deviates, ID); effects not given are drawn with the "
+        "scenario's seed; replaces the scenario's population",
+    )
+    s.add_argument(
+        "--events",
+        metavar="FILE.csv",
+        help="NONMEM-style event table: each patient's dosing history replaces the scenario's "
+        "regimen (and its covariate columns the population, unless --cohort is given)",
+    )
 
     w = sub.add_parser(
         "sweep",
@@ -209,7 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
         "  pdmodel export sbml --params fitted.json --regimen regimen.toml --out model.xml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    e.add_argument("what", choices=("params", "sbml"), help="what to export")
+    e.add_argument(
+        "what",
+        choices=("params", "sbml", "nonmem"),
+        help="params: the parameter set; sbml: the model; nonmem: an event table of a simulated "
+        "scenario (--scenario) or trial (--trial)",
+    )
     e.add_argument(
         "--params",
         metavar="FILE",
@@ -221,7 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.toml",
         help="sbml: regimen file ([[regimen]] builder tables, optional [patient] table)",
     )
-    e.add_argument("--out", metavar="FILE", required=True, help="output file (.json, .csv, .xml)")
+    e.add_argument("--scenario", metavar="FILE.toml", help="nonmem: the scenario to simulate")
+    e.add_argument("--trial", metavar="TRIAL", help="nonmem: the trial to simulate (every arm)")
+    e.add_argument("--n", type=int, help="nonmem: patients (scenario) or per arm (trial; "
+                   "default 200)")  # fmt: skip
+    e.add_argument("--seed", type=int, help="nonmem: seed of the virtual population")
+    e.add_argument(
+        "--out", metavar="FILE", required=True, help="output file (.json, .csv, .xml, .parquet)"
+    )
     return parser
 
 
@@ -338,7 +372,16 @@ def _uncertainty_columns(spec: str | None) -> bool:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from .errors import OptionError
     from .shipped import resolve_fit
+
+    nonmem_only = [f"--{k}" for k in ("scenario", "trial", "n", "seed") if getattr(args, k)
+                   is not None]  # fmt: skip
+    if args.what == "nonmem":
+        return _export_nonmem(args)
+    if nonmem_only:
+        raise OptionError(f"{nonmem_only[0]} is an option of `export nonmem`, not of "
+                          f"`export {args.what}`")  # fmt: skip
 
     _file_target(args.out, "--out", "params.json" if args.what == "params" else "model.xml")
     # a fitted set keeps its standard errors, intervals and provenance
@@ -353,7 +396,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
             )
         dest = save_parameters(params, Path(args.out), fit=fit)
     else:
-        from .errors import OptionError
         from .io import write_text_atomic
         from .sbml import to_sbml
 
@@ -363,6 +405,83 @@ def _cmd_export(args: argparse.Namespace) -> int:
         dest = write_text_atomic(Path(args.out), to_sbml(params, regimen, patient))
     print(f"wrote {dest}")
     return 0
+
+
+def _export_nonmem(args: argparse.Namespace) -> int:
+    """`export nonmem`: the event table of a simulated scenario or trial."""
+    from .checks import check_whole
+    from .errors import OptionError
+    from .io import write_table
+
+    if (args.scenario is None) == (args.trial is None):
+        raise OptionError("export nonmem needs exactly one of --scenario FILE.toml or --trial NAME")
+    if args.regimen is not None:
+        raise OptionError("--regimen is an option of `export sbml`; a scenario gives the regimen")
+    out = _file_target(args.out, "--out", "events.csv")
+    if out.suffix.lower() not in (".csv", ".parquet"):
+        raise OptionError(f"--out must end in .csv or .parquet, got {out}")
+    for name, low in (("n", 1), ("seed", 0)):
+        if getattr(args, name) is not None:
+            check_whole(getattr(args, name), f"--{name}", low)
+    params, label = _params(args.params, "calibrated")
+    if args.scenario is not None:
+        from .scenarios import load_scenario
+
+        sc = load_scenario(args.scenario)
+        if args.n is not None:
+            sc = dataclasses.replace(sc, n=args.n)
+        if args.seed is not None:
+            sc = dataclasses.replace(sc, seed=args.seed)
+        args.cohort = args.events = None
+        run = _scenario_run(args, sc, params)
+        res = run.simulate(sc.days, times=sc.times, observables=sc.observables, progress=False)
+        frame = _output_table(run, res, "nonmem", sc.title, sc.observables)
+        meta = _provenance(sc, params, label, run)
+    else:
+        frame, meta = _trial_event_table(args, params, label)
+    written = write_table(out, frame, meta)
+    doses, patients = int((frame.EVID == 1).sum()), frame.ID.nunique()
+    print(f"wrote {', '.join(map(str, written))} ({patients} patients, {doses} dose records, "
+          f"{len(frame) - doses} observation records)")  # fmt: skip
+    return 0
+
+
+def _trial_event_table(
+    args: argparse.Namespace, params: ParameterSet, label: str
+) -> tuple[Any, dict[str, str]]:
+    """Every arm of a simulated trial as one event table (IDs numbered across arms)."""
+    import pandas as pd
+
+    from .events import to_event_table
+    from .trials import enrol, load, simulate_trial
+
+    trial = load(args.trial)
+    n = 200 if args.n is None else args.n
+    seed = 1 if args.seed is None else args.seed
+    result = simulate_trial(trial, params, n, seed, progress=False)
+    pop = enrol(trial, params, n, seed)
+    parts = []
+    for k, arm in enumerate(trial.arms):
+        part = to_event_table(result.simulations[arm.name], pop, arm=arm.name)
+        part["ID"] = part["ID"] + k * n + 1  # unique across arms, from 1
+        parts.append(part)
+    meta = {
+        "pdmodel_version": __version__,
+        "trial": f"{trial.id}: {trial.title} ({args.trial})",
+        "parameters": f"{label} (sha256 {_sha256_text(_params_json(params))})",
+        "patients": f"{n} per arm, seed {seed}; IDs 1-{n} arm {trial.arms[0].name}, then "
+        "the next arm, and so on",
+        "arms": "; ".join(
+            f"{a.name}: {a.regimen.describe()}".replace("\n", ", ") for a in trial.arms
+        ),
+    }
+    return pd.concat(parts, ignore_index=True), meta
+
+
+def _params_json(params: ParameterSet) -> str:
+    from .io import parameters_to_json
+
+    return parameters_to_json(params)
 
 
 def _regimen_file(path: str, params: ParameterSet) -> tuple[Any, Any]:
@@ -504,14 +623,140 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_simulate(args: argparse.Namespace) -> int:
-    import dataclasses
+def _table_input(path: str, what: str) -> Any:
+    """Read a CSV (or Parquet) input table named on the command line; errors name the file."""
+    import pandas as pd
+
+    from .errors import DataError
+
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"{what} file {path} not found")
+    try:
+        if file.suffix.lower() == ".parquet":
+            return pd.read_parquet(file)
+        return pd.read_csv(file, encoding="utf-8-sig")
+    except (UnicodeDecodeError, ValueError, OSError, ImportError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: cannot read the {what} table: {reason}") from None
+
+
+def _in_file(path: str, call: Callable[[], Any]) -> Any:
+    """Run `call`; a :class:`DataError` it raises is prefixed with the file name."""
+    from .errors import DataError
+
+    try:
+        return call()
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+
+
+@dataclasses.dataclass
+class _Run:
+    """What a scenario run simulates: the patients and how (own regimen or event histories)."""
+
+    pop: Any
+    regimen: Any
+    histories: Any
+    inputs: dict[str, str]
+
+    def simulate(self, days: float, **kwargs: Any) -> Any:
+        from .solver import simulate
+
+        if self.histories is not None:
+            return self.histories.simulate(self.pop, days, **kwargs)
+        return simulate(self.pop, self.regimen, days, **kwargs)
+
+
+def _scenario_run(args: argparse.Namespace, sc: Any, params: ParameterSet) -> _Run:
+    """The patients and dosing of `simulate` / `export nonmem`: scenario, --cohort, --events."""
+    from .errors import OptionError
+    from .events import from_event_table
+    from .population import Population
+
+    cohort_file, events_file = getattr(args, "cohort", None), getattr(args, "events", None)
+    if args.n is not None and (cohort_file or events_file):
+        raise OptionError("--n cannot be combined with --cohort or --events: the table gives the "
+                          "patients")  # fmt: skip
+    if sc.patient and (cohort_file or events_file):
+        raise OptionError(f"{sc.origin} describes one patient ([patient] table); --cohort / "
+                          "--events give the patients: drop one of them")  # fmt: skip
+    inputs = {}
+    histories = None
+    if events_file:
+        frame = _table_input(events_file, "event")
+        histories = _in_file(events_file, lambda: from_event_table(frame, params.model))
+        inputs["events"] = f"{events_file} (sha256 {_sha256(events_file)})"
+    if cohort_file:
+        table = _table_input(cohort_file, "cohort")
+        pop = _in_file(cohort_file, lambda: Population.from_frame(table, params, seed=sc.seed))
+        inputs["cohort"] = f"{cohort_file} (sha256 {_sha256(cohort_file)})"
+    elif histories is not None:
+        pop = _in_file(str(events_file), lambda: histories.population(params, seed=sc.seed))
+    else:
+        pop = sc.population(params)
+    if histories is not None:
+        _in_file(str(cohort_file or events_file), lambda: histories.jobs(pop))
+    return _Run(pop, sc.regimen, histories, inputs)
+
+
+def _sha256(path: str | Path) -> str:
     import hashlib
 
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _provenance(sc: Any, params: ParameterSet, label: str, run: _Run) -> dict[str, str]:
+    """The provenance of a scenario run (CSV sidecar / Parquet metadata)."""
+    from .io import parameters_to_json
+
+    digest = _sha256_text(parameters_to_json(params))
+    regimen = (
+        f"per-patient dosing histories of {run.inputs['events'].split(' (')[0]}"
+        if run.histories is not None
+        else sc.regimen.describe().replace("\n", "; ")
+    )
+    return {
+        "pdmodel_version": __version__,
+        "scenario": f"{sc.origin} (sha256 {sc.sha256})",
+        "title": sc.title,
+        "parameters": f"{label} (sha256 {digest})",
+        "patients": f"{len(run.pop)}"
+        + ("" if sc.patient or "cohort" in run.inputs else f", seed {sc.seed}"),
+        "regimen": regimen,
+        **run.inputs,
+    }
+
+
+def _sha256_text(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _output_table(run: _Run, res: Any, layout: str, arm: str, observables: Any) -> Any:
+    """The table `simulate --table` writes."""
+    from .events import cohort_frame, to_event_table
+
+    # an event table's own ARM labels win over the scenario title
+    arms = run.histories.arms if run.histories is not None and run.histories.arms else None
+    if layout == "nonmem":
+        names = [o for o in observables or ("platelets",) if o in res.observables]
+        return to_event_table(res, run.pop, arm=arms or arm, observables=names or ("platelets",))
+    frame = res.to_frame(
+        long=layout == "long",
+        arm=arm,
+        covariates=cohort_frame(run.pop) if layout == "long" else None,
+    )
+    if arms:
+        frame["arm"] = frame["patient"].map(arms)
+    return frame
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
     from .errors import OptionError
-    from .io import parameters_to_json, write_text_atomic
+    from .io import write_table, write_text_atomic
     from .scenarios import load_scenario
-    from .solver import simulate
 
     out, fig_path = _scenario_outputs(args, ".csv")
     sc = load_scenario(args.scenario)
@@ -522,31 +767,21 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise OptionError(f"--out must end in .csv or .parquet, got {out}")
     params, label = _params(args.params, "calibrated")
-    pop = sc.population(params)
-    res = simulate(pop, sc.regimen, sc.days, times=sc.times, observables=sc.observables,
-                   progress=False if args.quiet else None)  # fmt: skip
-    frame = res.to_frame()
-    meta = {
-        "pdmodel_version": __version__,
-        "scenario": f"{sc.origin} (sha256 {sc.sha256})",
-        "title": sc.title,
-        "parameters": f"{label} (sha256 "
-        f"{hashlib.sha256(parameters_to_json(params).encode()).hexdigest()})",
-        "patients": f"{len(pop)}" + ("" if sc.patient else f", seed {sc.seed}"),
-        "regimen": sc.regimen.describe().replace("\n", "; "),
-    }
-    if out.suffix.lower() == ".parquet":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise OptionError("Parquet output needs pyarrow: pip install pyarrow") from None
-        from .io import write_atomic
+    run = _scenario_run(args, sc, params)
+    res = run.simulate(sc.days, times=sc.times, observables=sc.observables,
+                       progress=False if args.quiet else None)  # fmt: skip
+    frame = _output_table(run, res, args.table, sc.title, sc.observables)
+    meta = _provenance(sc, params, label, run)
+    summary = None
+    if sc.endpoints:
+        import pandas as pd
 
-        frame.attrs.update(meta)
-        write_atomic(out, frame.to_parquet)
-    else:
-        header = "".join(f"# {k}: {v}\n" for k, v in meta.items())
-        write_text_atomic(out, header + frame.to_csv(index=False))
+        from .scenarios import endpoint_summary
+
+        daily = run.simulate(float(int(sc.days)), observables=["platelets"], progress=False)
+        summary = pd.DataFrame([endpoint_summary(daily, sc.days)])
+    # everything is computed before the first file is written
+    written = write_table(out, frame, meta)
 
     import matplotlib
 
@@ -558,19 +793,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     fig, ax = plt.subplots(figsize=(9, 4.8), constrained_layout=True)
     plot_bands({sc.title: res}, "platelets", ax=ax)
-    ax.set_title(f"{sc.title} ({len(pop)} patient{'s' if len(pop) > 1 else ''})", fontsize=10)
+    n = len(run.pop)
+    ax.set_title(f"{sc.title} ({n} patient{'s' if n > 1 else ''})", fontsize=10)
     save_figure(fig, fig_path)
     plt.close(fig)
-    if sc.endpoints:
-        import pandas as pd
-
-        from .scenarios import endpoint_summary
-
-        daily = simulate(pop, sc.regimen, float(int(sc.days)), observables=["platelets"],
-                         progress=False)  # fmt: skip
-        summary = pd.DataFrame([endpoint_summary(daily, sc.days)])
+    if summary is not None:
         ep_path = out.with_name(f"{out.stem}-endpoints.csv")
-        write_text_atomic(ep_path, summary.to_csv(index=False))
+        written.append(write_text_atomic(ep_path, summary.to_csv(index=False)))
         if not args.quiet:
             print(summary.round(3).to_string(index=False))
     if not args.quiet:
@@ -580,7 +809,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             if row < res.times.size and res.times[row] == day:
                 print(f"day {day:4d}: platelets median {q[1, row]:7.1f} "
                       f"(IQR {q[0, row]:.1f}-{q[2, row]:.1f}) x10^9/L")  # fmt: skip
-    print(f"wrote {out} and {fig_path}")
+    print(f"wrote {', '.join(str(p) for p in (*written, fig_path))}")
     return 0
 
 

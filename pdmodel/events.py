@@ -29,8 +29,8 @@ same time, the NONMEM convention for trough samples).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -91,7 +91,7 @@ def to_event_table(
     result: SimulationResult,
     population: Population,
     *,
-    arm: str = "",
+    arm: str | Mapping[int, str] = "",
     observables: Sequence[str] = ("platelets",),
 ) -> pd.DataFrame:
     """A simulated population as a NONMEM-style event table.
@@ -106,7 +106,8 @@ def to_event_table(
     population : Population
         The simulated patients (gives the covariate columns).
     arm : str
-        Value of the ``ARM`` column (e.g. the scenario title or the trial arm).
+        Value of the ``ARM`` column (e.g. the scenario title or the trial arm), or a mapping
+        of patient ID to arm (patients it does not name get an empty label).
     observables : sequence of str
         Observables written as observation records (default: platelets, 10^9/L).
 
@@ -144,7 +145,7 @@ def to_event_table(
             }))  # fmt: skip
     table = pd.concat(parts, ignore_index=True)
     table = table.sort_values(["ID", "TIME", "EVID", "CMT"], kind="stable", ignore_index=True)
-    table["ARM"] = arm
+    table["ARM"] = arm if isinstance(arm, str) else table["ID"].map(dict(arm)).fillna("")
     cohort = cohort_frame(population)
     return table.merge(cohort, on="ID", how="left", validate="many_to_one")
 
@@ -186,11 +187,14 @@ class EventData:
         One row per patient: ``ID`` and the covariate columns found in the table.
     observations : pandas.DataFrame
         Observation records: ``ID``, ``TIME`` (days), ``observable``, ``DV``.
+    arms : dict of int to str
+        Each patient's ``ARM`` label (empty if the table has no ``ARM`` column).
     """
 
     regimens: dict[int, Regimen]
     cohort: pd.DataFrame
     observations: pd.DataFrame
+    arms: dict[int, str] = field(default_factory=dict)
 
     def population(
         self, params: ParameterSet | None = None, *, seed: int | None = None
@@ -429,7 +433,17 @@ def from_event_table(frame: pd.DataFrame, model: Model | None = None) -> EventDa
     observations = pd.DataFrame({"ID": pid[obs].astype(np.int64), "TIME": time[obs],
                                  "observable": names.loc[cmt[obs].astype(int)].to_numpy(),
                                  "DV": dv[obs]})  # fmt: skip
-    return EventData(regimens, cohort, observations)
+    arms: dict[int, str] = {}
+    if "ARM" in df.columns:
+        labels = df["ARM"].fillna("").astype(str)
+        head = labels.groupby(pid, sort=False).transform("first")
+        changed = np.flatnonzero((labels != head).to_numpy())
+        if changed.size:
+            i = int(changed[0])
+            raise _bad(i, "ARM", f"patient {pid[i]:g} changes arm ({head.iloc[i]!r} to "
+                       f"{labels.iloc[i]!r}); an ID belongs to one arm")  # fmt: skip
+        arms = dict(zip(pid.astype(np.int64).tolist(), labels.tolist(), strict=True))
+    return EventData(regimens, cohort, observations, arms)
 
 
 def _runs(times: np.ndarray, amounts: np.ndarray, drug: str, route: str, unit: str) -> list[Course]:

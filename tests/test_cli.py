@@ -149,6 +149,8 @@ def test_reproduce_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         "report.json",
         "trajectories.png",
     ]
+    for csv in out.glob("*.csv"):  # plain CSV: the header is the first line
+        assert pd.read_csv(csv).columns[0] == csv.read_text().split(",", 1)[0], csv.name
     # the consistency checks: every comparison and change flagged, and the joint check
     cons = pd.read_csv(out / "consistency.csv")
     assert len(cons) == 10 and set(cons["flag"]) <= {"consistent", "tension", "inconsistent"}

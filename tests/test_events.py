@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 
 import pdmodel as pm
 from pdmodel import events
+from pdmodel.cli import main
 from pdmodel.errors import DataError
 from pdmodel.io import metadata_path, write_table
 
@@ -264,3 +266,109 @@ def test_parquet_round_trip_keeps_metadata(tmp_path, table):
     assert meta["scenario"] == "pred+il11"
     data = events.from_event_table(back)
     assert len(data.regimens) == table.ID.nunique()
+
+
+# ---------------------------------------------------------------- command line
+SCENARIO = Path(__file__).resolve().parents[1] / "examples" / "scenarios" / "prednisone.toml"
+
+
+def _files(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()}
+
+
+def test_cli_trial_export_reads_back_into_the_same_histories(tmp_path: Path, capsys) -> None:
+    exported = tmp_path / "wu.csv"
+    assert main(["export", "nonmem", "--trial", "wu2016", "--n", "6", "--out", str(exported)]) == 0
+    table = pd.read_csv(exported)  # no options
+    assert list(table.columns[:9]) == list(events.EVENT_COLUMNS)
+    assert set(table.ARM) == {"control", "observation"} and table.ID.nunique() == 12
+    meta = json.loads(metadata_path(exported).read_text())
+    assert meta["trial"].startswith("wu2016") and meta["columns"] == list(table.columns)
+    back = tmp_path / "back.csv"
+    code = main(["simulate", str(SCENARIO), "--events", str(exported), "--table", "nonmem",
+                 "--out", str(back), "--quiet"])  # fmt: skip
+    assert code == 0
+    again = pd.read_csv(back)
+    dose_cols = ["ID", "TIME", "AMT", "CMT"]
+    pd.testing.assert_frame_equal(
+        table[table.EVID == 1][dose_cols].reset_index(drop=True),
+        again[again.EVID == 1][dose_cols].reset_index(drop=True),
+    )
+    assert (again.groupby("ID").ARM.first() == table.groupby("ID").ARM.first()).all()
+    platelets = ["ID", "TIME", "DV"]
+    a = table[(table.EVID == 0) & (table.CMT == 5)][platelets]
+    b = again[(again.EVID == 0) & (again.CMT == 5)][platelets]
+    both = a.merge(b, on=["ID", "TIME"], suffixes=("_trial", "_back"))
+    assert len(both) == 12 * 121  # the scenario's 120 days
+    np.testing.assert_allclose(both.DV_back, both.DV_trial, rtol=1e-9)
+
+
+@pytest.mark.parametrize("layout", ["wide", "long", "nonmem"])
+def test_cli_simulate_cohort_tables_read_plainly(tmp_path: Path, layout: str, capsys) -> None:
+    cohort = tmp_path / "cohort.csv"
+    cohort.write_text("ID,weight,plt_base\n3,60,12\n8,85,25\n")
+    out = tmp_path / "sim.csv"
+    code = main(["simulate", str(SCENARIO), "--cohort", str(cohort), "--table", layout,
+                 "--out", str(out), "--quiet"])  # fmt: skip
+    assert code == 0
+    for csv in sorted(tmp_path.glob("*.csv")):
+        assert not csv.read_text().startswith("#"), csv.name
+    frame = pd.read_csv(out)
+    first = {"wide": ["patient", "arm", "time", "platelets"],
+             "long": ["patient", "arm", "time", "observable", "value", "weight", "plt_base"],
+             "nonmem": [*events.EVENT_COLUMNS, "weight", "plt_base"]}[layout]  # fmt: skip
+    assert list(frame.columns[: len(first)]) == first
+    ids = frame["ID" if layout == "nonmem" else "patient"]
+    assert sorted(ids.unique()) == [3, 8]
+    if layout != "wide":
+        weight = frame.groupby(ids).weight.first()
+        np.testing.assert_allclose(weight.to_numpy(), [60.0, 85.0])
+    endpoints = pd.read_csv(tmp_path / "sim-endpoints.csv")
+    assert "initial_response" in endpoints.columns
+    meta = json.loads(metadata_path(out).read_text())
+    assert "cohort.csv" in meta["cohort"] and meta["patients"] == "2"
+
+
+GOOD_EVENTS = "ID,TIME,EVID,AMT,CMT\n1,0,1,40,2\n1,1,1,40,2\n1,2,0,0,5\n2,0,1,60,1\n"
+
+BAD_TABLES = [
+    # (option, file content, expected start of the message after the file name)
+    ("--events", GOOD_EVENTS.replace("1,1,1,40,2", "1,-1,1,40,2"), "event table row 2, column `TIME`"),
+    ("--events", GOOD_EVENTS.replace("1,2,0,0,5", "1,0.5,0,0,5"), "event table row 3, column `TIME`"),
+    ("--events", GOOD_EVENTS.replace("1,1,1,40,2", "1,1,1,40,9"), "event table row 2, column `CMT`"),
+    ("--events", GOOD_EVENTS.replace("1,2,0,0,5", "1,2,0,3,5"), "event table row 3, column `AMT`"),
+    ("--events", GOOD_EVENTS.replace("2,0,1,60,1", ",0,1,60,1"), "event table row 4, column `ID`"),
+    ("--events", GOOD_EVENTS.replace("1,1,1,40,2", "1,1,1,40,5"), "event table row 2, column `CMT`"),
+    ("--events", GOOD_EVENTS.replace("EVID,", "EVENT,"), "event table has no column `EVID`"),
+    ("--cohort", "ID,weight,plt_base\n1,60,12\n2,-85,25\n", "cohort row 2, column `weight`"),
+    ("--cohort", "ID,weight,plt_base\n1,60,12\n2,85,abc\n", "cohort row 2, column `plt_base`"),
+    ("--cohort", "ID,weight,platelets\n1,60,12\n", "cohort column `platelets` is not a random"),
+    ("--cohort", "ID,weight\n1,60\n1,70\n", "cohort row 2, column `ID`"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("option", "content", "message"), BAD_TABLES)
+def test_cli_bad_table_is_one_line_exit_2_nothing_written(
+    tmp_path: Path, capsys, option: str, content: str, message: str
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(content)
+    before = _files(tmp_path)
+    code = main(["simulate", str(SCENARIO), option, str(bad), "--out", str(tmp_path / "o.csv")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.count("\n") == 0, err
+    assert err.startswith(f"pdmodel: error: {bad}: {message}"), err
+    assert _files(tmp_path) == before  # nothing written
+
+
+def test_cli_options_that_do_not_combine(tmp_path: Path, capsys) -> None:
+    cohort = tmp_path / "c.csv"
+    cohort.write_text("weight\n70\n")
+    assert main(["simulate", str(SCENARIO), "--cohort", str(cohort), "--n", "4"]) == 2
+    assert "--n cannot be combined" in capsys.readouterr().err
+    assert main(["export", "nonmem", "--out", str(tmp_path / "x.csv")]) == 2
+    assert "exactly one of --scenario" in capsys.readouterr().err
+    assert main(["export", "params", "--trial", "wu2016", "--out", str(tmp_path / "p.json")]) == 2
+    assert "--trial is an option of `export nonmem`" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "p.json").exists()

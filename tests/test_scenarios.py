@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -27,16 +28,16 @@ def test_shipped_scenario_runs(
 ) -> None:
     out, fig = tmp_path / "out.csv", tmp_path / "out.png"
     assert main(["simulate", str(path), "--n", "12", "--out", str(out), "--figure", str(fig)]) == 0
-    frame = pd.read_csv(out, comment="#")
+    frame = pd.read_csv(out)  # plain CSV: provenance is in the sidecar
     sc = load_scenario(path)
     n = 1 if sc.patient else 12
     assert len(frame) == n * len(sc.times)
-    assert list(frame.columns) == ["patient", "time", *sc.observables]
+    assert list(frame.columns) == ["patient", "arm", "time", *sc.observables]
+    assert (frame.arm == sc.title).all()
     assert frame.platelets.notna().all() and (frame.platelets > 0).all()
-    header = [line for line in out.read_text().splitlines() if line.startswith("#")]
-    assert any("sha256" in line for line in header) and any(
-        "pdmodel_version" in line for line in header
-    )
+    meta = json.loads((tmp_path / "out.csv-metadata.json").read_text())
+    assert "sha256" in meta["scenario"] and meta["pdmodel_version"] == pm.__version__
+    assert meta["columns"] == list(frame.columns)
     assert fig.stat().st_size > 10_000
     ep = tmp_path / "out-endpoints.csv"
     assert ep.exists() == sc.endpoints
@@ -164,8 +165,12 @@ def test_parquet_output(tmp_path: Path) -> None:
         )
         == 0
     )
+    import pyarrow.parquet as pq
+
     frame = pd.read_parquet(out)
-    assert "platelets" in frame.columns and frame.attrs["title"].startswith("Prednisone")
+    meta = json.loads(pq.read_schema(out).metadata[b"pdmodel"])
+    assert "platelets" in frame.columns and meta["title"].startswith("Prednisone")
+    assert not (tmp_path / "s.parquet-metadata.json").exists()  # no sidecar for Parquet
 
 
 def test_scenario_sampling(tmp_path: Path, params: pm.ParameterSet) -> None:
