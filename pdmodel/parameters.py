@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any
 from .errors import ParameterError, UnknownParameterError
 
 if TYPE_CHECKING:
+    import lmfit
+    import pandas as pd
+
     from .model import Model
 
 __all__ = [
@@ -336,6 +339,98 @@ class ParameterSet(Mapping[str, float]):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (ParameterSet, (dict(self._values), self._table, self._model))
+
+    def _repr_html_(self) -> str:
+        """Notebook view: the parameters that differ from the table (or the first ten)."""
+        frame = self.to_frame()
+        changed = frame[frame["changed"]]
+        shown = changed if len(changed) else frame.head(10)
+        what = f"{len(changed)} changed from the table" if len(changed) else "none changed"
+        cols = ["value", "unit", "table_value", "status", "description"]
+        return (
+            f"<p><b>ParameterSet</b>: {len(self)} parameters, {what}"
+            f"{'' if len(changed) else ' (first 10 shown)'}</p>"
+            + shown[cols].to_html(float_format=lambda v: f"{v:.4g}")
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """The parameters as a table: one row per parameter, indexed by name.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``value``, ``unit``, ``lower``, ``upper`` (in the unit), ``prior_sd``
+            (log-scale SD, NaN if none), ``fixed``, ``status``, ``description``, ``source``,
+            ``table_value`` (the table's value) and ``changed`` (value differs from it).
+        """
+        import pandas as pd
+
+        rows = []
+        for name, spec in self._table.items():
+            value = self._values[name]
+            rows.append({
+                "name": name, "value": value, "unit": spec.unit, "lower": spec.lower,
+                "upper": spec.upper,
+                "prior_sd": math.nan if spec.prior_sd is None else spec.prior_sd,
+                "fixed": spec.fixed, "status": spec.status, "description": spec.description,
+                "source": spec.source, "table_value": spec.value, "changed": value != spec.value,
+            })  # fmt: skip
+        return pd.DataFrame(rows).set_index("name")
+
+    def to_lmfit(self, free: Sequence[str] = ()) -> lmfit.Parameters:
+        """The parameters as :class:`lmfit.Parameters` (bounds from the table).
+
+        Parameters
+        ----------
+        free : sequence of str
+            Parameters to mark ``vary=True`` (default: none; all others ``vary=False``).
+
+        Returns
+        -------
+        lmfit.Parameters
+            Each parameter's ``user_data`` holds its ``unit``, ``status``, ``source``,
+            ``description`` and ``prior_sd`` (log-scale SD or None).
+        """
+        import lmfit
+
+        for name in free:
+            if name not in self._values:
+                raise UnknownParameterError(unknown_parameter_message(name, self._values))
+        out = lmfit.Parameters()
+        for name, spec in self._table.items():
+            out.add(name, value=self._values[name], min=spec.lower, max=spec.upper,
+                    vary=name in free and spec.lower < spec.upper)  # fmt: skip
+            out[name].user_data = {
+                "unit": spec.unit, "status": spec.status, "source": spec.source,
+                "description": spec.description, "prior_sd": spec.prior_sd,
+            }  # fmt: skip
+        return out
+
+    @classmethod
+    def from_lmfit(cls, params: lmfit.Parameters, base: ParameterSet | None = None) -> ParameterSet:
+        """A parameter set from :class:`lmfit.Parameters` (e.g. after your own lmfit fit).
+
+        Parameters
+        ----------
+        params : lmfit.Parameters
+            Values by parameter name (units as in the table); names outside the table are
+            refused.
+        base : ParameterSet, optional
+            Values of the parameters `params` does not name, and the model (default: the
+            package defaults).
+
+        Returns
+        -------
+        ParameterSet
+        """
+        import lmfit
+
+        if not isinstance(params, lmfit.Parameters):
+            raise ParameterError(
+                f"from_lmfit needs an lmfit.Parameters, got {type(params).__name__}"
+            )
+        base = base if base is not None else default_parameters()
+        return base.replace(**{name: float(p.value) for name, p in params.items()})
 
     def replace(self, **changes: float) -> ParameterSet:
         """Return a copy with some values changed (validated like the constructor).

@@ -389,6 +389,23 @@ class Regimen:
             ends[c.label] = np.unique(np.round(np.concatenate([t, t + c.interval]), 9))
         return slots
 
+    def __repr__(self) -> str:
+        if not self.courses:
+            return "Regimen(no treatment)"
+        return "Regimen(" + "; ".join(c.describe() for c in self.courses) + ")"
+
+    def _repr_html_(self) -> str:
+        """Notebook view: one row per course."""
+        import html
+
+        if not self.courses:
+            return "<p>Regimen: no treatment</p>"
+        rows = "".join(
+            f"<tr><td>{html.escape(c.label)}</td><td>{html.escape(c.describe())}</td></tr>"
+            for c in self.courses
+        )
+        return f"<table><tr><th>course</th><th>schedule</th></tr>{rows}</table>"
+
     def describe(self) -> str:
         """Multi-line human-readable description."""
         if not self.courses:

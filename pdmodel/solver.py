@@ -42,6 +42,9 @@ from .regimens import Regimen
 
 if TYPE_CHECKING:
     import pandas as pd
+    import xarray as xr
+
+    from .model import Model
 
 __all__ = [
     "METHODS",
@@ -151,6 +154,38 @@ class SimulationResult:
         """Number of patients."""
         return int(self.patient_ids.size)
 
+    def __repr__(self) -> str:
+        t = self.times
+        span = f"{t[0]:g}-{t[-1]:g} d ({t.size} times)" if t.size else "no times"
+        names = list(self.observables)
+        shown = ", ".join(names[:4]) + (f", ... {len(names) - 4} more" if len(names) > 4 else "")
+        steps = self.diagnostics.n_steps
+        per = f", {float(np.mean(steps)):.0f} steps/patient" if steps.size and steps.any() else ""
+        regimen = "; ".join(c.label for c in self.regimen.courses) or "no single regimen"
+        return (
+            f"SimulationResult({self.n_patients} patients, {span}, observables [{shown}], "
+            f"regimen: {regimen}{per})"
+        )
+
+    def _repr_html_(self) -> str:
+        """Notebook view: median (IQR) platelets at a few days, and what was recorded."""
+        import html
+
+        head = html.escape(repr(self))
+        if "platelets" not in self.observables or self.times.size == 0:
+            return f"<p>{head}</p>"
+        q = np.percentile(self.observables["platelets"], [25, 50, 75], axis=1)
+        rows = []
+        for day in sorted({0, 7, 14, 28, 56, 90, 180, float(self.times[-1])}):
+            i = int(np.searchsorted(self.times, day))
+            if i < self.times.size and self.times[i] == day:
+                rows.append(f"<tr><td>{day:g}</td><td>{q[1, i]:.1f}</td>"
+                            f"<td>{q[0, i]:.1f}-{q[2, i]:.1f}</td></tr>")  # fmt: skip
+        return (
+            f"<p>{head}</p><table><tr><th>day</th><th>median platelets (10^9/L)</th>"
+            f"<th>IQR</th></tr>{''.join(rows)}</table>"
+        )
+
     def __getitem__(self, name: str) -> Array:
         try:
             return self.observables[name]
@@ -236,6 +271,51 @@ class SimulationResult:
                 raise OptionError(f"`covariates` has no row for patients {missing[:5]}")
             frame = frame.merge(cov, on="patient", how="left", validate="many_to_one")
         return frame
+
+    def to_xarray(self, model: Model | None = None) -> xr.Dataset:
+        """The trajectories as an :class:`xarray.Dataset` (needs the ``[xarray]`` extra).
+
+        Parameters
+        ----------
+        model : Model, optional
+            Model whose observable units label the variables (default:
+            :func:`pdmodel.default_model`).
+
+        Returns
+        -------
+        xarray.Dataset
+            One variable per observable with dimensions ``(time, patient)`` and a ``units``
+            attribute; coordinates ``time`` (days) and ``patient`` (ids); the variable
+            ``treatment_days`` (per patient); the regimen and solver in the attributes.
+        """
+        try:
+            import xarray as xr
+        except ImportError:
+            from .errors import MissingExtraError
+
+            raise MissingExtraError(
+                "to_xarray needs xarray: pip install 'pdmodel[xarray]'"
+            ) from None
+        from .model import default_model
+
+        units = (model or default_model()).observable_labels
+        data = {
+            name: xr.Variable(("time", "patient"), values, {"units": units.get(name, "")})
+            for name, values in self.observables.items()
+        }
+        data["treatment_days"] = xr.Variable(("patient",), self.treatment_days(), {"units": "d"})
+        d = self.diagnostics
+        return xr.Dataset(
+            data,
+            coords={
+                "time": ("time", self.times, {"units": "d"}),
+                "patient": ("patient", self.patient_ids),
+            },
+            attrs={
+                "regimen": self.regimen.describe(),
+                "solver": f"{d.method}, rtol {d.rtol:g}, atol {d.atol:g}",
+            },
+        )
 
     def doses_frame(self) -> pd.DataFrame:
         """Tidy table of scheduled doses: patient, course, drug, route, time, amount, given."""

@@ -39,6 +39,8 @@ from .objective import (
 )
 
 if TYPE_CHECKING:
+    import lmfit
+    import lmfit.minimizer
     import pandas as pd
 
 
@@ -132,6 +134,88 @@ class FitResult:
                 }
             )
         return pd.DataFrame(rows)
+
+    @property
+    def lmfit_params(self) -> lmfit.Parameters:
+        """The estimates as :class:`lmfit.Parameters`.
+
+        Free parameters have ``vary=True``, their standard errors (``stderr``) and
+        correlations (``correl``); every parameter's ``user_data`` holds its ``unit``,
+        ``status``, ``source``, ``description`` and ``prior_sd``
+        (see :meth:`pdmodel.ParameterSet.to_lmfit`).  ``fit.params`` stays the
+        :class:`~pdmodel.ParameterSet` that every simulation function takes.
+        """
+        out = self.params.to_lmfit(free=self.free)
+        for name in self.free:
+            se = self.stderr.get(name, math.nan)
+            out[name].stderr = se if math.isfinite(se) else None
+            out[name].correl = {b: c for (a, b), c in self.correl.items() if a == name} or None
+        return out
+
+    @property
+    def minimizer_result(self) -> lmfit.minimizer.MinimizerResult:
+        """The fit as an :class:`lmfit.minimizer.MinimizerResult`, for lmfit's tools.
+
+        ``lmfit.fit_report(fit.minimizer_result)`` and ``lmfit.report_fit`` work on it.
+        ``chisqr`` is the objective (-2 log posterior, so the squared residuals are the
+        objective's terms), ``ndata`` the number of terms, ``nvarys`` the free parameters,
+        ``aic``/``bic`` the objective + 2k / + k ln(ndata); ``covar`` is rebuilt from the
+        standard errors and correlations.  It is built from the stored result, so a fit
+        loaded from a file has it too (``residual`` holds the signed square roots of the
+        terms' contributions, whose sign lmfit does not use).
+        """
+        from lmfit.minimizer import MinimizerResult
+
+        params = self.lmfit_params
+        k, ndata = len(self.free), len(self.terms)
+        res = MinimizerResult()
+        res.params = params
+        res.var_names = list(self.free)
+        res.method = str(self.provenance.get("method", "least_squares"))
+        res.nfev, res.ndata, res.nvarys = self.nfev, ndata, k
+        res.nfree = max(ndata - k, 1)
+        res.chisqr = self.objective
+        res.redchi = self.objective / res.nfree
+        res.aic = self.objective + 2 * k
+        res.bic = self.objective + k * math.log(max(ndata, 1))
+        res.success, res.message = self.success, self.message
+        res.residual = np.sqrt(np.maximum([t.value for t in self.terms], 0.0))
+        res.init_vals = [params[n].init_value for n in self.free]
+        res.init_values = dict(zip(self.free, res.init_vals, strict=True))
+        sd = np.array([self.stderr.get(n, math.nan) for n in self.free])
+        res.errorbars = bool(k) and bool(np.all(np.isfinite(sd)))
+        if res.errorbars:
+            corr = np.eye(k)
+            for i, a in enumerate(self.free):
+                for j, b in enumerate(self.free):
+                    if i != j:
+                        corr[i, j] = self.correl.get((a, b), 0.0)
+            res.covar = corr * np.outer(sd, sd)
+        else:
+            res.covar = None
+        res.x = np.array([self.params[n] for n in self.free])
+        return res
+
+    def __repr__(self) -> str:
+        est = ", ".join(
+            f"{n}={self.params[n]:.4g}" + (f"±{se:.2g}" if math.isfinite(se) else "")
+            for n in self.free[:4]
+            for se in [self.stderr.get(n, math.nan)]
+        ) + (f", ... {len(self.free) - 4} more" if len(self.free) > 4 else "")
+        trials = self.provenance.get("trials", [])
+        names = [t.get("id", "?") if isinstance(t, dict) else str(t) for t in trials]
+        return (
+            f"FitResult(objective={self.objective:.3f}, converged={self.success}, "
+            f"nfev={self.nfev}, trials={names}, free=[{est}])"
+        )
+
+    def _repr_html_(self) -> str:
+        """Notebook view: the headline and the estimates table."""
+        head = (
+            f"<p><b>FitResult</b>: objective (-2 log posterior) {self.objective:.3f}, "
+            f"converged {self.success} ({self.message}), {self.nfev} evaluations</p>"
+        )
+        return head + self.parameter_table().to_html(index=False, float_format=lambda v: f"{v:.4g}")
 
     def terms_table(self) -> pd.DataFrame:
         """Every objective term with the model's prediction and replicate probability."""

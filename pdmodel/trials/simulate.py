@@ -86,6 +86,25 @@ class TrialResult:
     simulations: dict[str, SimulationResult]
     smooth: dict[str, dict[str, ArmSummary]] | None = None
 
+    def __repr__(self) -> str:
+        counts: dict[str, int] = {}
+        for f in self.findings:
+            counts[f.status] = counts.get(f.status, 0) + 1
+        verdicts = ", ".join(f"{v} {k}" for k, v in counts.items())
+        arms = ", ".join(a.name for a in self.trial.arms)
+        return (
+            f"TrialResult({self.trial.id}: {self.n_per_arm} virtual patients per arm, seed "
+            f"{self.seed}, arms [{arms}]; findings: {verdicts or 'none'})"
+        )
+
+    def _repr_html_(self) -> str:
+        """Notebook view: the findings table."""
+        import html
+
+        return f"<p>{html.escape(repr(self))}</p>" + self.findings_table().to_html(
+            index=False, float_format=lambda v: f"{v:.3g}"
+        )
+
     def table(self) -> pd.DataFrame:
         """One row per endpoint and arm: model value, SD, median, n and replicate 95% interval."""
         import pandas as pd
