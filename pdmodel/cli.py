@@ -139,6 +139,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="NONMEM-style event table: each patient's dosing history replaces the scenario's "
         "regimen (and its covariate columns the population, unless --cohort is given)",
     )
+    _dask_argument(s)
+    s.add_argument(
+        "--stream",
+        action="store_true",
+        help="write the table to --out (.parquet) chunk by chunk, never holding every "
+        "trajectory in memory (for populations too large for it); no figure or endpoint summary",
+    )
+    s.add_argument(
+        "--chunk-size",
+        type=int,
+        metavar="N",
+        help="patients per chunk (default: all at once, 2000 with --dask or --stream)",
+    )
 
     w = sub.add_parser(
         "sweep",
@@ -162,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="builder.argument, regimen[i].argument, scenario.days, param.NAME",
     )
     w.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    _dask_argument(w)
 
     f = sub.add_parser(
         "fit",
@@ -206,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", metavar="FILE.json", default=f"{DEFAULT_OUTPUT}/fitted.json",
                    help="output JSON (a CSV with the same stem is written too)")  # fmt: skip
     f.add_argument("--quiet", action="store_true", help="no progress, no report")
+    _dask_argument(f)
 
     p = sub.add_parser(
         "params",
@@ -259,6 +274,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_DASK_HELP = (
+    "run the simulations on a Dask cluster: a scheduler address (tcp://host:8786) or local:N "
+    "for N local worker processes (needs the [dask] extra; results do not depend on it)"
+)
+
+
+def _dask_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dask", metavar="SCHEDULER", help=_DASK_HELP)
+
+
 def _trial_run_arguments(p: argparse.ArgumentParser) -> None:
     """The arguments `reproduce` and `validate` share."""
     p.add_argument("--params", metavar="FILE", help=_PARAMS_HELP.format(default="calibrated"))
@@ -268,6 +293,7 @@ def _trial_run_arguments(p: argparse.ArgumentParser) -> None:
         "--out", default=DEFAULT_OUTPUT, help=f"output folder (default: {DEFAULT_OUTPUT}/)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar, no tables")
+    _dask_argument(p)
 
 
 def _scenario_arguments(p: argparse.ArgumentParser, out: str, figure: str, quiet: str) -> None:
@@ -753,6 +779,30 @@ def _output_table(run: _Run, res: Any, layout: str, arm: str, observables: Any) 
     return frame
 
 
+def _simulate_stream(
+    args: argparse.Namespace, sc: Any, run: _Run, meta: dict[str, str], engine: dict[str, Any]
+) -> int:
+    """`simulate --stream`: the table straight to Parquet, chunk by chunk."""
+    from .distributed import simulate_to_parquet
+    from .errors import OptionError
+
+    out = Path(args.out or "")
+    if out.suffix.lower() != ".parquet":
+        raise OptionError("--stream writes Parquet: give --out FILE.parquet")
+    if args.figure:
+        raise OptionError("--stream writes no figure (it needs every trajectory); drop --figure")
+    if run.histories is not None:
+        raise OptionError("--stream simulates the scenario's regimen; it does not take --events")
+    observables = ("platelets",) if args.table == "nonmem" else sc.observables
+    info = simulate_to_parquet(out, run.pop, run.regimen, sc.days, layout=args.table,
+                               arm=sc.title, meta=meta, times=sc.times,
+                               observables=observables, **engine)  # fmt: skip
+    print(f"wrote {out} ({info['patients']:,} patients, {info['rows']:,} rows in "
+          f"{info['chunks']} chunks, {info['bytes'] / 1e6:.1f} MB); no figure or endpoint "
+          "summary with --stream")  # fmt: skip
+    return 0
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from .errors import OptionError
     from .io import write_table, write_text_atomic
@@ -768,8 +818,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         raise OptionError(f"--out must end in .csv or .parquet, got {out}")
     params, label = _params(args.params, "calibrated")
     run = _scenario_run(args, sc, params)
-    res = run.simulate(sc.days, times=sc.times, observables=sc.observables,
-                       progress=False if args.quiet else None)  # fmt: skip
+    engine: dict[str, Any] = {"progress": False if args.quiet else None}
+    if args.chunk_size is not None:
+        from .checks import check_whole
+
+        engine["chunk_size"] = check_whole(args.chunk_size, "--chunk-size", 1)
+    if args.stream:
+        return _simulate_stream(args, sc, run, _provenance(sc, params, label, run), engine)
+    res = run.simulate(sc.days, times=sc.times, observables=sc.observables, **engine)
     frame = _output_table(run, res, args.table, sc.title, sc.observables)
     meta = _provenance(sc, params, label, run)
     summary = None
@@ -880,6 +936,19 @@ _COMMANDS = {
 }
 
 
+def _on_dask(args: argparse.Namespace) -> int:
+    """Run the command with every simulation on the Dask cluster named by ``--dask``."""
+    from .distributed import dask_executor, parse_dask
+    from .errors import OptionError
+    from .solver import use_executor
+
+    parse_dask(args.dask)  # a bad value is refused before a cluster starts
+    if getattr(args, "workers", 1) > 1:
+        raise OptionError("--workers and --dask both say where to run; give one")
+    with dask_executor(args.dask) as executor, use_executor(executor):
+        return _COMMANDS[args.command](args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (tests call this directly).
 
@@ -894,6 +963,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits on --help, --version and usage errors
         return int(exc.code or 0)
     try:
+        if getattr(args, "dask", None) is not None:
+            return _on_dask(args)
         return _COMMANDS[args.command](args)
     except PDModelError as exc:
         if os.environ.get("PDMODEL_DEBUG"):

@@ -251,6 +251,18 @@ def metadata_path(path: str | os.PathLike[str]) -> Path:
     return p.with_name(f"{p.name}-metadata.json")
 
 
+def require_pyarrow() -> None:
+    """Raise :class:`~pdmodel.errors.MissingExtraError` unless pyarrow (Parquet) is installed."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        from .errors import MissingExtraError
+
+        raise MissingExtraError(
+            "Parquet files need pyarrow: pip install 'pdmodel[parquet]'"
+        ) from None
+
+
 def write_table(path: str | os.PathLike[str], frame: Any, meta: Mapping[str, Any]) -> list[Path]:
     """Write a table as plain CSV (provenance in a JSON sidecar) or Parquet (in its metadata).
 
@@ -273,14 +285,7 @@ def write_table(path: str | os.PathLike[str], frame: Any, meta: Mapping[str, Any
     """
     dest = Path(path)
     if dest.suffix.lower() == ".parquet":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            from .errors import MissingExtraError
-
-            raise MissingExtraError(
-                "Parquet output needs pyarrow: pip install 'pdmodel[parquet]'"
-            ) from None
+        require_pyarrow()
         import pyarrow as pa
         import pyarrow.parquet as pq
 

@@ -17,13 +17,16 @@ same event loop patient by patient; it is the reference used by the tests and be
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import contextvars
 import dataclasses
 import math
 import numbers
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -55,8 +58,42 @@ __all__ = [
     "get_threads",
     "set_threads",
     "simulate",
+    "simulate_chunks",
     "simulate_many",
+    "use_executor",
 ]
+
+#: The executor simulations use when none is passed (see :func:`use_executor`).
+_EXECUTOR: contextvars.ContextVar[Executor | None] = contextvars.ContextVar(
+    "pdmodel_executor", default=None
+)
+
+
+@contextlib.contextmanager
+def use_executor(executor: Executor | None) -> Iterator[Executor | None]:
+    """Run every simulation inside the ``with`` block on `executor`.
+
+    Simulations that are given an ``executor=`` keep theirs.  This is how the command line's
+    ``--dask`` reaches every simulation of a command (trials, fits, sweeps) without each
+    function taking an executor argument.
+
+    Parameters
+    ----------
+    executor : concurrent.futures.Executor or None
+        E.g. ``dask.distributed.Client(...).get_executor()`` or a process pool; None restores
+        in-process simulation for the block.
+
+    Yields
+    ------
+    concurrent.futures.Executor or None
+        `executor`.
+    """
+    token = _EXECUTOR.set(executor)
+    try:
+        yield executor
+    finally:
+        _EXECUTOR.reset(token)
+
 
 Array = NDArray[np.float64]
 
@@ -808,6 +845,75 @@ def simulate(
     return _run_groups(population, (regimen,), group, opts, so)[0]
 
 
+def simulate_chunks(
+    population: Population,
+    regimen: Regimen,
+    days: float,
+    *,
+    times: ArrayLike | None = None,
+    observables: Sequence[str] | None = None,
+    options: SolverOptions | None = None,
+    **solver: Any,
+) -> Iterator[SimulationResult]:
+    """Simulate a population chunk by chunk, yielding each chunk's result in order.
+
+    For populations whose trajectories do not fit in memory: the caller consumes (writes,
+    summarises) each chunk and lets it go; only a few chunks are in flight at a time (twice
+    the executor's workers, or one without an executor).  Concatenating the chunks gives
+    exactly :func:`simulate`'s result.
+
+    Parameters
+    ----------
+    population : Population
+        The patients.
+    regimen : Regimen
+        The regimen.
+    days, times, observables, options, **solver
+        As for :func:`simulate` (``chunk_size`` defaults to 2,000 patients).
+
+    Yields
+    ------
+    SimulationResult
+        One per chunk of consecutive patients.
+    """
+    _check_job(population, regimen, "")
+    so = SolverOptions.build(options, solver)
+    opts = _options(days, times, observables, so, tuple(population.params.model.observable_labels))
+    chunks = population.chunks(so.chunk_size or 2000)
+    executor = so.executor or _EXECUTOR.get()
+    show = want_progress(so.progress) and len(chunks) > 1
+    window = _window(executor)
+    regimens = (regimen,)
+
+    def run(chunk: Population) -> Any:
+        g = np.zeros(len(chunk), dtype=np.int64)
+        if executor is None:
+            return _run_chunk(chunk, regimens, g, opts)
+        return executor.submit(_run_chunk, chunk, regimens, g, opts)
+
+    pending: collections.deque[Any] = collections.deque()
+    todo = iter(chunks)
+    for chunk in progress_iter(chunks, show, "simulating chunks"):
+        del chunk  # the bar counts chunks as they are yielded
+        while len(pending) < window and (nxt := next(todo, None)) is not None:
+            pending.append(run(nxt))
+        head = pending.popleft()
+        result = head if executor is None else head.result()
+        g = np.zeros(len(result.ids), dtype=np.int64)
+        yield _combine([result], regimens, g, opts)[0]
+
+
+def _window(executor: Executor | None) -> int:
+    """Chunks in flight for :func:`simulate_chunks`: twice the executor's workers."""
+    if executor is None:
+        return 1
+    workers = getattr(executor, "_max_workers", None)
+    client = getattr(executor, "_client", None)  # dask.distributed's ClientExecutor
+    if workers is None and client is not None:
+        workers = sum(client.nthreads().values())
+    return 2 * max(int(workers or 2), 1)
+
+
 def simulate_many(
     jobs: Sequence[tuple[Population, Regimen]],
     days: float,
@@ -925,7 +1031,7 @@ def _run_groups(
     opts: _Options,
     so: SolverOptions,
 ) -> list[SimulationResult]:
-    chunk_size, executor, progress = so.chunk_size, so.executor, so.progress
+    chunk_size, executor, progress = so.chunk_size, so.executor or _EXECUTOR.get(), so.progress
     if chunk_size is None:
         chunk_size = len(population) if executor is None else 2000
     chunks = population.chunks(chunk_size)
