@@ -463,6 +463,7 @@ def _export_nonmem(args: argparse.Namespace) -> int:
         res = run.simulate(sc.days, times=sc.times, observables=sc.observables, progress=False)
         frame = _output_table(run, res, "nonmem", sc.title, sc.observables)
         meta = _provenance(sc, params, label, run)
+        meta["compartments"] = _compartment_meta(params)  # type: ignore[assignment]
     else:
         frame, meta = _trial_event_table(args, params, label)
     written = write_table(out, frame, meta)
@@ -501,6 +502,7 @@ def _trial_event_table(
             f"{a.name}: {a.regimen.describe()}".replace("\n", ", ") for a in trial.arms
         ),
     }
+    meta["compartments"] = _compartment_meta(params)  # type: ignore[assignment]
     return pd.concat(parts, ignore_index=True), meta
 
 
@@ -754,6 +756,18 @@ def _provenance(sc: Any, params: ParameterSet, label: str, run: _Run) -> dict[st
     }
 
 
+def _compartment_meta(params: ParameterSet) -> dict[str, str]:
+    """The CMT numbering, for the provenance of an event table."""
+    from .events import compartments
+
+    return {
+        str(r.CMT): f"dose {r.drug} {r.route} ({r.unit})"
+        if r.kind == "dose"
+        else f"observation {r.observable} ({r.unit})"
+        for r in compartments(params.model).itertuples()
+    }
+
+
 def _sha256_text(text: str) -> str:
     import hashlib
 
@@ -794,6 +808,8 @@ def _simulate_stream(
     if run.histories is not None:
         raise OptionError("--stream simulates the scenario's regimen; it does not take --events")
     observables = ("platelets",) if args.table == "nonmem" else sc.observables
+    if args.table == "nonmem":
+        meta["compartments"] = _compartment_meta(run.pop.params)  # type: ignore[assignment]
     info = simulate_to_parquet(out, run.pop, run.regimen, sc.days, layout=args.table,
                                arm=sc.title, meta=meta, times=sc.times,
                                observables=observables, **engine)  # fmt: skip
@@ -828,6 +844,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     res = run.simulate(sc.days, times=sc.times, observables=sc.observables, **engine)
     frame = _output_table(run, res, args.table, sc.title, sc.observables)
     meta = _provenance(sc, params, label, run)
+    if args.table == "nonmem":
+        meta["compartments"] = _compartment_meta(params)  # type: ignore[assignment]
     summary = None
     if sc.endpoints:
         import pandas as pd

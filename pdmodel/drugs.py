@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .model.expressions import Expression
     from .pk import DrugPK
 
-__all__ = ["AMOUNT_UNITS", "DRUG_TABLE", "DrugSpec", "get_drug", "register_drug"]
+__all__ = ["AMOUNT_UNITS", "BUILTIN_DRUGS", "DRUG_TABLE", "DrugSpec", "get_drug", "register_drug"]
 
 #: Amount units a drug may be dosed in, with their size in mg.
 AMOUNT_UNITS: dict[str, float] = {"mg": 1.0, "ug": 1e-3}
@@ -242,3 +242,7 @@ register_drug(
         description="recombinant human interleukin-11, subcutaneous",
     )
 )
+
+#: The package's own drugs, in event-table compartment order (see
+#: :func:`pdmodel.events.compartments`: their dosing compartments are always CMT 1-4).
+BUILTIN_DRUGS: tuple[str, ...] = tuple(DRUG_TABLE)

@@ -11,8 +11,9 @@ TIME     time since the first treatment day, **days**
 EVID     1 = dose record, 0 = observation record
 AMT      dose amount: **mg** for glucocorticoids, **ug** for rhIL-11 (absolute, after any
          per-kg scaling); 0 on observation records
-CMT      compartment number (see :func:`compartments`): dosing compartments first (one per
-         drug and route), then one observation compartment per model observable
+CMT      compartment number (see :func:`compartments`): the package's dosing compartments
+         (1-4, one per drug and route), one observation compartment per model observable
+         (platelets 5), then the dosing compartments of drugs added by ``register_drug``
 RATE     0 (bolus or absorption from a depot; infusions are not modelled)
 DV       observed or simulated value of the observation compartment's observable (unit of
          the observable; platelets in 10^9/L); 0 on dose records
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .drugs import DRUG_TABLE
+from .drugs import BUILTIN_DRUGS, DRUG_TABLE
 from .errors import DataError, OptionError
 from .parameters import ParameterSet, parameters_or_default
 from .population import Population
@@ -58,6 +59,11 @@ EVENT_COLUMNS = ("ID", "TIME", "EVID", "AMT", "CMT", "RATE", "DV", "MDV", "ARM")
 def compartments(model: Model | None = None) -> pd.DataFrame:
     """The CMT numbering of event tables.
 
+    The package's dosing compartments come first and never move (prednisone oral 1,
+    dexamethasone oral 2 and IV 3, rhIL-11 SC 4); then one observation compartment per
+    observable of `model`, in its order (platelets 5); then the dosing compartments of drugs
+    added with :func:`pdmodel.register_drug`.
+
     Parameters
     ----------
     model : Model, optional
@@ -75,13 +81,19 @@ def compartments(model: Model | None = None) -> pd.DataFrame:
 
     model = model or default_model()
     rows: list[dict[str, Any]] = []
-    for name, spec in DRUG_TABLE.items():
-        for route in spec.routes:
-            rows.append({"kind": "dose", "drug": name, "route": route, "observable": "",
-                         "unit": spec.amount_unit})  # fmt: skip
+
+    def doses(names: Sequence[str]) -> None:
+        for name in names:
+            spec = DRUG_TABLE[name]
+            for route in spec.routes:
+                rows.append({"kind": "dose", "drug": name, "route": route, "observable": "",
+                             "unit": spec.amount_unit})  # fmt: skip
+
+    doses(BUILTIN_DRUGS)  # always CMT 1-4, whatever else is registered
     for obs, unit in model.observable_labels.items():
         rows.append({"kind": "observation", "drug": "", "route": "", "observable": obs,
                      "unit": unit})  # fmt: skip
+    doses([name for name in DRUG_TABLE if name not in BUILTIN_DRUGS])
     table = pd.DataFrame(rows)
     table.insert(0, "CMT", np.arange(1, len(table) + 1))
     return table

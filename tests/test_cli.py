@@ -245,8 +245,16 @@ def test_outputs_go_to_one_default_folder_and_figures_next_to_tables(
     scenario = _SCENARIO.with_name("il11_stop_rule.toml")
     assert main(["simulate", str(scenario), "--quiet"]) == 0
     out = tmp_path / "pdmodel-output"
-    assert sorted(p.name for p in out.iterdir()) == ["il11_stop_rule.csv", "il11_stop_rule.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "il11_stop_rule.csv",
+        "il11_stop_rule.csv-metadata.json",
+        "il11_stop_rule.png",
+    ]
     (tmp_path / "runs").mkdir()
     assert main(["simulate", str(scenario), "--out", "runs/a.csv", "--quiet"]) == 0
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["a.csv", "a.png"]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
+        "a.csv",
+        "a.csv-metadata.json",
+        "a.png",
+    ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pdmodel-output", "runs"]
