@@ -23,7 +23,10 @@ import pandas as pd
 
 import pdmodel as pm
 
-HERE = Path(__file__).resolve().parent
+try:
+    HERE = Path(__file__).resolve().parent
+except NameError:  # sphinx-gallery runs the script in its own folder, without __file__
+    HERE = Path.cwd()
 
 
 def main(argv: list[str] | None = None) -> str:
