@@ -169,8 +169,11 @@ class Population:
         a column ``z_<name>`` gives the standard-normal deviate instead.  Effects without a
         column are drawn from the model's distribution (the random effects are independent,
         so this is the distribution conditional on the given columns); that needs `seed`.
-        An `id_column` (default ``ID``), if present, gives the patient identifiers.  Columns
-        that are neither are refused, so that a misspelt covariate is not silently ignored.
+        A column ``ab_positive`` (the untreated antibody test: 1 positive, 0 negative) conditions
+        the effects not given on that result (exact rejection sampling; e.g. positives get
+        faster antibody-mediated clearance).  An `id_column` (default ``ID``), if present,
+        gives the patient identifiers.  Other columns are refused, so that a misspelt
+        covariate is not silently ignored.
 
         Parameters
         ----------
@@ -201,12 +204,14 @@ class Population:
         if len(df) == 0:
             raise DataError("cohort table has no rows: a population needs at least one patient")
         effects = {r.name: r for r in params.model.random_effects}
-        allowed = {id_column, *effects, *(f"z_{k}" for k in effects)}
+        observed = [o.name for o in params.model.observables if o.name in CONDITIONING]
+        allowed = {id_column, *effects, *(f"z_{k}" for k in effects), *observed}
         unknown = [str(c) for c in df.columns if c not in allowed]
         if unknown:
             raise DataError(
                 f"cohort column `{unknown[0]}` is not a random effect of the model; use one of "
-                f"{tuple(effects)} (individual values), z_<name> (deviates) or `{id_column}`"
+                f"{tuple(effects)} (individual values), z_<name> (deviates), a baseline "
+                f"observation {tuple(observed)} or `{id_column}`"
             )
         n = len(df)
 
@@ -242,8 +247,16 @@ class Population:
                     f"cohort table does not give {missing}; pass `seed` to draw them from the "
                     "model's distribution (or add the columns)"
                 )
-            draws = _rng(seed).standard_normal((len(missing), n))
+            rng = _rng(seed)
+            draws = rng.standard_normal((len(missing), n))
             z.update(zip(missing, draws, strict=True))
+            for name in observed:
+                if name in df.columns:
+                    _condition(params, z, missing, name, column(name), rng)
+        else:
+            for name in observed:
+                if name in df.columns:
+                    _condition(params, z, [], name, column(name), _rng(0))
         ids = None
         if id_column in df.columns:
             raw = column(id_column)
@@ -295,6 +308,53 @@ class Population:
         """Individual parameter values by name (units as in the parameter table)."""
         ind = self.individuals()
         return {r.name: ind.values[r.name] for r in self.params.model.random_effects if r.typical}
+
+
+#: Baseline observations a cohort table may give (binary), on which the effects it does not
+#: give are conditioned (``ab_positive``: the untreated antibody test, 1 positive, 0 negative).
+CONDITIONING = ("ab_positive",)
+
+#: Rejection rounds before a cohort row's baseline observation is declared unreachable.
+_MAX_ROUNDS = 500
+
+
+def _condition(
+    params: ParameterSet,
+    z: dict[str, NDArray[np.float64]],
+    missing: list[str],
+    name: str,
+    target: NDArray[np.float64],
+    rng: np.random.Generator,
+) -> None:
+    """Redraw the `missing` effects of the rows whose untreated `name` differs from `target`.
+
+    Rejection sampling: what is kept is a draw from the model's distribution of the missing
+    effects conditional on the given ones and on the observation (exact, not approximate).
+    """
+    from .errors import DataError
+    from .model import baseline_state, observables
+
+    bad = np.flatnonzero((target != 0) & (target != 1))
+    if bad.size:
+        raise DataError(
+            f"cohort row {bad[0] + 1}, column `{name}`: must be 0 or 1, got {target[bad[0]]:g}"
+        )
+    for _ in range(_MAX_ROUNDS):
+        ind = params.model.individuals(params, z)
+        value = observables(baseline_state(ind), {}, ind, (name,))[name]
+        wrong = np.flatnonzero(value != target)
+        if wrong.size == 0:
+            return
+        if not missing:
+            break
+        for key in missing:
+            z[key][wrong] = rng.standard_normal(wrong.size)
+    row = int(wrong[0])
+    given = "the values given" if not missing else f"any draw of {missing} with the values given"
+    raise DataError(
+        f"cohort row {row + 1}, column `{name}`: {given} cannot give an untreated {name} of "
+        f"{target[row]:g}"
+    )
 
 
 def _deviates(

@@ -55,6 +55,13 @@ def test_export_keeps_the_fit(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["export", "params", "--params", "calibrated", "--out", str(csv)]) == 0
     rows = {r.split(",")[0]: r for r in csv.read_text().splitlines()}
     assert rows["name"].endswith("free,stderr,ci95_low,ci95_high")
+    import pandas as pd
+
+    table = pd.read_csv(csv)  # no options
+    assert list(table.columns[:3]) == ["name", "value", "unit"] and len(table) == len(
+        shipped.params
+    )
+    assert table.set_index("name").loc["k_ab", "stderr"] == shipped.stderr["k_ab"]
     assert f",True,{shipped.stderr['k_ab']!r}," in rows["k_ab"]
     capsys.readouterr()
     # from a CSV view the uncertainty columns cannot be carried: said, not silently dropped

@@ -389,3 +389,31 @@ def test_cli_options_that_do_not_combine(tmp_path: Path, capsys) -> None:
     assert main(["export", "params", "--trial", "wu2016", "--out", str(tmp_path / "p.json")]) == 2
     assert "--trial is an option of `export nonmem`" in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists() and not (tmp_path / "p.json").exists()
+
+
+def test_cohort_antibody_status_conditions_the_effects_not_given():
+    params = pm.calibrated_parameters()
+    status = np.array([1, 0] * 60)
+    cohort = pd.DataFrame({"plt_base": 15.0, "ab_positive": status})
+    pop = pm.Population.from_frame(cohort, params, seed=3)
+    res = pm.simulate(pop, pm.Regimen(), 1.0, observables=["ab_positive"])
+    np.testing.assert_array_equal(res["ab_positive"][0], status)
+    # the condition moves the clearance deviate: positives clear faster (exact rejection draw)
+    assert pop.z["k_ab"][status == 1].mean() > pop.z["k_ab"][status == 0].mean() + 0.5
+    np.testing.assert_allclose(pop.covariates()["plt_base"], 15.0)
+    # same seed, same patients
+    again = pm.Population.from_frame(cohort, params, seed=3)
+    assert np.array_equal(again.z["ab_assay"], pop.z["ab_assay"])
+
+
+def test_cohort_antibody_status_contradicted_by_every_given_value():
+    params = pm.calibrated_parameters()
+    full = events.cohort_frame(pm.Population.sample(4, params, seed=1))
+    truth = pm.simulate(pm.Population.from_frame(full, params), pm.Regimen(), 1.0,
+                        observables=["ab_positive"])["ab_positive"][0]  # fmt: skip
+    full["ab_positive"] = 1 - truth
+    with pytest.raises(DataError, match=r"cohort row 1, column `ab_positive`: the values given"):
+        pm.Population.from_frame(full, params)
+    full["ab_positive"] = 2
+    with pytest.raises(DataError, match="must be 0 or 1"):
+        pm.Population.from_frame(full, params)
