@@ -101,7 +101,7 @@ def compartments(model: Model | None = None) -> pd.DataFrame:
 
 def to_event_table(
     result: SimulationResult,
-    population: Population,
+    population: Population | None = None,
     *,
     arm: str | Mapping[int, str] = "",
     observables: Sequence[str] = ("platelets",),
@@ -115,8 +115,9 @@ def to_event_table(
     ----------
     result : SimulationResult
         Simulation of `population`.
-    population : Population
-        The simulated patients (gives the covariate columns).
+    population : Population, optional
+        The simulated patients: gives the covariate columns (without it, the table has
+        none) and the CMT numbering of its model (default: the default model's).
     arm : str
         Value of the ``ARM`` column (e.g. the scenario title or the trial arm), or a mapping
         of patient ID to arm (patients it does not name get an empty label).
@@ -130,11 +131,13 @@ def to_event_table(
     """
     import pandas as pd
 
-    if not np.array_equal(np.asarray(population.ids), result.patient_ids):
+    if population is not None and not np.array_equal(
+        np.asarray(population.ids), result.patient_ids
+    ):
         raise OptionError("`population` is not the population of `result` (patient ids differ)")
     if isinstance(observables, str):
         observables = (observables,)
-    cmt = compartments(population.params.model)
+    cmt = compartments(population.params.model if population is not None else None)
     dose_cmt = {(r.drug, r.route): r.CMT for r in cmt.itertuples() if r.kind == "dose"}
     obs_cmt = {r.observable: r.CMT for r in cmt.itertuples() if r.kind == "observation"}
     parts = []
@@ -158,6 +161,8 @@ def to_event_table(
     table = pd.concat(parts, ignore_index=True)
     table = table.sort_values(["ID", "TIME", "EVID", "CMT"], kind="stable", ignore_index=True)
     table["ARM"] = arm if isinstance(arm, str) else table["ID"].map(dict(arm)).fillna("")
+    if population is None:
+        return table
     cohort = cohort_frame(population)
     return table.merge(cohort, on="ID", how="left", validate="many_to_one")
 

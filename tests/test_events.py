@@ -111,6 +111,15 @@ def test_round_trip_identical_histories_and_counts(trial, table):
     pd.testing.assert_frame_equal(_csv_roundtrip(again), _csv_roundtrip(table))
 
 
+def test_event_table_without_population_has_no_covariates(trial, table):
+    _, _, res = trial
+    bare = events.to_event_table(res)
+    assert list(bare.columns) == list(events.EVENT_COLUMNS)
+    pd.testing.assert_frame_equal(bare, table[list(events.EVENT_COLUMNS)].assign(ARM=""))
+    data = events.from_event_table(bare)
+    assert data.regimens == events.from_event_table(table).regimens
+
+
 def test_observations_are_read(table):
     data = events.from_event_table(table)
     obs = data.observations
