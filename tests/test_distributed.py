@@ -107,6 +107,14 @@ def test_cli_dask_local_cluster_streams_the_same_table(tmp_path: Path, capsys) -
                  "--quiet"])  # fmt: skip
     assert code == 0
     pd.testing.assert_frame_equal(pd.read_parquet(streamed), pd.read_csv(memory), check_dtype=False)
+    # the ordinary (gathered) run on the cluster writes byte-identical files
+    on_dask = tmp_path / "dask.csv"
+    code = main(["simulate", scenario, "--n", "40", "--seed", "3", "--dask", "local:2",
+                 "--out", str(on_dask), "--quiet"])  # fmt: skip
+    assert code == 0
+    assert on_dask.read_bytes() == memory.read_bytes()
+    a, b = (p.with_name(p.name + "-metadata.json") for p in (on_dask, memory))
+    assert a.read_text().replace("dask.csv", "X") == b.read_text().replace("small.csv", "X")
 
 
 def test_cli_dask_reproduce_same_findings(tmp_path: Path, capsys) -> None:
