@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 
-
 def _run(mode: str, n: int, out: str) -> dict[str, float]:
     import pdmodel as pm
     from pdmodel.distributed import dask_executor, simulate_to_parquet
