@@ -22,6 +22,12 @@ def read_toml(path: Path, error: type[Exception], what: str) -> tuple[dict[str, 
 def parse_toml(raw: bytes, origin: str, error: type[Exception]) -> dict[str, Any]:
     """Parse TOML bytes; raises `error` naming `origin` on malformed input."""
     try:
-        return tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return tomllib.loads(raw.decode("utf-8-sig"))  # a byte-order mark is fine
+    except UnicodeDecodeError as exc:
+        raise error(
+            f"{origin}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the file as UTF-8"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
         raise error(f"{origin}: malformed TOML: {exc}") from None
+    except RecursionError:
+        raise error(f"{origin}: TOML nested too deeply to be a pdmodel file") from None

@@ -22,7 +22,7 @@ import io as _io
 import json
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ from .parameters import ParameterSet, default_parameters, unknown_parameter_mess
 
 __all__ = [
     "EXPORTERS",
+    "OutputSet",
+    "check_writable",
     "from_event_table",
     "load_parameters",
     "metadata_path",
@@ -230,6 +232,162 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[str], None]) -> 
     return dest
 
 
+def check_writable(path: str | os.PathLike[str], option: str = "output") -> Path:
+    """Refuse, before any work, an output path that cannot be written.
+
+    Checks that no existing ancestor of `path` is a file, that `path` is not a folder, and
+    that a file can be created in its nearest existing folder (a probe file, removed at once:
+    catches read-only file systems and permissions, for root too).
+
+    Parameters
+    ----------
+    path : path-like
+        The output file, or (for folder outputs) the folder.
+    option : str
+        The option that named it, for the message (``--out``, ``--figure``).
+
+    Returns
+    -------
+    Path
+    """
+    from .errors import OptionError
+
+    dest = Path(path)
+    probe_dir = dest.parent
+    while not probe_dir.exists() and probe_dir != probe_dir.parent:
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise OptionError(f"{option} {dest}: {probe_dir} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe_dir):
+            pass
+    except OSError as exc:
+        raise OptionError(f"{option} {dest}: cannot write in {probe_dir}: {exc.strerror}") from None
+    return dest
+
+
+class OutputSet:
+    """All-or-nothing outputs: files are staged next to their destinations, then moved
+    into place together when the ``with`` block succeeds.
+
+    On any exception in the block (an error, Ctrl-C, a full disk) the staged files are removed
+    and the destinations are untouched.  `stale` names files of the same folder that the
+    command owns: those not produced this time are removed at commit, so a rerun into a
+    folder replaces its whole set (no result of an earlier run is left beside new ones).
+
+    Parameters
+    ----------
+    folder : path-like, optional
+        Folder of the `stale` names (created at commit if needed).
+    stale : sequence of str
+        File names in `folder` owned by the command.
+    inputs : sequence of path-like
+        The command's input files: an output onto one of them is refused.
+    """
+
+    def __init__(
+        self,
+        folder: str | os.PathLike[str] | None = None,
+        stale: Sequence[str] = (),
+        inputs: Sequence[str | os.PathLike[str] | None] = (),
+    ) -> None:
+        self.folder = Path(folder) if folder is not None else None
+        self.stale = tuple(stale)
+        self._inputs = {Path(p).resolve() for p in inputs if p is not None}
+        self._staged: dict[Path, str] = {}
+
+    def __enter__(self) -> OutputSet:
+        return self
+
+    def path(self, name: str | os.PathLike[str]) -> Path:
+        """Destination of `name` (relative names are in `folder`)."""
+        p = Path(name)
+        return self.folder / p if self.folder is not None and not p.is_absolute() else p
+
+    def claim(self, name: str | os.PathLike[str]) -> Path:
+        """Check an output before any work: not an input, not twice, writable."""
+        from .errors import OptionError
+
+        dest = self.path(name)
+        if dest.resolve() in self._inputs:
+            raise OptionError(f"output {dest} is one of the command's inputs; it would be "
+                              "overwritten: choose another name")  # fmt: skip
+        check_writable(dest)
+        return dest
+
+    def write(self, name: str | os.PathLike[str], writer: Callable[[str], None]) -> Path:
+        """Stage a file: `writer` fills a temporary file (same suffix as the destination)."""
+        from .errors import OptionError
+
+        dest = self.claim(name)
+        if dest in self._staged:
+            raise OptionError(f"output {dest} is named twice")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=dest.suffix, dir=dest.parent)
+        os.close(fd)
+        self._staged[dest] = tmp
+        writer(tmp)
+        return dest
+
+    def text(self, name: str | os.PathLike[str], content: str) -> Path:
+        """Stage a UTF-8 text file."""
+
+        def put(tmp: str) -> None:
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                fh.write(content)
+
+        return self.write(name, put)
+
+    def figure(self, name: str | os.PathLike[str], fig: Any) -> Path:
+        """Stage a matplotlib figure (format from the suffix)."""
+        return self.write(name, lambda tmp: fig.savefig(tmp, dpi=120))
+
+    def table(
+        self, name: str | os.PathLike[str], frame: Any, meta: Mapping[str, Any]
+    ) -> list[Path]:
+        """Stage a table as :func:`write_table` writes it (CSV and sidecar, or Parquet)."""
+        dest = self.path(name)
+        if dest.suffix.lower() not in (".csv", ".parquet"):
+            from .errors import OptionError
+
+            raise OptionError(
+                f"cannot write a table to {dest}: give a file name ending in .csv or .parquet"
+            )
+        if dest.suffix.lower() == ".parquet":
+            require_pyarrow()
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            arrow = pa.Table.from_pandas(frame, preserve_index=False)
+            kv = dict(arrow.schema.metadata or {})
+            kv[b"pdmodel"] = json.dumps(dict(meta)).encode()
+            arrow = arrow.replace_schema_metadata(kv)
+            return [self.write(dest, lambda tmp: pq.write_table(arrow, tmp))]
+        doc = _sidecar(dest, frame, meta)
+        return [self.text(dest, frame.to_csv(index=False)), self.text(metadata_path(dest), doc)]
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        if kind is not None:
+            for tmp in self._staged.values():
+                Path(tmp).unlink(missing_ok=True)
+            return
+        mode = _file_mode()
+        for tmp in self._staged.values():
+            os.chmod(tmp, mode)
+        for dest, tmp in self._staged.items():
+            os.replace(tmp, dest)
+        if self.folder is not None:
+            for name in self.stale:
+                old = self.folder / name
+                if old not in self._staged and old.is_file():
+                    old.unlink()
+
+    @property
+    def written(self) -> list[Path]:
+        """The destinations staged so far, in order."""
+        return list(self._staged)
+
+
 def _file_mode() -> int:
     """Permissions of a new file under the current umask (mkstemp would give 0600)."""
     mask = os.umask(0)
@@ -263,11 +421,18 @@ def require_pyarrow() -> None:
         ) from None
 
 
+def _sidecar(dest: Path, frame: Any, meta: Mapping[str, Any]) -> str:
+    """The JSON sidecar of a CSV table: provenance and the column names."""
+    doc = {"format": "pdmodel-table", "url": dest.name, **dict(meta),
+           "columns": [str(c) for c in frame.columns]}  # fmt: skip
+    return json.dumps(doc, indent=1) + "\n"
+
+
 def write_table(path: str | os.PathLike[str], frame: Any, meta: Mapping[str, Any]) -> list[Path]:
     """Write a table as plain CSV (provenance in a JSON sidecar) or Parquet (in its metadata).
 
     The CSV has no comment lines, so ``pandas.read_csv(path)`` reads it with no options.
-    Both files are written atomically; if the second fails, the first is removed again.
+    The files are written all or nothing (:class:`OutputSet`).
 
     Parameters
     ----------
@@ -283,53 +448,15 @@ def write_table(path: str | os.PathLike[str], frame: Any, meta: Mapping[str, Any
     list of Path
         The files written.
     """
-    dest = Path(path)
-    if dest.suffix.lower() == ".parquet":
-        require_pyarrow()
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        arrow = pa.Table.from_pandas(frame, preserve_index=False)
-        kv = dict(arrow.schema.metadata or {})
-        kv[b"pdmodel"] = json.dumps(dict(meta)).encode()
-        arrow = arrow.replace_schema_metadata(kv)
-        return [write_atomic(dest, lambda tmp: pq.write_table(arrow, tmp))]
-    side = metadata_path(dest)
-    if dest.suffix.lower() != ".csv":
-        from .errors import OptionError
-
-        raise OptionError(
-            f"cannot write a table to {dest}: give a file name ending in .csv or .parquet"
-        )
-    doc = {"format": "pdmodel-table", "url": dest.name, **dict(meta),
-           "columns": [str(c) for c in frame.columns]}  # fmt: skip
-    # both files are complete before either replaces what was there
-    text = {dest: frame.to_csv(index=False), side: json.dumps(doc, indent=1) + "\n"}
-    temps: dict[Path, str] = {}
-    try:
-        for p, content in text.items():
-            if not p.parent.exists():
-                raise ParameterError(f"cannot write {p}: folder {p.parent} does not exist")
-            if p.is_dir():
-                raise ParameterError(f"cannot write {p}: it is a folder; give a file name")
-            fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=p.suffix, dir=p.parent)
-            temps[p] = tmp
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                fh.write(content)
-        for p, tmp in temps.items():
-            os.chmod(tmp, _file_mode())
-            os.replace(tmp, p)
-    finally:
-        for tmp in temps.values():
-            Path(tmp).unlink(missing_ok=True)
-    return [dest, side]
+    with OutputSet() as outputs:
+        return outputs.table(path, frame, meta)
 
 
 def _format_of(path: Path, fmt: str | None) -> str:
     fmt = fmt or path.suffix.lower().lstrip(".")
     if fmt not in ("json", "csv"):
         raise ParameterError(
-            f"{path}: cannot tell the format; use a .json or .csv file (or pass fmt='json'/'csv')"
+            f"{path}: cannot tell the format from the extension; name the file .json or .csv"
         )
     return fmt
 
@@ -379,14 +506,11 @@ def load_parameters(
     """
     src = Path(path)
     base = base or default_parameters()
-    try:
-        text = src.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ParameterError(f"cannot read parameter file {src}: {exc.strerror or exc}") from None
+    text = read_text(src, "parameter", ParameterError)
     kind = _format_of(src, fmt)
-    entries = _parse_json(text, src) if kind == "json" else _parse_csv(text, src)
-    values: dict[str, Any] = {}
     table = base.table
+    entries = _parse_json(text, src, table) if kind == "json" else _parse_csv(text, src)
+    values: dict[str, Any] = {}
     for name, (value, unit) in entries.items():
         if name not in table:
             raise UnknownParameterError(f"{src}: {unknown_parameter_message(name, table)}")
@@ -402,15 +526,102 @@ def load_parameters(
         raise ParameterError(f"{src}: {exc}") from None
 
 
-def _parse_json(text: str, src: Path) -> dict[str, tuple[Any, str | None]]:
+def read_text(src: Path, what: str, error: type[Exception]) -> str:
+    """The text of an input file (UTF-8, a byte-order mark allowed); errors name the file.
+
+    Parameters
+    ----------
+    src : Path
+        The file.
+    what : str
+        What it is, for the message (``parameter``, ``fit``, ...).
+    error : type
+        Exception class to raise (one of the package's errors).
+
+    Returns
+    -------
+    str
+    """
     try:
-        data = json.loads(text)
+        raw = src.read_bytes()
+    except OSError as exc:
+        raise error(f"cannot read {what} file {src}: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise error(
+            f"{src}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the file as UTF-8"
+        ) from None
+
+
+def strict_json(text: str, src: Path, error: type[Exception]) -> Any:
+    """Parse JSON, refusing duplicate keys (which plain ``json`` lets the last one win).
+
+    Parameters
+    ----------
+    text : str
+        The document.
+    src : Path
+        Its file, for messages.
+    error : type
+        Exception class to raise.
+
+    Returns
+    -------
+    object
+    """
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                raise error(f"{src}: duplicate key `{key}` in JSON (each key once)")
+            out[key] = value
+        return out
+
+    try:
+        return json.loads(text, object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:
-        raise ParameterError(f"{src}: malformed JSON: {exc}") from None
+        raise error(f"{src}: malformed JSON: {exc}") from None
+    except RecursionError:
+        raise error(f"{src}: JSON nested too deeply to be a pdmodel file") from None
+
+
+#: Keys of a parameter file's top level and of a parameter entry (what `save_parameters` writes).
+_FILE_KEYS = ("format", "format_version", "pdmodel_version", "parameters", "provenance", "fit")
+_ENTRY_KEYS = ("value", "unit", "lower", "upper", "prior", "status", "description", "source",
+               "free", "stderr", "ci95")  # fmt: skip
+#: Parameter file format versions this package reads.
+FORMAT_VERSIONS = (1,)
+
+
+def _unknown_key(src: Path, key: str, allowed: Sequence[str], where: str) -> ParameterError:
+    import difflib
+
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f"did you mean `{close[0]}`? " if close else ""
+    return ParameterError(
+        f"{src}: unknown key `{key}` {where}; {hint}allowed: {', '.join(allowed)}"
+    )
+
+
+def _parse_json(
+    text: str, src: Path, table: Mapping[str, Any]
+) -> dict[str, tuple[Any, str | None]]:
+    data = strict_json(text, src, ParameterError)
     if not isinstance(data, Mapping) or not isinstance(data.get("parameters"), Mapping):
         raise ParameterError(f"{src}: expected an object with a `parameters` object")
+    for key in data:
+        if key not in _FILE_KEYS:
+            raise _unknown_key(src, key, _FILE_KEYS, "at the top level")
     if data.get("format", _FORMAT) != _FORMAT:
         raise ParameterError(f"{src}: `format` is {data.get('format')!r}, expected {_FORMAT!r}")
+    version = data.get("format_version", 1)
+    if isinstance(version, bool) or version not in FORMAT_VERSIONS:
+        raise ParameterError(
+            f"{src}: `format_version` {version!r} is not one this pdmodel reads "
+            f"({', '.join(map(str, FORMAT_VERSIONS))}); upgrade pdmodel or re-export the file"
+        )
     out: dict[str, tuple[Any, str | None]] = {}
     for name, entry in data["parameters"].items():
         if isinstance(entry, Mapping):
@@ -419,6 +630,18 @@ def _parse_json(text: str, src: Path) -> dict[str, tuple[Any, str | None]]:
                     f"{src}: parameter `{name}` has no `value` (a parameter file lists "
                     '`"parameters": {"name": {"value": ...}}`; is this one?)'
                 )
+            for key in entry:
+                if key not in _ENTRY_KEYS:
+                    raise _unknown_key(src, key, _ENTRY_KEYS, f"in parameter `{name}`")
+            spec = table[name] if name in table else None
+            for key in ("lower", "upper", "prior"):
+                if spec is not None and key in entry and entry[key] != getattr(spec, key):
+                    raise ParameterError(
+                        f"{src}: parameter `{name}` has `{key}` {entry[key]!r} but the "
+                        f"parameter table says {getattr(spec, key)!r}: bounds and priors come "
+                        "from the table, a file gives values; remove the key (or derive a "
+                        "model variant with other bounds)"
+                    )
             out[name] = (entry["value"], entry.get("unit"))
         else:
             out[name] = (entry, None)

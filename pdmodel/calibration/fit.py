@@ -88,6 +88,24 @@ class FitResult:
     nfev: int
     provenance: dict[str, Any] = field(default_factory=dict)
 
+    def at_bound(self) -> dict[str, str]:
+        """Free parameters whose estimate sits at a bound: name -> ``"lower"``/``"upper"``.
+
+        An estimate within 0.1% of the bound's range (or of the bound, for a log-scale
+        parameter) is at it: the optimum there is set by the bound, not by the data, and its
+        standard error means little.
+        """
+        out = {}
+        for name in self.free:
+            spec = self.params.table[name]
+            v, lo, hi = self.params[name], spec.lower, spec.upper
+            tol = 1e-3 * (hi - lo)
+            if v - lo <= tol or (lo > 0 and v <= lo * 1.001):
+                out[name] = "lower"
+            elif hi - v <= tol or (hi > 0 and v >= hi / 1.001):
+                out[name] = "upper"
+        return out
+
     def moved(self) -> dict[str, bool]:
         """Whether the data moved each free parameter: posterior log-SD < 0.7 x prior SD.
 
@@ -117,6 +135,7 @@ class FitResult:
         import pandas as pd
 
         moved = self.moved()
+        bound = self.at_bound()
         rows = []
         for name in self.free:
             spec = self.params.table[name]
@@ -131,6 +150,7 @@ class FitResult:
                     "ci95_high": hi,
                     "prior": self._prior(name),
                     "moved_by_data": moved[name],
+                    "at_bound": bound.get(name, ""),
                 }
             )
         return pd.DataFrame(rows)
@@ -238,13 +258,21 @@ class FitResult:
             + "   95% interval".ljust(26) + "prior".ljust(26) + "moved by data",
         ]  # fmt: skip
         moved = self.moved()
+        bound = self.at_bound()
         for name in self.free:
             lo, hi = self.ci95[name]
+            flag = f"   AT {bound[name].upper()} BOUND" if name in bound else ""
             lines.append(
                 name.ljust(16) + f"{self.params[name]:12.4g}" + f"{self.stderr[name]:11.3g}"
                 + f"   [{lo:.3g}, {hi:.3g}]".ljust(26) + self._prior(name).ljust(26)
-                + ("yes" if moved[name] else "no (prior-dominated)")
+                + ("yes" if moved[name] else "no (prior-dominated)") + flag
             )  # fmt: skip
+        if bound:
+            lines.append(
+                f"note: {', '.join(f'{k} ({v})' for k, v in bound.items())} at a bound: the "
+                "bound, not the data, sets the estimate there; widen it in a model variant or "
+                "fix the parameter"
+            )
         # the term column fits its longest label and the model is the last column: nothing is
         # cut off
         width = max([len("term")] + [len(f"{t.trial}: {t.label}") for t in self.terms]) + 2
@@ -605,9 +633,8 @@ def _read_fit(
     """:func:`load_fit`; with `required` False, None for a file that holds no fit (a CSV
     file, or JSON written without ``fit=``) instead of an error.  A malformed fit section is
     an error either way."""
-    import json
 
-    from ..io import load_parameters
+    from ..io import load_parameters, read_text, strict_json
 
     src = Path(path)
     if src.suffix.lower() != ".json":
@@ -618,7 +645,7 @@ def _read_fit(
             "(or save_parameters(..., fit=...)) writes"
         )
     params = load_parameters(src, base)  # validates the file (and names it in errors)
-    body = json.loads(src.read_text(encoding="utf-8"))
+    body = strict_json(read_text(src, "fit", CalibrationError), src, CalibrationError)
     fit_body, prov = body.get("fit"), body.get("provenance")
     if fit_body is None and not required:
         return None
@@ -633,11 +660,27 @@ def _read_fit(
         def num(x: Any) -> float:
             return math.nan if x is None else float(x)
 
+        unknown = [k for k in free if k not in params]
+        if unknown:
+            raise CalibrationError(f"free parameter `{unknown[0]}` is not in the parameter set")
         stderr = {k: num(entries[k].get("stderr")) for k in free}
+        for k, se in stderr.items():
+            if se < 0 or math.isinf(se):
+                raise CalibrationError(f"`{k}` has stderr {se!r}; a standard error is >= 0")
         ci95 = {k: (num(entries[k]["ci95"][0]), num(entries[k]["ci95"][1])) for k in free}
         correl: dict[tuple[str, str], float] = {}
         for a, b, r in fit_body.get("correl", []):
-            correl[(str(a), str(b))] = correl[(str(b), str(a))] = num(r)
+            for name in (a, b):
+                if name not in free:
+                    raise CalibrationError(
+                        f"a correlation names `{name}`, which is not a free parameter of the fit"
+                    )
+            value = num(r)
+            if not -1.0 - 1e-9 <= value <= 1.0 + 1e-9:
+                raise CalibrationError(
+                    f"the correlation of `{a}` and `{b}` is {r!r}; a correlation lies in [-1, 1]"
+                )
+            correl[(str(a), str(b))] = correl[(str(b), str(a))] = value
         terms = tuple(
             Term(str(t["trial"]), str(t["term"]), str(t["kind"]), float(t["value"]),
                  str(t.get("model", "")), None if t.get("probability") is None

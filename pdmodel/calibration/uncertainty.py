@@ -195,6 +195,11 @@ def posterior_draws(result: FitResult, n_draws: int, seed: int = 1) -> list[Para
             if i != j:
                 corr[i, j] = result.correl.get((a, b), 0.0)
     cov = corr * np.outer(sd, sd)
+    if not np.all(np.isfinite(cov)) or np.linalg.eigvalsh(corr).min() < -1e-8:
+        raise CalibrationError(
+            "the fit's correlations do not form a valid correlation matrix (not positive "
+            "semi-definite): the fit file was edited or is corrupt; refit or remove `correl`"
+        )
     rng = np.random.default_rng(seed)
     out = []
     for row in rng.multivariate_normal(mean, cov, size=n_draws, method="eigh"):
