@@ -108,3 +108,52 @@ def check_keys(
     unknown = sorted(set(mapping) - set(allowed))
     if unknown:
         raise error(unknown[0], f"unknown key; allowed: {', '.join(sorted(allowed))}")
+
+
+def available_memory() -> int | None:
+    """Memory available to a new allocation, bytes (``MemAvailable``; None if unknown)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os
+
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _size(nbytes: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if nbytes < 1000 or unit == "PB":
+            return f"{nbytes:.3g} {unit}"
+        nbytes /= 1000
+    raise AssertionError  # pragma: no cover
+
+
+def check_memory(
+    nbytes: float, what: str, hint: str, error: Callable[[str], Exception] = OptionError
+) -> None:
+    """Refuse, before allocating, work that needs more memory than is available.
+
+    Parameters
+    ----------
+    nbytes : float
+        Estimated bytes the work needs.
+    what : str
+        What needs it, for the message.
+    hint : str
+        The options that reduce it.
+    error : callable
+        Builds the exception from the message.
+    """
+    available = available_memory()
+    if available is not None and nbytes > 0.9 * available:
+        raise error(
+            f"{what} needs about {_size(nbytes)} of memory, more than the {_size(available)} "
+            f"available; {hint}"
+        )

@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"pdmodel {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the Python traceback of an error (also: environment PDMODEL_DEBUG=1)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -315,13 +320,54 @@ def _scenario_outputs(args: argparse.Namespace, out_suffix: str) -> tuple[Path, 
         value = getattr(args, name, None)
         if value is not None:
             check_whole(value, f"--{name}", low)
+    from .errors import OptionError
+
     stem = Path(args.scenario).stem
     example = f"{stem}{out_suffix}"
     out = _file_target(args.out or _default_output(example), "--out", example)
+    allowed = (".csv", ".parquet") if args.command == "simulate" else (".csv",)
+    if out.suffix.lower() not in allowed:
+        raise OptionError(f"--out {out}: a table file ends in {' or '.join(allowed)}")
     # the figure goes next to the table unless named
     fig_default = out.with_suffix(".png")
     fig = _file_target(args.figure or str(fig_default), "--figure", fig_default.name)
+    _figure_format(fig)
+    if fig.resolve() == out.resolve():
+        raise OptionError(f"--figure {fig} is the same file as --out; give another name")
+    inputs = [args.scenario, getattr(args, "params", None), getattr(args, "cohort", None),
+              getattr(args, "events", None)]  # fmt: skip
+    for option, path in (("--out", out), ("--figure", fig)):
+        for given in inputs:
+            if given and Path(given).exists() and Path(given).resolve() == path.resolve():
+                raise OptionError(f"{option} {path} is an input of the command ({given}); "
+                                  "it would be overwritten: choose another name")  # fmt: skip
     return out, fig
+
+
+def _patient_scenario_options(args: argparse.Namespace, sc: Any) -> None:
+    """Refuse --n and --seed for a scenario of one patient (they would be ignored)."""
+    from .errors import OptionError
+
+    if sc.patient:
+        for option in ("n", "seed"):
+            if getattr(args, option, None) is not None:
+                raise OptionError(
+                    f"--{option} does not apply: {sc.origin} describes one patient ([patient] "
+                    "table); give a [population] table to simulate several"
+                )
+
+
+def _figure_format(path: Path) -> None:
+    """Refuse a figure file whose extension matplotlib cannot write."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from .errors import OptionError
+
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    if path.suffix.lower().lstrip(".") not in kinds:
+        what = path.suffix or "a file without an extension"
+        listed = ", ".join("." + k for k in sorted(kinds))
+        raise OptionError(f"--figure {path}: matplotlib cannot write {what}; use one of {listed}")
 
 
 #: The folder every command writes into when no output is named.
@@ -337,13 +383,16 @@ def _default_output(name: str) -> str:
 def _file_target(value: str, option: str, example: str) -> Path:
     """An output file named by `option`: its folder must exist and it must not be a folder."""
     from .errors import OptionError
+    from .io import check_writable
 
     path = Path(value)
     if path.is_dir():
         raise OptionError(f"{option} {path} is a folder; give a file name, e.g. {path / example}")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise OptionError(f"{option} {path}: {path.parent} is a file, not a folder")
     if not path.parent.exists():
         raise OptionError(f"{option}: folder {path.parent} does not exist")
-    return path
+    return check_writable(path, option)
 
 
 def _params(spec: str | None, default: str) -> tuple[ParameterSet, str]:
@@ -547,12 +596,18 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from .checks import check_whole
+    from .errors import OptionError
+    from .io import check_writable
     from .validate import run
 
     check_whole(args.n, "--n", 1)
     check_whole(args.seed, "--seed", 0)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise OptionError(f"--out {out} exists and is not a folder")
+    check_writable(out / "validation.json", "--out")  # before any work
     params, label = _params(args.params, "calibrated")
-    run(args.trials, params, label, args.n, args.seed, Path(args.out), args.quiet)
+    run(args.trials, params, label, args.n, args.seed, out, args.quiet)
     return 0
 
 
@@ -574,6 +629,17 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         if args.free is not None
         else DEFAULT_FREE
     )
+    seen: set[str] = set()
+    for name in args.trials:
+        if name in seen:
+            raise OptionError(f"trial {name} is given twice; each trial counts once in a fit")
+        seen.add(name)
+    table = _params(args.params, "table")[0].table
+    fixed = [k for k in free if k in table and table[k].fixed]
+    if fixed and not args.quiet:
+        print(f"note: {', '.join(fixed)} {'is' if len(fixed) == 1 else 'are'} fixed in the "
+              "parameter table (a sourced value); estimating anyway, as --free asks",
+              file=sys.stderr)  # fmt: skip
     # check the after-fit options before the (long) fit
     to_profile = [x.strip() for x in (args.profile or "").split(",") if x.strip()]
     bad = [x for x in to_profile if x not in free]
@@ -821,11 +887,11 @@ def _simulate_stream(
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from .errors import OptionError
-    from .io import write_table, write_text_atomic
     from .scenarios import load_scenario
 
     out, fig_path = _scenario_outputs(args, ".csv")
     sc = load_scenario(args.scenario)
+    _patient_scenario_options(args, sc)
     if args.n is not None:
         sc = dataclasses.replace(sc, n=args.n)
     if args.seed is not None:
@@ -854,28 +920,28 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
         daily = run.simulate(float(int(sc.days)), observables=["platelets"], progress=False)
         summary = pd.DataFrame([endpoint_summary(daily, sc.days)])
-    # everything is computed before the first file is written
-    written = write_table(out, frame, meta)
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .io import OutputSet
     from .plotting import plot_bands
-    from .reproduce import save_figure
 
     fig, ax = plt.subplots(figsize=(9, 4.8), constrained_layout=True)
     plot_bands({sc.title: res}, "platelets", ax=ax)
     n = len(run.pop)
     ax.set_title(f"{sc.title} ({n} patient{'s' if n > 1 else ''})", fontsize=10)
-    save_figure(fig, fig_path)
+    # all files or none: staged next to their destinations, moved into place together
+    with OutputSet() as outputs:
+        written = outputs.table(out, frame, meta)
+        written.append(outputs.figure(fig_path, fig))
+        if summary is not None:
+            ep_path = out.with_name(f"{out.stem}-endpoints.csv")
+            written.append(outputs.text(ep_path, summary.to_csv(index=False)))
     plt.close(fig)
-    if summary is not None:
-        ep_path = out.with_name(f"{out.stem}-endpoints.csv")
-        written.append(write_text_atomic(ep_path, summary.to_csv(index=False)))
-        if not args.quiet:
-            print(summary.round(3).to_string(index=False))
+    if summary is not None and not args.quiet:
+        print(summary.round(3).to_string(index=False))
     if not args.quiet:
         q = np.percentile(res["platelets"], [25, 50, 75], axis=1)
         for day in (0, 7, 14, 28, 56, 90, 180):
@@ -883,21 +949,29 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             if row < res.times.size and res.times[row] == day:
                 print(f"day {day:4d}: platelets median {q[1, row]:7.1f} "
                       f"(IQR {q[0, row]:.1f}-{q[2, row]:.1f}) x10^9/L")  # fmt: skip
-    print(f"wrote {', '.join(str(p) for p in (*written, fig_path))}")
+    print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from .errors import OptionError
-    from .io import write_text_atomic
-    from .reproduce import save_figure
+    from .io import OutputSet
     from .scenarios import parse_vary, sweep
     from .solver import process_pool
 
-    vary = dict(parse_vary(v) for v in args.vary)
+    vary: dict[str, list[Any]] = {}
+    for spec in args.vary:
+        key, values = parse_vary(spec)
+        if key in vary:
+            raise OptionError(f"--vary {key} is given twice; give its values once: "
+                              f"--vary {key}=V1,V2,...")  # fmt: skip
+        vary[key] = values
     if not vary:
         raise OptionError("give at least one --vary KEY=V1,V2,...")
     out, fig_path = _scenario_outputs(args, "-sweep.csv")
+    from .scenarios import load_scenario
+
+    _patient_scenario_options(args, load_scenario(args.scenario))
     stem = Path(args.scenario).stem
     params, _ = _params(args.params, "calibrated")
     if args.workers > 1:
@@ -905,7 +979,6 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             table = sweep(args.scenario, vary, params, args.n, args.seed, executor=ex)
     else:
         table = sweep(args.scenario, vary, params, args.n, args.seed)
-    write_text_atomic(out, table.to_csv(index=False))
     if not args.quiet:
         import pandas as pd
 
@@ -937,7 +1010,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         if len(keys) > 1:
             ax.legend(fontsize=7, frameon=False)
     fig.suptitle(f"{stem}: sweep over {', '.join(keys)}", fontsize=10)
-    save_figure(fig, fig_path)
+    with OutputSet() as outputs:  # both files or neither
+        outputs.text(out, table.to_csv(index=False))
+        outputs.figure(fig_path, fig)
     plt.close(fig)
     print(f"wrote {out} and {fig_path}")
     return 0
@@ -980,14 +1055,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help, --version and usage errors
         return int(exc.code or 0)
+    debug = bool(args.debug or os.environ.get("PDMODEL_DEBUG"))
     try:
         if getattr(args, "dask", None) is not None:
             return _on_dask(args)
         return _COMMANDS[args.command](args)
-    except PDModelError as exc:
-        if os.environ.get("PDMODEL_DEBUG"):
-            raise
-        print(f"pdmodel: error: {exc}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # e.g. `pdmodel params | head`
         return 0
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("pdmodel: interrupted", file=sys.stderr)
+        return 130
+    except (PDModelError, OSError, MemoryError, UnicodeDecodeError, RecursionError) as exc:
+        if debug:
+            raise
+        print(f"pdmodel: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of an error that stops the command, on one line, naming what it can."""
+    if isinstance(exc, PDModelError):
+        text = str(exc)
+    elif isinstance(exc, OSError):
+        where = exc.filename or ""
+        what = exc.strerror or str(exc)
+        text = f"cannot write or read {where}: {what}" if where else f"system error: {what}"
+    elif isinstance(exc, MemoryError):
+        text = (f"out of memory ({exc or 'allocation failed'}): use fewer patients (--n), "
+                "fewer output times or observables, or --chunk-size / --stream")  # fmt: skip
+    elif isinstance(exc, UnicodeDecodeError):
+        text = f"an input file is not UTF-8 text ({exc.reason} at byte {exc.start})"
+    else:
+        text = "an input is nested too deeply"
+    return " ".join(text.split())

@@ -61,6 +61,10 @@ class DrugSpec:
     f_dose_exp, f_dose_ref : str
         Dose-dependent relative bioavailability ``(dose / f_dose_ref) ** f_dose_exp`` of depot
         doses (dimensionless exponent; reference dose in `amount_unit`); empty: none.
+    max_dose_per_kg : float, optional
+        Plausibility limit of one dose, `amount_unit` per kg (absolute doses: per 150 kg, the
+        heaviest plausible patient); a larger dose is refused as a typo or a unit error.
+        None: no limit.
     description : str
         One line for tables and help.
     """
@@ -76,6 +80,7 @@ class DrugSpec:
     f_dose_exp: str = ""
     f_dose_ref: str = ""
     description: str = ""
+    max_dose_per_kg: float | None = None
     _parsed: dict[str, Expression] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -214,6 +219,7 @@ register_drug(
         f_dose_exp="pred_f_exp",
         f_dose_ref="pred_f_ref",
         description="oral prednisone, represented by the unbound prednisolone it yields",
+        max_dose_per_kg=20.0,  # assumed: 10 x the 2 mg/kg/day upper end of ITP practice
     )
 )
 register_drug(
@@ -227,6 +233,7 @@ register_drug(
         k="dex_cl / dex_v",
         v_per_kg=f"dex_v / {_REF_WEIGHT}",
         description="dexamethasone, oral or IV",
+        max_dose_per_kg=7.0,  # assumed: 10 x the 40 mg/day pulse in a 60 kg adult
     )
 )
 register_drug(
@@ -240,6 +247,7 @@ register_drug(
         k="il11_k",
         v_per_kg="il11_v",
         description="recombinant human interleukin-11, subcutaneous",
+        max_dose_per_kg=750.0,  # assumed: 10 x 75 ug/kg/day, the highest dose studied
     )
 )
 

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from scipy.special import ndtri
 from scipy.stats import qmc as _qmc
 
-from .checks import check_choice
+from .checks import check_choice, check_memory
 from .errors import PopulationError
 from .model import Individuals
 from .parameters import ParameterSet, parameters_or_default
@@ -117,6 +117,12 @@ class Population:
         params = parameters_or_default(params)
         keys = params.model.effect_names
         check_choice(sampling, "sampling", ("random", "sobol"), PopulationError)
+        check_memory(
+            3 * 8 * (len(keys) + 1) * float(n),  # the deviates and the draw's temporaries
+            f"a population of {int(n):,} patients",
+            "use fewer patients",
+            PopulationError,
+        )
         if sampling == "random":
             draws = _rng(seed).standard_normal((len(keys), int(n)))
         else:
@@ -375,7 +381,7 @@ def _deviates(
         return exc if isinstance(exc, Exception) else PopulationError(f"`{key}` {exc}")
 
     if not effect.typical:  # the value is the deviate itself
-        return values.astype(float)
+        return _plausible(values.astype(float), fail, "a standard-normal deviate")
     if np.any(values <= 0):
         i = int(np.flatnonzero(values <= 0)[0])
         raise fail(i, f"must be positive, got {values[i]:g}")
@@ -390,7 +396,28 @@ def _deviates(
                 f"typical value {typ}, got {values[i]:g}",
             )
         return np.zeros(values.size)
-    return np.asarray(np.log(values / typ) / w, dtype=float)
+    z = np.asarray(np.log(values / typ) / w, dtype=float)
+    return _plausible(z, fail, f"typical {typ:g}, {effect.omega} = {w:g}", values)
+
+
+#: Largest |deviate| accepted for a given patient value: beyond it the value has a probability
+#: below 1e-15 under the model's distribution (a typo or a unit error, not a patient).
+MAX_DEVIATE = 8.0
+
+
+def _plausible(
+    z: NDArray[np.float64], fail: Any, what: str, values: NDArray[np.float64] | None = None
+) -> NDArray[np.float64]:
+    far = np.flatnonzero(np.abs(z) > MAX_DEVIATE)
+    if far.size:
+        i = int(far[0])
+        shown = f"{values[i]:g}" if values is not None else f"{z[i]:g}"
+        raise fail(
+            i,
+            f"{shown} lies {abs(z[i]):.0f} SD from the model's distribution ({what}); values "
+            f"beyond {MAX_DEVIATE:g} SD are refused as implausible: check the value and its unit",
+        )
+    return z
 
 
 def sobol_points(n_dims: int, n: int, seed: int | np.random.Generator) -> NDArray[np.float64]:

@@ -68,6 +68,9 @@ _OPS: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 #: Units accepted for an amount, with their factor to mg (per kg when the unit says so).
+#: Heaviest plausible patient, kg: converts a per-kg dose limit to an absolute one.
+_HEAVIEST_KG = 150.0
+
 _UNITS: dict[str, tuple[float, bool]] = {
     "mg": (1.0, False),
     "mg/kg": (1.0, True),
@@ -108,6 +111,12 @@ class Rule:
         if self.op not in _OPS:
             raise RegimenError(f"rule operator `{self.op}` is unknown; use one of {tuple(_OPS)}")
         object.__setattr__(self, "threshold", _finite(self.threshold, "rule `threshold`"))
+        if self.threshold <= 0:
+            raise RegimenError(
+                f"rule threshold must be positive, got {self.threshold:g}: every observable is "
+                f"non-negative, so `{self.observable} {self.op} {self.threshold:g}` would be "
+                "decided before any dose"
+            )
 
     def holds(self, values: NDArray[np.float64]) -> NDArray[np.bool_]:
         """Evaluate the rule on per-patient values of the observable."""
@@ -176,6 +185,19 @@ class Course:
         object.__setattr__(self, "amount", amount)
         if self.unit not in _UNITS:
             raise RegimenError(f"dose unit `{self.unit}` is unknown; use one of {tuple(_UNITS)}")
+        if spec.max_dose_per_kg is not None:
+            per_kg = _UNITS[self.unit][1]
+            limit = spec.max_dose_per_kg * (1.0 if per_kg else _HEAVIEST_KG)
+            if amount * _UNITS[self.unit][0] > limit * (
+                _UNITS[spec.amount_unit + "/kg"][0] if per_kg else _UNITS[spec.amount_unit][0]
+            ):
+                raise RegimenError(
+                    f"{self.drug} dose {amount:g} {self.unit} exceeds the plausibility limit "
+                    f"{limit:g} {spec.amount_unit}{'/kg' if per_kg else ''} (10 x the highest "
+                    f"dose in use{'' if per_kg else f', for {_HEAVIEST_KG:g} kg'}): check the "
+                    "value and its unit; a drug registered with a higher `max_dose_per_kg` "
+                    "lifts it"
+                )
         start = _finite(self.start, f"{self.drug} course `start`")
         if start < 0:
             raise RegimenError(f"{self.drug} course `start` must be >= 0 days, got {start:g}")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ._progress import want_progress
 from .checks import check_whole
 from .errors import OptionError
-from .io import parameters_to_json, write_atomic, write_text_atomic
+from .io import OutputSet, check_writable, parameters_to_json, write_atomic
 from .parameters import ParameterSet
 from .shipped import SHIPPED_LABEL, resolve_fit, resolve_parameters
 from .trials import TrialResult, load, simulate_trial
@@ -228,6 +228,7 @@ def reproduce(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise OptionError(f"--out {out} exists and is not a folder")
+    check_writable(out / "report.json", "--out")  # before any work
     result = simulate_trial(
         design, params, n_per_arm=n_per_arm, seed=seed, progress=want_progress(None) and not quiet
     )
@@ -239,6 +240,10 @@ def reproduce(
         from .calibration import consistency
 
         joint_fit = fit if fit is not None else resolve_fit(params_file, required=False)
+        if joint_fit is not None and joint_fit.at_bound() and not quiet:
+            flagged = ", ".join(f"{k} ({v})" for k, v in joint_fit.at_bound().items())
+            print(f"\nnote: the fit has estimates at a bound: {flagged}; the bound, not the "
+                  "data, sets them")  # fmt: skip
         if joint_fit is None:
             if not quiet:
                 print("consistency checks skipped: these parameters come with no fit "
@@ -256,40 +261,45 @@ def reproduce(
 
     from .plotting import plot_bands, plot_findings
 
-    out.mkdir(parents=True, exist_ok=True)
     report = _report_json(result, params, label)
     if rep is not None:
         report["consistency"] = {
             "n_draws": rep.n_draws, "n_per_arm": rep.n_per_arm, "joint": rep.joint,
             "findings": rep.table().to_dict(orient="records"),
         }  # fmt: skip
-    write_text_atomic(out / "report.json", json.dumps(report, indent=2))
-    write_text_atomic(out / "endpoints.csv", result.table().to_csv(index=False))
-    write_text_atomic(out / "findings.csv", result.findings_table().to_csv(index=False))
-    fig, ax = plt.subplots(figsize=(9, 4.8), constrained_layout=True)
-    plot_bands(result.simulations, "platelets", ax=ax)
-    ax.set_title(f"{design.id}: platelet counts per arm ({n_per_arm} virtual patients each)")
-    save_figure(fig, out / "trajectories.png")
-    plt.close(fig)
-    fig = plot_findings(result)
-    save_figure(fig, out / "endpoints.png")
-    plt.close(fig)
-    files = "report.json, endpoints.csv, findings.csv, trajectories.png, endpoints.png"
-    if rep is not None:
-        write_text_atomic(out / "consistency.csv", rep.table().to_csv(index=False))
-        files += ", consistency.csv"
+    band_table = None
     if fit is not None:
         from .calibration import predictive_bands
 
         n_band = min(n_per_arm, BANDS_PER_ARM)
-        table = predictive_bands(fit, design, n_draws=bands, n_per_arm=n_band, seed=seed)
-        write_text_atomic(out / "bands.csv", table.to_csv(index=False))
-        files += ", bands.csv"
+        band_table = predictive_bands(fit, design, n_draws=bands, n_per_arm=n_band, seed=seed)
         if not quiet:
-            sys.stdout.write(_format_bands(table, bands, n_band))
+            sys.stdout.write(_format_bands(band_table, bands, n_band))
+    # every file or none; a rerun replaces the whole set (no stale bands.csv beside new files)
+    with OutputSet(out, stale=REPRODUCE_FILES) as outputs:
+        outputs.text("report.json", json.dumps(report, indent=2))
+        outputs.text("endpoints.csv", result.table().to_csv(index=False))
+        outputs.text("findings.csv", result.findings_table().to_csv(index=False))
+        fig, ax = plt.subplots(figsize=(9, 4.8), constrained_layout=True)
+        plot_bands(result.simulations, "platelets", ax=ax)
+        ax.set_title(f"{design.id}: platelet counts per arm ({n_per_arm} virtual patients each)")
+        outputs.figure("trajectories.png", fig)
+        plt.close(fig)
+        fig = plot_findings(result)
+        outputs.figure("endpoints.png", fig)
+        plt.close(fig)
+        if rep is not None:
+            outputs.text("consistency.csv", rep.table().to_csv(index=False))
+        if band_table is not None:
+            outputs.text("bands.csv", band_table.to_csv(index=False))
     if not quiet:
-        print(f"wrote {files} to {out}/")
+        print(f"wrote {', '.join(p.name for p in outputs.written)} to {out}/")
     return result
+
+
+#: Every file `reproduce` may write into its folder (a rerun removes those it does not write).
+REPRODUCE_FILES = ("report.json", "endpoints.csv", "findings.csv", "trajectories.png",
+                   "endpoints.png", "consistency.csv", "bands.csv")  # fmt: skip
 
 
 #: Virtual patients per arm of each parameter draw of ``reproduce --bands``.

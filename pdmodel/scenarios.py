@@ -45,7 +45,7 @@ from .checks import check_keys
 from .endpoints import ENDPOINTS, EndpointConfig, patient_endpoints, summarise
 from .errors import PDModelError, ScenarioError, TrialError
 from .model import OBSERVABLES
-from .parameters import ParameterSet
+from .parameters import ParameterSet, default_parameters
 from .population import Population
 from .regimens import Regimen
 from .trials import regimen_from_entries
@@ -189,6 +189,9 @@ def scenario_from_dict(
     endpoints = sc.get("endpoints", False)
     if not isinstance(endpoints, bool):
         raise _err(origin, "scenario.endpoints", f"expected true or false, got {endpoints!r}")
+    if endpoints and days < 1:
+        raise _err(origin, "scenario.days", f"endpoints are scored on daily counts: give at "
+                   f"least 1 day, got {days:g} (or endpoints = false)")  # fmt: skip
     title = sc.get("title", name)
     if not isinstance(title, str):
         raise _err(origin, "scenario.title", "expected a string")
@@ -214,9 +217,15 @@ def scenario_from_dict(
         if sampling not in ("random", "sobol"):
             raise _err(origin, "population.sampling", f"use random or sobol, got {sampling!r}")
     else:
+        if not isinstance(data["patient"], Mapping):
+            raise _err(origin, "patient", "expected a table of individual values")
         patient = dict(data["patient"])
         for key, value in patient.items():
             _number(origin, f"patient.{key}", value, positive=False)
+        try:  # names and values checked now, not when the scenario is run
+            Population.patient(default_parameters(), **patient)
+        except PDModelError as exc:
+            raise _err(origin, "patient", str(exc)) from None
     if "regimen" not in data:
         raise _err(origin, "regimen", "missing section: add [[regimen]] tables")
     try:
@@ -284,7 +293,10 @@ def parse_vary(spec: str) -> tuple[str, list[Any]]:
     key, sep, values = spec.partition("=")
     if not sep or not key.strip() or not values.strip():
         raise ScenarioError(f"--vary `{spec}`: expected KEY=V1,V2,...")
-    return key.strip(), [_parse_value(v) for v in values.split(",") if v.strip()]
+    items = [v for v in values.split(",") if v.strip()]
+    if not items:
+        raise ScenarioError(f"--vary `{spec}`: no values after `=`; expected KEY=V1,V2,...")
+    return key.strip(), [_parse_value(v) for v in items]
 
 
 def _prepare(

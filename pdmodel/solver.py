@@ -35,7 +35,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._progress import progress_iter, want_progress
-from .checks import check_choice, check_positive, check_whole
+from .checks import check_choice, check_memory, check_positive, check_whole
 from .dosing import TIME_TOL, Dosing, decision_key, patient_ids
 from .errors import OptionError, PopulationError, RegimenError, SolverError
 from .model import Individuals
@@ -841,8 +841,20 @@ def simulate(
     _check_job(population, regimen, "")
     so = SolverOptions.build(options, solver)
     opts = _options(days, times, observables, so, tuple(population.params.model.observable_labels))
+    _check_output_memory(len(population), opts)
     group = np.zeros(len(population), dtype=np.int64)
     return _run_groups(population, (regimen,), group, opts, so)[0]
+
+
+def _check_output_memory(n: int, opts: _Options) -> None:
+    """Refuse a simulation whose gathered trajectories would not fit in memory."""
+    per_patient = 8 * opts.times.size * max(len(opts.observables), 1)
+    check_memory(
+        2.0 * n * per_patient,  # the trajectories, and their copy when chunks are joined
+        f"{n:,} patients x {opts.times.size:,} output times x {len(opts.observables)} observables",
+        "record fewer observables or output times, simulate fewer patients, or stream the "
+        "chunks (pdmodel.solver.simulate_chunks, pdmodel simulate --stream)",
+    )
 
 
 def simulate_chunks(
@@ -963,6 +975,7 @@ def simulate_many(
     )
     merged = Population(params, z, ids)
     regimens = tuple(reg for _, reg in jobs)
+    _check_output_memory(len(merged), opts)
     return _run_groups(merged, regimens, group, opts, so)
 
 

@@ -22,7 +22,6 @@ from scipy import stats as _st
 
 from .checks import check_whole
 from .errors import OptionError
-from .io import write_text_atomic
 from .parameters import ParameterSet, parameters_or_default
 from .trials import Trial, available, load, simulate_trial
 
@@ -221,9 +220,8 @@ def write_validation(
     import matplotlib.pyplot as plt
 
     from ._version import __version__
-    from .reproduce import save_figure
+    from .io import OutputSet
 
-    out.mkdir(parents=True, exist_ok=True)
     meta = {
         "pdmodel_version": __version__,
         "parameters": params_label,
@@ -235,10 +233,7 @@ def write_validation(
     written = ["validation.json", "validation.csv", "validation.png"]
     if checks is not None:
         body["regimen_checks"] = json.loads(checks.to_json(orient="records"))
-        write_text_atomic(out / "regimen_checks.csv", checks.to_csv(index=False))
         written.append("regimen_checks.csv")
-    write_text_atomic(out / "validation.json", json.dumps(body, indent=2))
-    write_text_atomic(out / "validation.csv", table.to_csv(index=False))
     rates = table[table["ci95_low"].notna()]
     fig, ax = plt.subplots(figsize=(8, 0.6 + 0.55 * max(len(rates), 1)), constrained_layout=True)
     for y, (_, r) in enumerate(rates.iterrows()):
@@ -254,9 +249,19 @@ def write_validation(
     ax.invert_yaxis()
     ax.legend(fontsize=8, frameon=False, loc="lower right")
     ax.set_title("Validation trials (not fitted): model vs published", fontsize=10)
-    save_figure(fig, out / "validation.png")
+    # every file or none; a rerun replaces the whole set
+    with OutputSet(out, stale=VALIDATION_FILES) as outputs:
+        if checks is not None:
+            outputs.text("regimen_checks.csv", checks.to_csv(index=False))
+        outputs.text("validation.json", json.dumps(body, indent=2))
+        outputs.text("validation.csv", table.to_csv(index=False))
+        outputs.figure("validation.png", fig)
     plt.close(fig)
     return written
+
+
+#: Every file `write_validation` may write into its folder.
+VALIDATION_FILES = ("validation.json", "validation.csv", "validation.png", "regimen_checks.csv")
 
 
 def run(

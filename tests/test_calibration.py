@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import pdmodel as pm
@@ -297,8 +298,15 @@ def test_fit_cli_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
                  "--out", str(out), "--quiet"])  # fmt: skip
     assert code == 0
     assert out.exists() and out.with_suffix(".csv").exists()
-    assert pm.load_parameters(out)["k_ab"] > 0
-    assert np.isfinite(json.loads(out.read_text())["fit"]["objective"])
+    body = json.loads(out.read_text())
+    assert body["provenance"]["free"] == ["k_ab"]
+    fitted, start = pm.load_parameters(out), pm.default_parameters()
+    # only k_ab was estimated: it moved, everything else is the table's
+    assert fitted["k_ab"] != start["k_ab"]
+    assert fitted.replace(k_ab=start["k_ab"]) == start
+    assert np.isfinite(body["fit"]["objective"]) and body["parameters"]["k_ab"]["free"] is True
+    csv = pd.read_csv(out.with_suffix(".csv")).set_index("name")
+    assert csv["free"].sum() == 1 and csv.loc["k_ab", "value"] == fitted["k_ab"]
 
 
 def test_fit_cli_emcee(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -106,6 +106,8 @@ def _regimen(entries: Any, where: _Where, ctx: str) -> Regimen:
             raise where.error(key, "each regimen entry needs a `builder`")
         kw = {k: v for k, v in entry.items() if k != "builder"}
         name = entry["builder"]
+        if not isinstance(name, str):
+            raise where.error(f"{key}.builder", f"expected the name of a builder, got {name!r}")
         try:
             if name == "course":
                 part = Regimen((_reg.Course.from_dict(kw),))
