@@ -336,12 +336,19 @@ def _scenario_outputs(args: argparse.Namespace, out_suffix: str) -> tuple[Path, 
         raise OptionError(f"--figure {fig} is the same file as --out; give another name")
     inputs = [args.scenario, getattr(args, "params", None), getattr(args, "cohort", None),
               getattr(args, "events", None)]  # fmt: skip
-    for option, path in (("--out", out), ("--figure", fig)):
-        for given in inputs:
-            if given and Path(given).exists() and Path(given).resolve() == path.resolve():
-                raise OptionError(f"{option} {path} is an input of the command ({given}); "
-                                  "it would be overwritten: choose another name")  # fmt: skip
+    _not_an_input("--out", out, inputs)
+    _not_an_input("--figure", fig, inputs)
     return out, fig
+
+
+def _not_an_input(option: str, path: Path, inputs: Sequence[str | None]) -> None:
+    """Refuse an output that would overwrite one of the command's input files."""
+    from .errors import OptionError
+
+    for given in inputs:
+        if given and Path(given).exists() and Path(given).resolve() == path.resolve():
+            raise OptionError(f"{option} {path} is an input of the command ({given}); it "
+                              "would be overwritten: choose another name")  # fmt: skip
 
 
 def _patient_scenario_options(args: argparse.Namespace, sc: Any) -> None:
@@ -459,6 +466,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
                           f"`export {args.what}`")  # fmt: skip
 
     _file_target(args.out, "--out", "params.json" if args.what == "params" else "model.xml")
+    _not_an_input("--out", Path(args.out), [args.params, args.regimen])
     # a fitted set keeps its standard errors, intervals and provenance
     fit = resolve_fit(args.params, required=False) if args.what == "params" else None
     params = fit.params if fit is not None else _params(args.params, "calibrated")[0]
@@ -621,6 +629,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     out = _file_target(args.out, "--out", "fitted.json")
     if out.suffix.lower() != ".json":
         raise OptionError(f"--out must name a .json file, got {out}")
+    _not_an_input("--out", out, [args.params, *args.trials])
+    _not_an_input("--out", out.with_suffix(".csv"), [args.params, *args.trials])
     for opt, value in (("--free", args.free), ("--profile", args.profile)):
         if value is not None and not value.strip(", "):
             raise OptionError(f"{opt} needs at least one parameter name, got {value!r}")
@@ -688,8 +698,11 @@ def _cmd_fit(args: argparse.Namespace) -> int:
             print(f"profile of {name} (value, -2 log posterior):")
             for x, y in rows:
                 print(f"  {x:12.5g}  {y:10.3f}")
-    save_parameters(result.params, out, fit=result)
-    save_parameters(result.params, out.with_suffix(".csv"), fit=result)
+    from .io import OutputSet, parameters_to_csv, parameters_to_json
+
+    with OutputSet() as outputs:  # both files or neither
+        outputs.text(out, parameters_to_json(result.params, result))
+        outputs.text(out.with_suffix(".csv"), parameters_to_csv(result.params, result))
     print(f"wrote {out} and {out.with_suffix('.csv')}")
     if args.emcee:
         from .calibration import sample

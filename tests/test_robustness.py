@@ -347,3 +347,12 @@ def test_inconsistent_correlations_are_refused_before_drawing():
         bad[(x, y)] = bad[(y, x)] = r  # each in [-1, 1], together impossible
     with pytest.raises(CalibrationError, match="not positive semi-definite"):
         posterior_draws(dataclasses.replace(fit, correl=bad), 3, seed=1)
+
+
+def test_fit_and_export_never_write_over_their_inputs(tmp_path, capsys):
+    params = tmp_path / "p.json"
+    pm.save_parameters(pm.default_parameters(), params)
+    _fails(capsys, ["export", "params", "--params", str(params), "--out", str(params)], tmp_path,
+           contains="is an input of the command")  # fmt: skip
+    _fails(capsys, ["fit", "--params", str(params), "--out", str(params)], tmp_path,
+           contains="is an input of the command")  # fmt: skip
