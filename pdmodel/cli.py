@@ -382,8 +382,7 @@ DEFAULT_OUTPUT = "pdmodel-output"
 
 
 def _default_output(name: str) -> str:
-    """`name` inside :data:`DEFAULT_OUTPUT` (the folder is created)."""
-    Path(DEFAULT_OUTPUT).mkdir(exist_ok=True)
+    """`name` inside :data:`DEFAULT_OUTPUT` (created when the files are written)."""
     return str(Path(DEFAULT_OUTPUT) / name)
 
 
@@ -397,7 +396,7 @@ def _file_target(value: str, option: str, example: str) -> Path:
         raise OptionError(f"{option} {path} is a folder; give a file name, e.g. {path / example}")
     if path.parent.exists() and not path.parent.is_dir():
         raise OptionError(f"{option} {path}: {path.parent} is a file, not a folder")
-    if not path.parent.exists():
+    if not path.parent.exists() and path.parent != Path(DEFAULT_OUTPUT):
         raise OptionError(f"{option}: folder {path.parent} does not exist")
     return check_writable(path, option)
 
@@ -624,8 +623,6 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from .errors import OptionError
 
     check_options(args.n, args.seed, args.starts, args.workers, args.prior_scale)
-    if args.out == f"{DEFAULT_OUTPUT}/fitted.json":
-        _default_output("fitted.json")
     out = _file_target(args.out, "--out", "fitted.json")
     if out.suffix.lower() != ".json":
         raise OptionError(f"--out must name a .json file, got {out}")

@@ -17,6 +17,7 @@ present, must match the table.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io as _io
 import json
@@ -295,6 +296,7 @@ class OutputSet:
         self.stale = tuple(stale)
         self._inputs = {Path(p).resolve() for p in inputs if p is not None}
         self._staged: dict[Path, str] = {}
+        self._made: list[Path] = []  # folders created for staging, removed again on failure
 
     def __enter__(self) -> OutputSet:
         return self
@@ -322,7 +324,9 @@ class OutputSet:
         dest = self.claim(name)
         if dest in self._staged:
             raise OptionError(f"output {dest} is named twice")
+        missing = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
         dest.parent.mkdir(parents=True, exist_ok=True)
+        self._made.extend(missing)  # deepest first
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=dest.suffix, dir=dest.parent)
         os.close(fd)
         self._staged[dest] = tmp
@@ -370,6 +374,9 @@ class OutputSet:
         if kind is not None:
             for tmp in self._staged.values():
                 Path(tmp).unlink(missing_ok=True)
+            for folder in self._made:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only if empty
             return
         mode = _file_mode()
         for tmp in self._staged.values():

@@ -356,3 +356,50 @@ def test_fit_and_export_never_write_over_their_inputs(tmp_path, capsys):
            contains="is an input of the command")  # fmt: skip
     _fails(capsys, ["fit", "--params", str(params), "--out", str(params)], tmp_path,
            contains="is an input of the command")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["simulate", POP, "--n", "3", "--out", "{d}/s.csv"],
+        ["sweep", POP, "--n", "3", "--vary", "scenario.days=20,30", "--out", "{d}/w.csv"],
+        ["validate", "--n", "10", "--quiet", "--out", "{d}/v"],
+        [
+            "fit",
+            "wei2016_prednisone",
+            "--free",
+            "k_ab",
+            "--n",
+            "20",
+            "--max-nfev",
+            "2",
+            "--quiet",
+            "--out",
+            "{d}/f.json",
+        ],
+    ],
+    ids=["simulate", "sweep", "validate", "fit"],
+)
+def test_full_disk_leaves_nothing_in_each_writing_command(tmp_path, capsys, monkeypatch, argv):
+    """ENOSPC on the second staged file: no output, no temporary file, exit 2, one line."""
+    calls = {"n": 0}
+    original = pio.OutputSet.write
+
+    def full(self, name, writer):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path(name)))
+        return original(self, name, writer)
+
+    monkeypatch.setattr(pio.OutputSet, "write", full)
+    _fails(capsys, [a.replace("{d}", str(tmp_path)) for a in argv], tmp_path,
+           contains="No space left on device")  # fmt: skip
+    assert calls["n"] == 2
+    assert list(tmp_path.iterdir()) == []  # not even an empty folder
+
+
+def test_a_refused_command_creates_no_default_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _fails(capsys, ["simulate", POP, "--n", "3", "--figure", "f.xyz"], tmp_path,
+           contains="matplotlib cannot write")  # fmt: skip
+    assert list(tmp_path.iterdir()) == []
