@@ -272,6 +272,10 @@ def reproduce(
         from .calibration import predictive_bands
 
         n_band = min(n_per_arm, BANDS_PER_ARM)
+        fixed_in_bands = [k for k in fit.free if not math.isfinite(fit.stderr.get(k, math.nan))]
+        if fixed_in_bands and not quiet:
+            print(f"note: {', '.join(fixed_in_bands)} ha{'s' if len(fixed_in_bands) == 1 else 've'}"
+                  " no standard error in the fit: held at the estimate in the bands")  # fmt: skip
         band_table = predictive_bands(fit, design, n_draws=bands, n_per_arm=n_band, seed=seed)
         if not quiet:
             sys.stdout.write(_format_bands(band_table, bands, n_band))

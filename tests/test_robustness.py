@@ -403,3 +403,10 @@ def test_a_refused_command_creates_no_default_folder(tmp_path, capsys, monkeypat
     _fails(capsys, ["simulate", POP, "--n", "3", "--figure", "f.xyz"], tmp_path,
            contains="matplotlib cannot write")  # fmt: skip
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bands_say_which_parameters_have_no_standard_error(tmp_path, capsys):
+    fit_file = _fit_body(tmp_path, lambda b: b["parameters"]["k_ab"].__setitem__("stderr", None))
+    args = ["reproduce", "--n", "10", "--joint", "0", "--bands", "2", "--params", fit_file]
+    assert main([*args, "--out", str(tmp_path / "r")]) == 0
+    assert "note: k_ab has no standard error in the fit" in capsys.readouterr().out
