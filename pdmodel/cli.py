@@ -182,6 +182,37 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     _dask_argument(w)
 
+    g = sub.add_parser(
+        "sensitivity",
+        help="global sensitivity (Sobol or Morris, SALib) of a scenario's endpoints to parameters",
+        epilog="examples:\n  pdmodel sensitivity examples/scenarios/prednisone.toml "
+        "--parameters k_ab,gc_ec50,gc_imax_mk\n"
+        "  pdmodel sensitivity S.toml --parameters k_ab,clone_r --method morris --n 20",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g.add_argument("scenario", help="scenario file (TOML)")
+    g.add_argument("--parameters", required=True, metavar="A,B,...",
+                   help="parameters to vary over their prior (+/- --width prior SDs)")  # fmt: skip
+    g.add_argument(
+        "--endpoints",
+        default="initial_response,complete_response,treatment_course",
+        metavar="E,F,...",
+        help="endpoints (default initial_response,complete_response,treatment_course)",
+    )
+    g.add_argument("--method", choices=("sobol", "morris"), default="sobol")
+    g.add_argument("--n", type=int, default=64,
+                   help="Sobol base sample (power of 2; n x (k + 2) evaluations) or Morris "
+                   "trajectories (n x (k + 1)); default 64")  # fmt: skip
+    g.add_argument("--patients", type=int, default=200,
+                   help="virtual patients per evaluation (default 200)")  # fmt: skip
+    g.add_argument("--width", type=float, default=2.0, help="prior SDs on each side (default 2)")
+    g.add_argument("--seed", type=int, default=1, help="seed (default 1)")
+    g.add_argument("--params", metavar="FILE", help=_PARAMS_HELP.format(default="calibrated"))
+    g.add_argument("--out", help="index table (.csv; default <scenario>-sensitivity.csv)")
+    g.add_argument("--figure", help="figure (default: next to --out, .png)")
+    g.add_argument("--quiet", action="store_true", help="no progress and no table")
+    _dask_argument(g)
+
     f = sub.add_parser(
         "fit",
         help="calibrate parameters to trial findings (lmfit) and export them",
@@ -1028,7 +1059,48 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sensitivity(args: argparse.Namespace) -> int:
+    from .analysis import sensitivity
+    from .checks import check_whole
+    from .io import OutputSet
+
+    check_whole(args.patients, "--patients", 1)
+    check_whole(args.seed, "--seed", 0)
+    args.n_override, args.n = args.n, None  # --n is the sample size here, not the population
+    out, fig_path = _scenario_outputs(args, "-sensitivity.csv")
+    params, label = _params(args.params, "calibrated")
+    names = [x.strip() for x in args.parameters.split(",") if x.strip()]
+    endpoints = [x.strip() for x in args.endpoints.split(",") if x.strip()]
+
+    def show(done: int, total: int) -> None:
+        if not args.quiet and (done == total or done % max(total // 20, 1) == 0):
+            print(f"  evaluation {done}/{total}", file=sys.stderr, flush=True)
+
+    res = sensitivity(args.scenario, names, endpoints, params=params, method=args.method,
+                      n=args.n_override, n_patients=args.patients, seed=args.seed,
+                      width=args.width, progress=show)  # fmt: skip
+    table = res.table.assign(method=res.method)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = res.plot()
+    with OutputSet() as outputs:
+        outputs.text(out, table.to_csv(index=False))
+        outputs.figure(fig_path, fig)
+    plt.close(fig)
+    if not args.quiet:
+        kind = "ST" if res.method == "sobol" else "mu_star"
+        print(f"{res.method}: {res.n_evaluations} evaluations of {args.patients} patients in "
+              f"{res.wall_time:.1f} s (parameters {label}); {kind} by endpoint:")  # fmt: skip
+        print(res.pivot(kind).round(3).to_string())
+    print(f"wrote {out} and {fig_path}")
+    return 0
+
+
 _COMMANDS = {
+    "sensitivity": _cmd_sensitivity,
     "sweep": _cmd_sweep,
     "simulate": _cmd_simulate,
     "params": _cmd_params,

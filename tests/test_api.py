@@ -6,6 +6,7 @@ import inspect
 
 import pdmodel as pm
 from pdmodel import checks, distributed, drugs, reproduce, shipped, units, validate
+from pdmodel.analysis import sensitivity
 from pdmodel.model import expressions, kernel, spec
 
 EXPECTED = {
@@ -77,7 +78,8 @@ def _public_objects():
     modules = [
         pm, pm.model, pm.pk, pm.regimens, pm.io, pm.parameters, pm.population, pm.solver,
         pm.endpoints, pm.stats, pm.trials, pm.plotting, reproduce, pm.calibration, pm.sbml,
-        shipped, checks, drugs, units, spec, expressions, kernel, validate, pm.events, distributed,
+        shipped, checks, drugs, units, spec, expressions, kernel, validate,
+        pm.events, distributed, sensitivity,
     ]  # fmt: skip
     for mod in modules:
         for name in getattr(mod, "__all__", []):
