@@ -52,6 +52,7 @@ from .trials import regimen_from_entries
 
 __all__ = [
     "DEFAULT_OBSERVABLES",
+    "SUMMARY_ENDPOINTS",
     "Scenario",
     "ScenarioError",
     "endpoint_summary",
@@ -315,7 +316,8 @@ def _prepare(
     return scenario_from_dict(d, origin), p
 
 
-_SWEEP_ENDPOINTS = (
+#: Population endpoints of :func:`endpoint_summary` (sweeps, sensitivity analyses).
+SUMMARY_ENDPOINTS = (
     "initial_response",
     "complete_response",
     "sustained_response",
@@ -362,7 +364,7 @@ def endpoint_summary(res: Any, days: float) -> dict[str, float]:
     )
     pp = patient_endpoints(res["platelets"], res.times, cfg, res.treatment_days())
     row: dict[str, float] = {}
-    for name in _SWEEP_ENDPOINTS:
+    for name in SUMMARY_ENDPOINTS:
         s = summarise(pp[name], ENDPOINTS[name][0])
         row[name] = s.value
         if name == "onset_time":

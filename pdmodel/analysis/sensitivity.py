@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import MissingExtraError, OptionError
 from ..parameters import ParameterSet
+from ..scenarios import SUMMARY_ENDPOINTS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,16 +32,7 @@ __all__ = ["SENSITIVITY_ENDPOINTS", "SensitivityResult", "analyse", "parameter_r
 
 #: Endpoints :func:`sensitivity` can score (population values of
 #: :func:`pdmodel.scenarios.endpoint_summary`: fractions of patients, days, 10^9/L).
-SENSITIVITY_ENDPOINTS = (
-    "initial_response",
-    "complete_response",
-    "sustained_response",
-    "recurrence_rate",
-    "onset_time",
-    "peak_platelets",
-    "recovery_level",
-    "treatment_course",
-)
+SENSITIVITY_ENDPOINTS = SUMMARY_ENDPOINTS
 
 #: Sobol bootstrap resamples for the confidence intervals.
 RESAMPLES = 200
