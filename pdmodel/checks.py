@@ -135,6 +135,10 @@ def _size(nbytes: float) -> str:
     raise AssertionError  # pragma: no cover
 
 
+#: Allocations below this many bytes are not checked (any machine running pdmodel has them).
+_SMALL = 256e6
+
+
 def check_memory(
     nbytes: float, what: str, hint: str, error: Callable[[str], Exception] = OptionError
 ) -> None:
@@ -151,6 +155,8 @@ def check_memory(
     error : callable
         Builds the exception from the message.
     """
+    if nbytes < _SMALL:  # the common case (every fit evaluation): no system call
+        return
     available = available_memory()
     if available is not None and nbytes > 0.9 * available:
         raise error(

@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="endpoints (default initial_response,complete_response,treatment_course)",
     )
     g.add_argument("--method", choices=("sobol", "morris"), default="sobol")
-    g.add_argument("--n", type=int, default=64,
+    g.add_argument("--n", dest="samples", type=int, default=64,
                    help="Sobol base sample (power of 2; n x (k + 2) evaluations) or Morris "
                    "trajectories (n x (k + 1)); default 64")  # fmt: skip
     g.add_argument("--patients", type=int, default=200,
@@ -567,6 +567,7 @@ def _trial_event_table(
     import pandas as pd
 
     from .events import to_event_table
+    from .io import parameters_to_json
     from .trials import enrol, load, simulate_trial
 
     trial = load(args.trial)
@@ -582,7 +583,7 @@ def _trial_event_table(
     meta = {
         "pdmodel_version": __version__,
         "trial": f"{trial.id}: {trial.title} ({args.trial})",
-        "parameters": f"{label} (sha256 {_sha256_text(_params_json(params))})",
+        "parameters": f"{label} (sha256 {_sha256_text(parameters_to_json(params))})",
         "patients": f"{n} per arm, seed {seed}; IDs 1-{n} arm {trial.arms[0].name}, then "
         "the next arm, and so on",
         "arms": "; ".join(
@@ -591,12 +592,6 @@ def _trial_event_table(
     }
     meta["compartments"] = _compartment_meta(params)  # type: ignore[assignment]
     return pd.concat(parts, ignore_index=True), meta
-
-
-def _params_json(params: ParameterSet) -> str:
-    from .io import parameters_to_json
-
-    return parameters_to_json(params)
 
 
 def _regimen_file(path: str, params: ParameterSet) -> tuple[Any, Any]:
@@ -1066,7 +1061,6 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
 
     check_whole(args.patients, "--patients", 1)
     check_whole(args.seed, "--seed", 0)
-    args.n_override, args.n = args.n, None  # --n is the sample size here, not the population
     out, fig_path = _scenario_outputs(args, "-sensitivity.csv")
     params, label = _params(args.params, "calibrated")
     names = [x.strip() for x in args.parameters.split(",") if x.strip()]
@@ -1077,7 +1071,7 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
             print(f"  evaluation {done}/{total}", file=sys.stderr, flush=True)
 
     res = sensitivity(args.scenario, names, endpoints, params=params, method=args.method,
-                      n=args.n_override, n_patients=args.patients, seed=args.seed,
+                      n=args.samples, n_patients=args.patients, seed=args.seed,
                       width=args.width, progress=show)  # fmt: skip
     table = res.table.assign(method=res.method)
     import matplotlib

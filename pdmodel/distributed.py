@@ -11,7 +11,6 @@ simulated; only a few chunks are held at a time.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -153,7 +152,7 @@ def simulate_to_parquet(
     dict
         ``patients``, ``rows``, ``chunks`` and ``bytes`` written.
     """
-    from .io import require_pyarrow
+    from .io import arrow_table, require_pyarrow
 
     require_pyarrow()
     import pyarrow as pa
@@ -190,10 +189,8 @@ def simulate_to_parquet(
                 cov = cohort_frame(chunk) if layout == "long" else None
                 frame = res.to_frame(long=layout == "long", arm=arm, covariates=cov)
             if writer is None:
-                table = pa.Table.from_pandas(frame, preserve_index=False)
-                kv = dict(table.schema.metadata or {})
-                kv[b"pdmodel"] = json.dumps({**dict(meta or {}), "layout": layout}).encode()
-                schema = table.schema.with_metadata(kv)
+                table = arrow_table(frame, {**dict(meta or {}), "layout": layout})
+                schema = table.schema
                 writer = pq.ParquetWriter(tmp, schema)
             else:
                 table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)

@@ -290,6 +290,7 @@ class EventData:
         n = ids.size
         obs = {k: np.empty((results[0].times.size, n)) for k in results[0].observables}
         courses = []
+        steps, rejected = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
         for res in results:
             cols = np.array([col[p] for p in res.patient_ids.tolist()])
             for k, v in res.observables.items():
@@ -300,11 +301,8 @@ class EventData:
                 amount = np.zeros(n)
                 amount[cols] = c.amount
                 courses.append(CourseRecord(c.label, c.drug, c.route, c.times, amount, given))
+            steps[cols], rejected[cols] = res.diagnostics.n_steps, res.diagnostics.n_rejected
         d = [r.diagnostics for r in results]
-        steps, rejected = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-        for res, di in zip(results, d, strict=True):
-            cols = np.array([col[p] for p in res.patient_ids.tolist()])
-            steps[cols], rejected[cols] = di.n_steps, di.n_rejected
         diag = dataclasses.replace(
             d[0], n_steps=steps, n_rejected=rejected, n_rhs=sum(x.n_rhs for x in d),
             n_segments=max(x.n_segments for x in d), wall_time=sum(x.wall_time for x in d),

@@ -358,14 +358,9 @@ class OutputSet:
                 f"cannot write a table to {dest}: give a file name ending in .csv or .parquet"
             )
         if dest.suffix.lower() == ".parquet":
-            require_pyarrow()
-            import pyarrow as pa
             import pyarrow.parquet as pq
 
-            arrow = pa.Table.from_pandas(frame, preserve_index=False)
-            kv = dict(arrow.schema.metadata or {})
-            kv[b"pdmodel"] = json.dumps(dict(meta)).encode()
-            arrow = arrow.replace_schema_metadata(kv)
+            arrow = arrow_table(frame, meta)
             return [self.write(dest, lambda tmp: pq.write_table(arrow, tmp))]
         doc = _sidecar(dest, frame, meta)
         return [self.text(dest, frame.to_csv(index=False)), self.text(metadata_path(dest), doc)]
@@ -414,6 +409,29 @@ def metadata_path(path: str | os.PathLike[str]) -> Path:
     """
     p = Path(path)
     return p.with_name(f"{p.name}-metadata.json")
+
+
+def arrow_table(frame: Any, meta: Mapping[str, Any]) -> Any:
+    """A frame as a pyarrow Table with `meta` as its key-value metadata under ``pdmodel``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table.
+    meta : mapping
+        Provenance (JSON-serialisable).
+
+    Returns
+    -------
+    pyarrow.Table
+    """
+    require_pyarrow()
+    import pyarrow as pa
+
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    kv = dict(arrow.schema.metadata or {})
+    kv[b"pdmodel"] = json.dumps(dict(meta)).encode()
+    return arrow.replace_schema_metadata(kv)
 
 
 def require_pyarrow() -> None:

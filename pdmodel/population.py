@@ -256,13 +256,9 @@ class Population:
             rng = _rng(seed)
             draws = rng.standard_normal((len(missing), n))
             z.update(zip(missing, draws, strict=True))
-            for name in observed:
-                if name in df.columns:
-                    _condition(params, z, missing, name, column(name), rng)
-        else:
-            for name in observed:
-                if name in df.columns:
-                    _condition(params, z, [], name, column(name), _rng(0))
+        for name in observed:
+            if name in df.columns:
+                _condition(params, z, missing, name, column(name), rng if missing else None)
         ids = None
         if id_column in df.columns:
             raw = column(id_column)
@@ -330,7 +326,7 @@ def _condition(
     missing: list[str],
     name: str,
     target: NDArray[np.float64],
-    rng: np.random.Generator,
+    rng: np.random.Generator | None,
 ) -> None:
     """Redraw the `missing` effects of the rows whose untreated `name` differs from `target`.
 
@@ -351,7 +347,7 @@ def _condition(
         wrong = np.flatnonzero(value != target)
         if wrong.size == 0:
             return
-        if not missing:
+        if rng is None:  # nothing was drawn: nothing to redraw
             break
         for key in missing:
             z[key][wrong] = rng.standard_normal(wrong.size)

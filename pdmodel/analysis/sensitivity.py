@@ -257,51 +257,22 @@ def analyse(
         if method == "sobol":
             r = sobol_analyze.analyze(problem, col, calc_second_order=False,
                                       num_resamples=RESAMPLES, seed=seed)  # fmt: skip
-            for i, p in enumerate(names):
-                rows.append(
-                    {
-                        "output": out,
-                        "parameter": p,
-                        "index": "S1",
-                        "value": float(r["S1"][i]),
-                        "conf": float(r["S1_conf"][i]),
-                    }
-                )
-                rows.append(
-                    {
-                        "output": out,
-                        "parameter": p,
-                        "index": "ST",
-                        "value": float(r["ST"][i]),
-                        "conf": float(r["ST_conf"][i]),
-                    }
-                )
         else:
             r = morris_analyze.analyze(problem, x, col, seed=seed)
-            for i, p in enumerate(names):
-                rows.append(
-                    {
-                        "output": out,
-                        "parameter": p,
-                        "index": "mu_star",
-                        "value": float(r["mu_star"][i]),
-                        "conf": float(r["mu_star_conf"][i]),
-                    }
-                )
-                rows.append(
-                    {
-                        "output": out,
-                        "parameter": p,
-                        "index": "sigma",
-                        "value": float(r["sigma"][i]),
-                        "conf": math.nan,
-                    }
-                )
+        for i, p in enumerate(names):
+            for kind, conf in _INDICES[method].items():
+                rows.append({"output": out, "parameter": p, "index": kind,
+                             "value": float(r[kind][i]),
+                             "conf": float(r[conf][i]) if conf else math.nan})  # fmt: skip
     return SensitivityResult(method, dict(ranges), tuple(outputs), pd.DataFrame(rows),
                              len(values), time.perf_counter() - t0)  # fmt: skip
 
 
-_INDICES = {"sobol": ("S1", "ST"), "morris": ("mu_star", "sigma")}
+#: The indices of each method, with the SALib key of their 95% half-width ("": none).
+_INDICES = {
+    "sobol": {"S1": "S1_conf", "ST": "ST_conf"},
+    "morris": {"mu_star": "mu_star_conf", "sigma": ""},
+}
 
 
 def sensitivity(
