@@ -213,6 +213,39 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--quiet", action="store_true", help="no progress and no table")
     _dask_argument(g)
 
+    d = sub.add_parser(
+        "design",
+        help="power and sample size of a proposed two-arm trial, with parameter uncertainty",
+        epilog="examples:\n  pdmodel design wu2016 --draws 20\n"
+        "  pdmodel design my_trial.toml --compare initial_response:hddxm>prednisone:fisher "
+        "--power 0.9\n"
+        "  pdmodel design wu2016 --compare onset_time:observation<control --n 20,40,60 "
+        "--resample 2000",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d.add_argument("trial", help="trial file (TOML: arms, entry, endpoints) or shipped name")
+    d.add_argument("--compare", action="append", default=[], metavar="END:A>B[:TEST[:ALPHA]]",
+                   help="a planned comparison (> greater, < less, != either; default: the "
+                   "trial's comparison findings); repeatable")  # fmt: skip
+    d.add_argument("--power", type=float, default=0.8, help="target power (default 0.8)")
+    d.add_argument("--n", dest="grid", metavar="N1,N2,...",
+                   help="patients per arm for the power table (default 10..400)")  # fmt: skip
+    d.add_argument("--patients", type=int, default=1000,
+                   help="virtual patients per arm of each simulation (default 1000)")  # fmt: skip
+    d.add_argument("--draws", type=int, default=0,
+                   help="posterior parameter draws for the uncertainty (default 0)")  # fmt: skip
+    d.add_argument("--chain", metavar="FILE.csv",
+                   help="draw from this emcee chain (pdmodel fit --emcee) instead of the fit's "
+                   "Gaussian approximation")  # fmt: skip
+    d.add_argument("--resample", type=int, default=0, metavar="R",
+                   help="check each required size with R resampled trials (default 0)")  # fmt: skip
+    d.add_argument("--seed", type=int, default=1, help="seed (default 1)")
+    d.add_argument("--params", metavar="FILE", help=_PARAMS_HELP.format(default="calibrated"))
+    d.add_argument("--out", help="power table (.csv; default <trial>-design.csv); the "
+                   "required sizes go to <out>-n.csv")  # fmt: skip
+    d.add_argument("--figure", help="power-curve figure (default: next to --out, .png)")
+    d.add_argument("--quiet", action="store_true", help="no progress and no table")
+
     f = sub.add_parser(
         "fit",
         help="calibrate parameters to trial findings (lmfit) and export them",
@@ -343,8 +376,11 @@ def _scenario_arguments(p: argparse.ArgumentParser, out: str, figure: str, quiet
     p.add_argument("--quiet", action="store_true", help=quiet)
 
 
-def _scenario_outputs(args: argparse.Namespace, out_suffix: str) -> tuple[Path, Path]:
-    """Validate --n, --seed (and --workers) and the output paths of `simulate` and `sweep`."""
+def _scenario_outputs(
+    args: argparse.Namespace, out_suffix: str, source: str | None = None
+) -> tuple[Path, Path]:
+    """Validate --n, --seed (and --workers) and the output paths of `simulate` and `sweep`
+    (`source`: the input file the default names follow, default the scenario)."""
     from .checks import check_whole
 
     for name, low in (("n", 1), ("seed", 0), ("workers", 1)):
@@ -353,7 +389,8 @@ def _scenario_outputs(args: argparse.Namespace, out_suffix: str) -> tuple[Path, 
             check_whole(value, f"--{name}", low)
     from .errors import OptionError
 
-    stem = Path(args.scenario).stem
+    source = source or args.scenario
+    stem = Path(source).stem
     example = f"{stem}{out_suffix}"
     out = _file_target(args.out or _default_output(example), "--out", example)
     allowed = (".csv", ".parquet") if args.command == "simulate" else (".csv",)
@@ -365,8 +402,8 @@ def _scenario_outputs(args: argparse.Namespace, out_suffix: str) -> tuple[Path, 
     _figure_format(fig)
     if fig.resolve() == out.resolve():
         raise OptionError(f"--figure {fig} is the same file as --out; give another name")
-    inputs = [args.scenario, getattr(args, "params", None), getattr(args, "cohort", None),
-              getattr(args, "events", None)]  # fmt: skip
+    inputs = [source, getattr(args, "params", None), getattr(args, "cohort", None),
+              getattr(args, "events", None), getattr(args, "chain", None)]  # fmt: skip
     _not_an_input("--out", out, inputs)
     _not_an_input("--figure", fig, inputs)
     return out, fig
@@ -1093,7 +1130,97 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
+def _comparison(spec: str) -> Any:
+    """`--compare ENDPOINT:A>B[:TEST[:ALPHA]]`."""
+    import re
+
+    from .analysis import Comparison
+    from .errors import OptionError
+
+    m = re.fullmatch(r"\s*([\w]+)\s*:\s*([\w.-]+)\s*(>|<|!=)\s*([\w.-]+)\s*"
+                     r"(?::\s*(\w+)\s*)?(?::\s*([0-9.eE+-]+)\s*)?", spec)  # fmt: skip
+    if m is None:
+        raise OptionError(
+            f"--compare {spec!r}: expected ENDPOINT:A>B[:TEST[:ALPHA]], e.g. "
+            "initial_response:observation>control:chi2:0.05"
+        )
+    endpoint, a, rel, b, test, alpha = m.groups()
+    try:
+        level = float(alpha) if alpha else 0.05
+    except ValueError:
+        raise OptionError(f"--compare {spec!r}: alpha {alpha!r} is not a number") from None
+    direction = {">": "greater", "<": "less", "!=": "different"}[rel]
+    try:
+        return Comparison(endpoint, (a, b), direction, test or "", level)
+    except PDModelError as exc:
+        raise OptionError(f"--compare {spec!r}: {exc}") from None
+
+
+def _cmd_design(args: argparse.Namespace) -> int:
+    from .analysis import design
+    from .calibration import chain_draws, posterior_draws, read_chain
+    from .checks import check_whole
+    from .errors import OptionError
+    from .io import OutputSet
+    from .shipped import resolve_fit
+
+    checks = (("--patients", args.patients, 10), ("--draws", args.draws, 0),
+              ("--resample", args.resample, 0), ("--seed", args.seed, 0))  # fmt: skip
+    for name, value, low in checks:
+        check_whole(value, name, low)
+    out, fig_path = _scenario_outputs(args, "-design.csv", source=args.trial)
+    n_path = out.with_name(out.stem + "-n.csv")
+    comparisons = [_comparison(c) for c in args.compare] or None
+    grid: list[int] = []
+    if args.grid:
+        for x in args.grid.split(","):
+            try:
+                grid.append(int(x))
+            except ValueError:
+                raise OptionError(f"--n: {x.strip()!r} is not a whole number") from None
+    params, label = _params(args.params, "calibrated")
+    draws = []
+    if args.chain and not args.draws:
+        raise OptionError("--chain gives the draws' source; also give --draws K")
+    if args.draws:
+        if args.draws < 2:
+            raise OptionError(f"--draws must be 0 or >= 2, got {args.draws}")
+        if args.chain:
+            draws = chain_draws(read_chain(args.chain), params, args.draws, args.seed)
+        else:
+            fit = resolve_fit(args.params)
+            assert fit is not None
+            draws = posterior_draws(fit, args.draws, args.seed)
+
+    def show(done: int, total: int) -> None:
+        if not args.quiet:
+            print(f"  simulation {done}/{total}", file=sys.stderr, flush=True)
+
+    res = design(args.trial, comparisons, grid, target=args.power, params=params, draws=draws,
+                 n_sim=args.patients, seed=args.seed, resample=args.resample,
+                 progress=show)  # fmt: skip
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = res.plot()
+    with OutputSet() as outputs:
+        outputs.text(out, res.power.to_csv(index=False))
+        outputs.text(n_path, res.required.to_csv(index=False))
+        outputs.figure(fig_path, fig)
+    plt.close(fig)
+    if not args.quiet:
+        print(f"{res.trial.id}: patients per arm for power {args.power:g} (parameters {label}, "
+              f"{args.patients} virtual patients per arm, {res.n_draws} draws, "
+              f"{res.wall_time:.1f} s):")  # fmt: skip
+        print(res.required.drop(columns=["endpoint"]).round(3).to_string(index=False))
+    print(f"wrote {out}, {n_path} and {fig_path}")
+    return 0
+
+
 _COMMANDS = {
+    "design": _cmd_design,
     "sensitivity": _cmd_sensitivity,
     "sweep": _cmd_sweep,
     "simulate": _cmd_simulate,

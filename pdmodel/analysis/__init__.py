@@ -1,7 +1,8 @@
-"""Analyses users bring to the model: global sensitivity (more to come: see the issues)."""
+"""Analyses users bring to the model: global sensitivity, trial design."""
 
 from __future__ import annotations
 
+from .design import Comparison, DesignResult, design
 from .sensitivity import (
     SENSITIVITY_ENDPOINTS,
     SensitivityResult,
@@ -12,8 +13,11 @@ from .sensitivity import (
 
 __all__ = [
     "SENSITIVITY_ENDPOINTS",
+    "Comparison",
+    "DesignResult",
     "SensitivityResult",
     "analyse",
+    "design",
     "parameter_ranges",
     "sensitivity",
 ]

@@ -53,7 +53,14 @@ from .objective import (
     Term,
 )
 from .objective import _prior_term as _prior_term
-from .uncertainty import posterior_draws, predictive_bands, profile, sensitivity
+from .uncertainty import (
+    chain_draws,
+    posterior_draws,
+    predictive_bands,
+    profile,
+    read_chain,
+    sensitivity,
+)
 
 __all__ = [
     "DEFAULT_FREE",
@@ -65,6 +72,7 @@ __all__ = [
     "Objective",
     "SampleResult",
     "Term",
+    "chain_draws",
     "check_options",
     "compare",
     "consistency",
@@ -74,6 +82,7 @@ __all__ = [
     "posterior_draws",
     "predictive_bands",
     "profile",
+    "read_chain",
     "sample",
     "sensitivity",
 ]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,6 +21,7 @@ from ..trials import (
     simulate_trial,
 )
 from .fit import FitResult, _settings, _trial_sources, fit
+from .mcmc import SampleResult
 from .objective import (
     DEFAULT_FREE,
     DEFAULT_TRIALS,
@@ -130,20 +133,47 @@ def predictive_bands(
     n_per_arm: int = 300,
     seed: int = 1,
     quantiles: Sequence[float] = (0.025, 0.5, 0.975),
+    chain: SampleResult | pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Endpoint bands from parameter uncertainty.
 
-    Draws parameter vectors from the fit's approximate posterior (multivariate normal of the
-    log-parameters with the fit's standard errors and correlations, clipped to the bounds),
-    simulates the trial for each draw on the same virtual patients, and returns the quantiles of
-    every endpoint per arm (one row per endpoint and arm, one column per quantile).  Parameters
-    without a finite standard error are kept at their estimates.
+    Draws parameter vectors from the posterior, simulates the trial for each draw on the same
+    virtual patients, and returns the quantiles of every endpoint per arm (one row per endpoint
+    and arm, one column per quantile).  Without `chain` the posterior is the fit's Gaussian
+    approximation (:func:`posterior_draws`: parameters without a finite standard error are kept
+    at their estimates); with `chain`, the draws are rows of the emcee chain
+    (:func:`chain_draws`).
+
+    Parameters
+    ----------
+    result : FitResult
+        The fit (estimates; standard errors and correlations for the Gaussian draws).
+    trial : Trial or str
+        Trial to simulate (shipped name, file or loaded trial).
+    n_draws : int
+        Parameter draws (>= 2).
+    n_per_arm : int
+        Virtual patients per arm of each draw (the same patients for every draw).
+    seed : int
+        Seed of the draws and of the virtual patients.
+    quantiles : sequence of float
+        Quantiles reported (fractions).
+    chain : SampleResult or pandas.DataFrame, optional
+        An emcee posterior sample (:func:`pdmodel.calibration.sample`, or its chain table as
+        written by ``pdmodel fit --emcee``: one column per parameter, in parameter units).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``endpoint``, ``arm`` and one ``q<quantile>`` per quantile (endpoint units).
     """
     import pandas as pd
 
     design = trial if isinstance(trial, Trial) else load(trial)
     values: dict[tuple[str, str], list[float]] = {}
-    for params in posterior_draws(result, n_draws, seed):
+    draws = (posterior_draws(result, n_draws, seed) if chain is None
+             else chain_draws(chain, result.params, n_draws, seed))  # fmt: skip
+    for params in draws:
         res = simulate_trial(design, params, n_per_arm, seed, progress=False)
         for arm, summ in res.summaries.items():
             for endpoint, s in summ.items():
@@ -211,3 +241,98 @@ def posterior_draws(result: FitResult, n_draws: int, seed: int = 1) -> list[Para
             changes[k] = float(min(max(v, spec.lower), spec.upper))
         out.append(result.params.replace(**changes))
     return out
+
+
+def chain_draws(
+    chain: SampleResult | pd.DataFrame,
+    params: ParameterSet,
+    n_draws: int,
+    seed: int = 1,
+) -> list[ParameterSet]:
+    """Parameter sets drawn from an emcee posterior sample (rows of its chain).
+
+    Rows are drawn without replacement (with replacement when `n_draws` exceeds the chain), so
+    the draws carry the chain's correlations and non-Gaussian shape; the parameters the chain
+    does not hold keep their values in `params`.
+
+    Parameters
+    ----------
+    chain : SampleResult or pandas.DataFrame
+        :func:`pdmodel.calibration.sample` output, or its chain table (``pdmodel fit --emcee``
+        writes it as ``<out>_chain.csv``): one column per parameter, in parameter units; a
+        ``lnprob`` column is ignored.
+    params : ParameterSet
+        The other parameters (usually the fit's estimates).
+    n_draws : int
+        Number of draws (>= 2).
+    seed : int
+        Seed of the row choice.
+
+    Returns
+    -------
+    list of ParameterSet
+
+    Raises
+    ------
+    CalibrationError
+        An empty chain, a column that is not a parameter, or a value outside its bounds.
+    """
+    table = chain.chain if isinstance(chain, SampleResult) else chain
+    _whole(n_draws, "n_draws", 2)
+    names = [c for c in table.columns if c != "lnprob"]
+    if len(table) == 0 or not names:
+        raise CalibrationError("the emcee chain is empty: nothing to draw")
+    unknown = [c for c in names if c not in params]
+    if unknown:
+        raise CalibrationError(
+            f"chain column `{unknown[0]}` is not a parameter of the model (columns must be "
+            "parameter names, plus an optional `lnprob`)"
+        )
+    values = table[names].to_numpy(dtype=float)
+    for j, name in enumerate(names):
+        spec = params.table[name]
+        col = values[:, j]
+        bad = ~np.isfinite(col) | (col < spec.lower) | (col > spec.upper)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise CalibrationError(
+                f"chain row {i}, `{name}` = {col[i]!r}: outside the parameter's bounds "
+                f"[{spec.lower:g}, {spec.upper:g}] or not finite"
+            )
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(values), size=n_draws, replace=n_draws > len(values))
+    return [params.replace(**dict(zip(names, map(float, values[i]), strict=True))) for i in rows]
+
+
+def read_chain(path: str | Path) -> pd.DataFrame:
+    """Read an emcee chain table (``pdmodel fit --emcee`` writes ``<out>_chain.csv``).
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV file: one column per parameter (parameter units), optionally ``lnprob``.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    CalibrationError
+        Unreadable, empty or non-numeric file (the message names it).
+    """
+    import pandas as pd
+
+    from ..io import read_text
+
+    text = read_text(Path(path), "emcee chain", CalibrationError)
+    try:
+        table = pd.read_csv(io.StringIO(text))
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise CalibrationError(f"{path}: not a chain table (CSV): {exc}") from None
+    if table.empty:
+        raise CalibrationError(f"{path}: the chain table has no rows")
+    bad = [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
+    if bad:
+        raise CalibrationError(f"{path}: column `{bad[0]}` is not numeric")
+    return table
