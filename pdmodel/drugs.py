@@ -65,6 +65,10 @@ class DrugSpec:
         Plausibility limit of one dose, `amount_unit` per kg (absolute doses: per 150 kg, the
         heaviest plausible patient); a larger dose is refused as a typo or a unit error.
         None: no limit.
+    prednisone_equivalent : float, optional
+        Glucocorticoids: mg of prednisone equivalent to 1 mg of this drug (anti-inflammatory
+        potency, dimensionless); regimen optimisation counts glucocorticoid exposure with it.
+        None: not a glucocorticoid.
     description : str
         One line for tables and help.
     """
@@ -81,6 +85,7 @@ class DrugSpec:
     f_dose_ref: str = ""
     description: str = ""
     max_dose_per_kg: float | None = None
+    prednisone_equivalent: float | None = None
     _parsed: dict[str, Expression] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -220,6 +225,7 @@ register_drug(
         f_dose_ref="pred_f_ref",
         description="oral prednisone, represented by the unbound prednisolone it yields",
         max_dose_per_kg=20.0,  # assumed: 10 x the 2 mg/kg/day upper end of ITP practice
+        prednisone_equivalent=1.0,
     )
 )
 register_drug(
@@ -234,6 +240,9 @@ register_drug(
         v_per_kg=f"dex_v / {_REF_WEIGHT}",
         description="dexamethasone, oral or IV",
         max_dose_per_kg=7.0,  # assumed: 10 x the 40 mg/day pulse in a 60 kg adult
+        # 0.75 mg dexamethasone ~ 5 mg prednisone: the conventional equivalence table
+        # (Liu D et al. Allergy Asthma Clin Immunol 2013;9:30, table 1); used only as a cost
+        prednisone_equivalent=5.0 / 0.75,
     )
 )
 register_drug(

@@ -344,8 +344,8 @@ def _sweep_point(
     return {**dict(point), **endpoint_summary(res, days)}
 
 
-def endpoint_summary(res: Any, days: float) -> dict[str, float]:
-    """IWG endpoints of a simulation with daily counts (window 56 days or `days`).
+def endpoint_summary(res: Any, days: float, window: float = 56.0) -> dict[str, float]:
+    """IWG endpoints of a simulation with daily counts (response window `window` or `days`).
 
     Parameters
     ----------
@@ -353,12 +353,14 @@ def endpoint_summary(res: Any, days: float) -> dict[str, float]:
         Simulation with platelets recorded at least daily from day 0 to `days`.
     days : float
         End of follow-up, days (whole days).
+    window : float
+        Response window: initial and complete response count by this day, days.
     """
     days = float(math.floor(days))
     cfg = EndpointConfig(
         sampling=((0.0, days, 1.0),),
         followup=days,
-        response_window=min(56.0, days),
+        response_window=min(float(window), days),
         recovery_day=min(14.0, days),
         after_day=min(14.0, days),
     )

@@ -1,8 +1,17 @@
-"""Analyses users bring to the model: global sensitivity, trial design."""
+"""Analyses users bring to the model: global sensitivity, regimen optimisation, trial design."""
 
 from __future__ import annotations
 
 from .design import Comparison, DesignResult, design
+from .optimise import (
+    COSTS,
+    OptimisationProblem,
+    OptimisationResult,
+    load_problem,
+    optimise,
+    problem_from_dict,
+    regimen_costs,
+)
 from .sensitivity import (
     SENSITIVITY_ENDPOINTS,
     SensitivityResult,
@@ -12,12 +21,19 @@ from .sensitivity import (
 )
 
 __all__ = [
+    "COSTS",
     "SENSITIVITY_ENDPOINTS",
     "Comparison",
     "DesignResult",
+    "OptimisationProblem",
+    "OptimisationResult",
     "SensitivityResult",
     "analyse",
     "design",
+    "load_problem",
+    "optimise",
     "parameter_ranges",
+    "problem_from_dict",
+    "regimen_costs",
     "sensitivity",
 ]

@@ -53,6 +53,27 @@ def enrol(trial: Trial, params: ParameterSet, n: int, seed: int) -> Population:
     threshold by inverse-CDF sampling of the fixed points, so the draw is a smooth function of
     the parameters for a given seed (common random numbers; no rejection).
     """
+    return entry_population(trial.plt_max, params, n, seed)
+
+
+def entry_population(plt_max: float, params: ParameterSet, n: int, seed: int) -> Population:
+    """Virtual patients with untreated platelets below `plt_max`, as :func:`enrol` draws them.
+
+    Parameters
+    ----------
+    plt_max : float
+        Entry criterion: untreated platelets below this, 10^9/L.
+    params : ParameterSet
+        Parameters (typical values and IIV).
+    n : int
+        Patients.
+    seed : int
+        Seed of the Sobol point set.
+
+    Returns
+    -------
+    Population
+    """
     n = check_whole(n, "n_per_arm", 1, TrialError)
     keys = params.model.effect_names
     points = sobol_points(len(keys) + 1, int(n), seed)
@@ -60,16 +81,16 @@ def enrol(trial: Trial, params: ParameterSet, n: int, seed: int) -> Population:
     u = points[-1]
     typ, omega = params["plt_base"], params["omega_plt_base"]
     if omega > 0:
-        zmax = math.log(trial.plt_max / typ) / omega
+        zmax = math.log(plt_max / typ) / omega
         cap = float(_st.norm.cdf(zmax))
         if cap <= 1e-12:
             raise TrialError(
-                f"no virtual patient can meet the entry criterion plt < {trial.plt_max:g}: "
+                f"no virtual patient can meet the entry criterion plt < {plt_max:g}: "
                 f"typical untreated platelets {typ:g} with IIV {omega:g}"
             )
         z["plt_base"] = ndtri(np.clip(u * cap, 1e-300, 1.0))
-    elif typ >= trial.plt_max:
-        raise TrialError(f"typical untreated platelets {typ:g} do not meet plt < {trial.plt_max:g}")
+    elif typ >= plt_max:
+        raise TrialError(f"typical untreated platelets {typ:g} do not meet plt < {plt_max:g}")
     return Population(params, z)
 
 
