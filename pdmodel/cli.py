@@ -246,6 +246,29 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--figure", help="power-curve figure (default: next to --out, .png)")
     d.add_argument("--quiet", action="store_true", help="no progress and no table")
 
+    o = sub.add_parser(
+        "optimise",
+        help="least-cost regimen within bounds meeting a target, with parameter uncertainty",
+        epilog="examples:\n  pdmodel optimise examples/problems/response_by_day14.toml\n"
+        "  pdmodel optimise examples/problems/response_by_day14.toml --draws 20",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    o.add_argument("problem", help="optimisation problem file (TOML; docs/analyses.md)")
+    o.add_argument("--draws", type=int, default=0,
+                   help="posterior parameter draws under which the optimum and runners-up "
+                   "are re-simulated (default 0)")  # fmt: skip
+    o.add_argument("--chain", metavar="FILE.csv",
+                   help="draw from this emcee chain (pdmodel fit --emcee) instead of the fit's "
+                   "Gaussian approximation")  # fmt: skip
+    o.add_argument("--runners-up", type=int, default=3,
+                   help="ranked regimens after the optimum to report (default 3)")  # fmt: skip
+    o.add_argument("--seed", type=int, default=1, help="seed of the draws (default 1)")
+    o.add_argument("--params", metavar="FILE", help=_PARAMS_HELP.format(default="calibrated"))
+    o.add_argument("--out", help="candidate table (.csv; default <problem>-optimise.csv); with "
+                   "--draws the uncertainty goes to <out>-uncertainty.csv")  # fmt: skip
+    o.add_argument("--figure", help="figure (default: next to --out, .png)")
+    o.add_argument("--quiet", action="store_true", help="no progress and no table")
+
     f = sub.add_parser(
         "fit",
         help="calibrate parameters to trial findings (lmfit) and export them",
@@ -1156,13 +1179,31 @@ def _comparison(spec: str) -> Any:
         raise OptionError(f"--compare {spec!r}: {exc}") from None
 
 
+def _draws(args: argparse.Namespace, params: Any) -> list[Any]:
+    """Parameter draws of `--draws K` (and `--chain FILE`): from the emcee chain, else from
+    the Gaussian approximation of the fit behind `--params` (default: the shipped fit)."""
+    from .calibration import chain_draws, posterior_draws, read_chain
+    from .errors import OptionError
+    from .shipped import resolve_fit
+
+    if args.chain and not args.draws:
+        raise OptionError("--chain gives the draws' source; also give --draws K")
+    if not args.draws:
+        return []
+    if args.draws < 2:
+        raise OptionError(f"--draws must be 0 or >= 2, got {args.draws}")
+    if args.chain:
+        return list(chain_draws(read_chain(args.chain), params, args.draws, args.seed))
+    fit = resolve_fit(args.params)
+    assert fit is not None
+    return list(posterior_draws(fit, args.draws, args.seed))
+
+
 def _cmd_design(args: argparse.Namespace) -> int:
     from .analysis import design
-    from .calibration import chain_draws, posterior_draws, read_chain
     from .checks import check_whole
     from .errors import OptionError
     from .io import OutputSet
-    from .shipped import resolve_fit
 
     checks = (("--patients", args.patients, 10), ("--draws", args.draws, 0),
               ("--resample", args.resample, 0), ("--seed", args.seed, 0))  # fmt: skip
@@ -1179,18 +1220,7 @@ def _cmd_design(args: argparse.Namespace) -> int:
             except ValueError:
                 raise OptionError(f"--n: {x.strip()!r} is not a whole number") from None
     params, label = _params(args.params, "calibrated")
-    draws = []
-    if args.chain and not args.draws:
-        raise OptionError("--chain gives the draws' source; also give --draws K")
-    if args.draws:
-        if args.draws < 2:
-            raise OptionError(f"--draws must be 0 or >= 2, got {args.draws}")
-        if args.chain:
-            draws = chain_draws(read_chain(args.chain), params, args.draws, args.seed)
-        else:
-            fit = resolve_fit(args.params)
-            assert fit is not None
-            draws = posterior_draws(fit, args.draws, args.seed)
+    draws = _draws(args, params)
 
     def show(done: int, total: int) -> None:
         if not args.quiet:
@@ -1219,7 +1249,59 @@ def _cmd_design(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_optimise(args: argparse.Namespace) -> int:
+    from .analysis import load_problem, optimise
+    from .checks import check_whole
+    from .io import OutputSet
+
+    check_whole(args.draws, "--draws", 0)
+    check_whole(args.seed, "--seed", 0)
+    check_whole(args.runners_up, "--runners-up", 0)
+    out, fig_path = _scenario_outputs(args, "-optimise.csv", source=args.problem)
+    u_path = out.with_name(out.stem + "-uncertainty.csv")
+    problem = load_problem(args.problem)
+    params, label = _params(args.params, "calibrated")
+    draws = _draws(args, params)
+
+    def show(done: int) -> None:
+        if not args.quiet and done % 10 == 0:
+            print(f"  simulation {done}", file=sys.stderr, flush=True)
+
+    res = optimise(problem, params, draws=draws, runners_up=args.runners_up, progress=show)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = res.plot()
+    with OutputSet() as outputs:
+        outputs.text(out, res.candidates.to_csv(index=False))
+        if res.uncertainty is not None:
+            outputs.text(u_path, res.uncertainty.to_csv(index=False))
+        outputs.figure(fig_path, fig)
+    plt.close(fig)
+    if not args.quiet:
+        import pandas as pd
+
+        print(f"{problem.title}: {problem.goal}; {problem.n} virtual patients (parameters "
+              f"{label}); {len(res.candidates)} regimens, {res.evaluations} simulations, "
+              f"{res.wall_time:.1f} s")  # fmt: skip
+        with pd.option_context("display.max_colwidth", 90, "display.width", 200):
+            shown = res.candidates.head(args.runners_up + 1 + 3)
+            print(shown.round(3).to_string(index=False))
+            if res.uncertainty is not None:
+                print(f"under {len(draws)} parameter draws (p_meets: fraction meeting the "
+                      "target):")  # fmt: skip
+                print(res.uncertainty.drop(columns=["draws"]).round(3).to_string(index=False))
+        if res.best is None:
+            print("no regimen within the bounds meets the target")
+    written = [str(out)] + ([str(u_path)] if res.uncertainty is not None else [])
+    print(f"wrote {', '.join(written)} and {fig_path}")
+    return 0
+
+
 _COMMANDS = {
+    "optimise": _cmd_optimise,
     "design": _cmd_design,
     "sensitivity": _cmd_sensitivity,
     "sweep": _cmd_sweep,

@@ -446,7 +446,12 @@ class OptimisationResult:
 
     def plot(self) -> Figure:
         """Endpoint against the first cost for every candidate; the optimum and the runners-up
-        labelled, the target as a dashed line."""
+        labelled (with their 95% ranges over parameter draws), the target dashed.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
         import matplotlib.pyplot as plt
 
         t = self.candidates
@@ -455,6 +460,12 @@ class OptimisationResult:
         ok = t["meets"].to_numpy(bool)
         ax.scatter(t.loc[~ok, cost], t.loc[~ok, "value"], s=14, c="grey", label="misses target")
         ax.scatter(t.loc[ok, cost], t.loc[ok, "value"], s=14, c="C0", label="meets target")
+        if self.uncertainty is not None:  # 95% range over the parameter draws
+            u = self.uncertainty.merge(t[["rank", cost]], on="rank")
+            ax.errorbar(u[cost], u["value_median"], fmt="none", ecolor="C1", elinewidth=1,
+                        yerr=[u["value_median"] - u["value_q0.025"],
+                              u["value_q0.975"] - u["value_median"]],
+                        label="95% over parameter draws")  # fmt: skip
         for _, r in t[t["rank"] <= 3].iterrows():
             ax.annotate(f"#{int(r['rank'])}", (r[cost], r["value"]), fontsize=8,
                         xytext=(4, 4), textcoords="offset points")  # fmt: skip
