@@ -269,6 +269,47 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--figure", help="figure (default: next to --out, .png)")
     o.add_argument("--quiet", action="store_true", help="no progress and no table")
 
+    v = sub.add_parser(
+        "vpc",
+        help="visual predictive check of an observed event table against the model",
+        epilog="examples:\n  pdmodel vpc observed.csv --plt-max 30\n"
+        "  pdmodel vpc observed.csv --draws 20 --error-cv 0.1 --replicates 400",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    v.add_argument("table", help="NONMEM-style event table (.csv or .parquet; docs/interchange.md)")
+    v.add_argument("--replicates", type=int, default=200,
+                   help="simulated replicates of the design (default 200)")  # fmt: skip
+    v.add_argument(
+        "--draws",
+        type=int,
+        default=0,
+        help="posterior parameter draws, used in turn by the replicates (default 0)",
+    )
+    v.add_argument("--chain", metavar="FILE.csv",
+                   help="draw from this emcee chain (pdmodel fit --emcee) instead of the fit's "
+                   "Gaussian approximation")  # fmt: skip
+    v.add_argument("--plt-max", type=float, metavar="X",
+                   help="entry criterion of the observed patients: untreated platelets < X "
+                   "10^9/L (default none)")  # fmt: skip
+    v.add_argument(
+        "--error-cv",
+        type=float,
+        default=0.0,
+        metavar="CV",
+        help="proportional residual error of simulated observations (default 0)",
+    )
+    v.add_argument(
+        "--bins",
+        type=int,
+        help="quantile time bins (default: each nominal time, up to 20, else 10)",
+    )
+    v.add_argument("--observable", default="platelets", help="observable (default platelets)")
+    v.add_argument("--seed", type=int, default=1, help="seed (default 1)")
+    v.add_argument("--params", metavar="FILE", help=_PARAMS_HELP.format(default="calibrated"))
+    v.add_argument("--out", help="VPC table (.csv; default <table>-vpc.csv)")
+    v.add_argument("--figure", help="figure (default: next to --out, .png)")
+    v.add_argument("--quiet", action="store_true", help="no progress and no table")
+
     f = sub.add_parser(
         "fit",
         help="calibrate parameters to trial findings (lmfit) and export them",
@@ -1300,7 +1341,57 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_vpc(args: argparse.Namespace) -> int:
+    from .analysis import vpc
+    from .checks import check_whole
+    from .events import from_event_table
+    from .io import OutputSet
+
+    check_whole(args.draws, "--draws", 0)
+    check_whole(args.seed, "--seed", 0)
+    check_whole(args.replicates, "--replicates", 20)
+    out, fig_path = _scenario_outputs(args, "-vpc.csv", source=args.table)
+    params, label = _params(args.params, "calibrated")
+    frame = _table_input(args.table, "event")
+    events = _in_file(args.table, lambda: from_event_table(frame, params.model))
+    draws = _draws(args, params)
+
+    def show(done: int, total: int) -> None:
+        if not args.quiet and total > 1:
+            print(f"  parameter draw {done}/{total}", file=sys.stderr, flush=True)
+
+    res = _in_file(args.table, lambda: vpc(
+        events, params, observable=args.observable, replicates=args.replicates, draws=draws,
+        plt_max=args.plt_max, error_cv=args.error_cv, bins=args.bins, seed=args.seed,
+        progress=show,
+    ))  # fmt: skip
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = res.plot()
+    with OutputSet() as outputs:
+        outputs.text(out, res.table.to_csv(index=False))
+        outputs.figure(fig_path, fig)
+    plt.close(fig)
+    if not args.quiet:
+        print(f"VPC of {args.table}: {len(res.observations)} {res.observable} observations, "
+              f"{res.replicates} replicates, {len(draws)} draws (parameters {label}), "
+              f"{res.wall_time:.1f} s; observed percentiles inside their {res.ci:.0%} "
+              "bands:")  # fmt: skip
+        print(res.inside_fraction().round(3).to_string(index=False))
+        outside = res.table[~res.table["inside"]]
+        if not outside.empty:
+            print("outside:")
+            cols = ["stratum", "time", "quantile", "observed", "sim_lo", "sim_hi"]
+            print(outside[cols].round(2).to_string(index=False))
+    print(f"wrote {out} and {fig_path}")
+    return 0
+
+
 _COMMANDS = {
+    "vpc": _cmd_vpc,
     "optimise": _cmd_optimise,
     "design": _cmd_design,
     "sensitivity": _cmd_sensitivity,

@@ -1,4 +1,5 @@
-"""Analyses users bring to the model: global sensitivity, regimen optimisation, trial design."""
+"""Analyses users bring to the model: global sensitivity, regimen optimisation, trial design
+and visual predictive checks against observed data."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from .sensitivity import (
     parameter_ranges,
     sensitivity,
 )
+from .vpc import VPCResult, vpc
 
 __all__ = [
     "COSTS",
@@ -28,6 +30,7 @@ __all__ = [
     "OptimisationProblem",
     "OptimisationResult",
     "SensitivityResult",
+    "VPCResult",
     "analyse",
     "design",
     "load_problem",
@@ -36,4 +39,5 @@ __all__ = [
     "problem_from_dict",
     "regimen_costs",
     "sensitivity",
+    "vpc",
 ]

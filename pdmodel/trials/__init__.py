@@ -57,7 +57,14 @@ from .replicate import (
 from .replicate import (
     _typical_p as _typical_p,
 )
-from .simulate import TrialResult, enrol, entry_population, simulate_trial, simulate_trials
+from .simulate import (
+    TrialResult,
+    enrol,
+    entry_deviates,
+    entry_population,
+    simulate_trial,
+    simulate_trials,
+)
 from .simulate import _trial_list as _trial_list
 from .spec import Arm, Finding, Trial
 
@@ -70,6 +77,7 @@ __all__ = [
     "TrialResult",
     "available",
     "enrol",
+    "entry_deviates",
     "entry_population",
     "evaluate_finding",
     "load",

@@ -78,7 +78,36 @@ def entry_population(plt_max: float, params: ParameterSet, n: int, seed: int) ->
     keys = params.model.effect_names
     points = sobol_points(len(keys) + 1, int(n), seed)
     z = dict(zip(keys, ndtri(points[:-1]), strict=True))
-    u = points[-1]
+    entry = entry_deviates(plt_max, params, points[-1])
+    if entry is not None:
+        z["plt_base"] = entry
+    return Population(params, z)
+
+
+def entry_deviates(plt_max: float, params: ParameterSet, u: np.ndarray) -> np.ndarray | None:
+    """Deviates of untreated platelets conditioned on the entry criterion ``plt < plt_max``.
+
+    Parameters
+    ----------
+    plt_max : float
+        Entry criterion: untreated platelets below this, 10^9/L.
+    params : ParameterSet
+        Parameters (typical untreated platelets and their IIV).
+    u : numpy.ndarray
+        Uniform numbers in [0, 1), one per patient (inverse-CDF sampling of the truncated
+        normal).
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Standard-normal deviates of ``plt_base``, or None when the effect has no IIV (and the
+        typical value meets the criterion).
+
+    Raises
+    ------
+    TrialError
+        No patient can meet the criterion.
+    """
     typ, omega = params["plt_base"], params["omega_plt_base"]
     if omega > 0:
         zmax = math.log(plt_max / typ) / omega
@@ -88,10 +117,10 @@ def entry_population(plt_max: float, params: ParameterSet, n: int, seed: int) ->
                 f"no virtual patient can meet the entry criterion plt < {plt_max:g}: "
                 f"typical untreated platelets {typ:g} with IIV {omega:g}"
             )
-        z["plt_base"] = ndtri(np.clip(u * cap, 1e-300, 1.0))
-    elif typ >= plt_max:
+        return np.asarray(ndtri(np.clip(u * cap, 1e-300, 1.0)), dtype=float)
+    if typ >= plt_max:
         raise TrialError(f"typical untreated platelets {typ:g} do not meet plt < {plt_max:g}")
-    return Population(params, z)
+    return None
 
 
 @dataclass(frozen=True)
