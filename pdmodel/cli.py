@@ -1155,10 +1155,28 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_outputs(tables: dict[Path, str], fig_path: Path, plot: Callable[[], Any]) -> None:
+    """Write an analysis command's tables and figure all or nothing (:class:`OutputSet`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .io import OutputSet
+
+    fig = plot()
+    try:
+        with OutputSet() as outputs:
+            for path, text in tables.items():
+                outputs.text(path, text)
+            outputs.figure(fig_path, fig)
+    finally:
+        plt.close(fig)
+
+
 def _cmd_sensitivity(args: argparse.Namespace) -> int:
     from .analysis import sensitivity
     from .checks import check_whole
-    from .io import OutputSet
 
     check_whole(args.patients, "--patients", 1)
     check_whole(args.seed, "--seed", 0)
@@ -1175,16 +1193,7 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
                       n=args.samples, n_patients=args.patients, seed=args.seed,
                       width=args.width, progress=show)  # fmt: skip
     table = res.table.assign(method=res.method)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = res.plot()
-    with OutputSet() as outputs:
-        outputs.text(out, table.to_csv(index=False))
-        outputs.figure(fig_path, fig)
-    plt.close(fig)
+    _write_outputs({out: table.to_csv(index=False)}, fig_path, res.plot)
     if not args.quiet:
         kind = "ST" if res.method == "sobol" else "mu_star"
         print(f"{res.method}: {res.n_evaluations} evaluations of {args.patients} patients in "
@@ -1244,7 +1253,6 @@ def _cmd_design(args: argparse.Namespace) -> int:
     from .analysis import design
     from .checks import check_whole
     from .errors import OptionError
-    from .io import OutputSet
 
     checks = (("--patients", args.patients, 10), ("--draws", args.draws, 0),
               ("--resample", args.resample, 0), ("--seed", args.seed, 0))  # fmt: skip
@@ -1270,17 +1278,8 @@ def _cmd_design(args: argparse.Namespace) -> int:
     res = design(args.trial, comparisons, grid, target=args.power, params=params, draws=draws,
                  n_sim=args.patients, seed=args.seed, resample=args.resample,
                  progress=show)  # fmt: skip
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = res.plot()
-    with OutputSet() as outputs:
-        outputs.text(out, res.power.to_csv(index=False))
-        outputs.text(n_path, res.required.to_csv(index=False))
-        outputs.figure(fig_path, fig)
-    plt.close(fig)
+    _write_outputs({out: res.power.to_csv(index=False), n_path: res.required.to_csv(index=False)},
+                   fig_path, res.plot)  # fmt: skip
     if not args.quiet:
         print(f"{res.trial.id}: patients per arm for power {args.power:g} (parameters {label}, "
               f"{args.patients} virtual patients per arm, {res.n_draws} draws, "
@@ -1293,7 +1292,6 @@ def _cmd_design(args: argparse.Namespace) -> int:
 def _cmd_optimise(args: argparse.Namespace) -> int:
     from .analysis import load_problem, optimise
     from .checks import check_whole
-    from .io import OutputSet
 
     check_whole(args.draws, "--draws", 0)
     check_whole(args.seed, "--seed", 0)
@@ -1309,18 +1307,10 @@ def _cmd_optimise(args: argparse.Namespace) -> int:
             print(f"  simulation {done}", file=sys.stderr, flush=True)
 
     res = optimise(problem, params, draws=draws, runners_up=args.runners_up, progress=show)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = res.plot()
-    with OutputSet() as outputs:
-        outputs.text(out, res.candidates.to_csv(index=False))
-        if res.uncertainty is not None:
-            outputs.text(u_path, res.uncertainty.to_csv(index=False))
-        outputs.figure(fig_path, fig)
-    plt.close(fig)
+    tables = {out: res.candidates.to_csv(index=False)}
+    if res.uncertainty is not None:
+        tables[u_path] = res.uncertainty.to_csv(index=False)
+    _write_outputs(tables, fig_path, res.plot)
     if not args.quiet:
         import pandas as pd
 
@@ -1345,7 +1335,6 @@ def _cmd_vpc(args: argparse.Namespace) -> int:
     from .analysis import vpc
     from .checks import check_whole
     from .events import from_event_table
-    from .io import OutputSet
 
     check_whole(args.draws, "--draws", 0)
     check_whole(args.seed, "--seed", 0)
@@ -1365,16 +1354,7 @@ def _cmd_vpc(args: argparse.Namespace) -> int:
         plt_max=args.plt_max, error_cv=args.error_cv, bins=args.bins, seed=args.seed,
         progress=show,
     ))  # fmt: skip
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = res.plot()
-    with OutputSet() as outputs:
-        outputs.text(out, res.table.to_csv(index=False))
-        outputs.figure(fig_path, fig)
-    plt.close(fig)
+    _write_outputs({out: res.table.to_csv(index=False)}, fig_path, res.plot)
     if not args.quiet:
         print(f"VPC of {args.table}: {len(res.observations)} {res.observable} observations, "
               f"{res.replicates} replicates, {len(draws)} draws (parameters {label}), "
