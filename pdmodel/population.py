@@ -40,11 +40,17 @@ class Population:
         Standard-normal deviates per random effect.
     ids : ndarray of int, shape (n,), optional
         Patient identifiers (default ``0..n-1``); kept through subsetting and chunking.
+    overrides : mapping of str to ndarray, shape (n,), optional
+        Per-patient values of population parameters (typical values, IIV SDs, drug
+        effects; units as in the parameter table) that replace `params`' value for each
+        patient: how one engine call simulates many parameter samples (see :meth:`batch`).
+        PK parameters cannot vary per patient (the engine's drug inputs share their rates).
     """
 
     params: ParameterSet
     z: Mapping[str, NDArray[np.float64]]
     ids: NDArray[np.int64] | None = None
+    overrides: Mapping[str, NDArray[np.float64]] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.params, ParameterSet):
@@ -80,6 +86,7 @@ class Population:
         ids.setflags(write=False)
         object.__setattr__(self, "z", z)
         object.__setattr__(self, "ids", ids)
+        object.__setattr__(self, "overrides", _overrides(self.params, self.overrides, n))
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -289,16 +296,73 @@ class Population:
         sel = np.atleast_1d(sel)
         if sel.size == 0:
             raise PopulationError("selection is empty: a population needs at least one patient")
-        assert self.ids is not None
-        return Population(self.params, {k: v[sel] for k, v in self.z.items()}, self.ids[sel])
+        assert self.ids is not None and self.overrides is not None
+        over = {k: v[sel] for k, v in self.overrides.items()}
+        return Population(self.params, {k: v[sel] for k, v in self.z.items()}, self.ids[sel],
+                          over)  # fmt: skip
 
     def with_params(self, params: ParameterSet) -> Population:
-        """Same patients (same deviates) under another parameter set."""
-        return Population(params, self.z, self.ids)
+        """Same patients (same deviates) under another parameter set.
+
+        The per-patient :attr:`overrides`, if any, are kept.
+
+        Parameters
+        ----------
+        params : ParameterSet
+            The new parameter set.
+        """
+        return Population(params, self.z, self.ids, self.overrides)
+
+    def batch(self, samples: Mapping[str, Any]) -> Population:
+        """The same patients under each of several parameter samples, as one population.
+
+        For ``k`` samples the result has ``k * n`` patients: patient ``j * n + i`` is patient
+        ``i`` (same deviates, same id) under sample ``j``.  One :func:`pdmodel.simulate` of it
+        solves every sample in one vectorised engine call (common random numbers across the
+        samples); :meth:`pdmodel.SimulationResult.take` splits the result back per sample.
+
+        Parameters
+        ----------
+        samples : mapping of str to array_like, shape (k,)
+            Values of population parameters (units as in the parameter table), one per
+            sample; parameters not given keep their value.  PK parameters cannot vary (the
+            engine's drug inputs share their rates): simulate those samples separately.
+
+        Returns
+        -------
+        Population
+            With :attr:`overrides` holding the per-patient values.
+
+        Examples
+        --------
+        >>> import pdmodel as pm
+        >>> pop = pm.Population.sample(3, seed=1)
+        >>> len(pop.batch({"il11_smax": [1.0, 2.0]}))
+        6
+        """
+        if not isinstance(samples, Mapping) or not samples:
+            raise PopulationError("`samples` must map at least one parameter to its values")
+        arrays = {str(k): np.asarray(v, dtype=float).reshape(-1) for k, v in samples.items()}
+        sizes = {v.size for v in arrays.values()}
+        if len(sizes) != 1 or 0 in sizes:
+            raise PopulationError(
+                "every parameter in `samples` needs the same (non-zero) number of values, got "
+                + ", ".join(f"{k}: {v.size}" for k, v in arrays.items())
+            )
+        k = sizes.pop()
+        n = len(self)
+        assert self.ids is not None and self.overrides is not None
+        over = {name: np.tile(v, k) for name, v in self.overrides.items()}
+        over.update({name: np.repeat(v, n) for name, v in arrays.items()})
+        z = {name: np.tile(v, k) for name, v in self.z.items()}
+        return Population(self.params, z, np.tile(self.ids, k), over)
 
     def individuals(self) -> Individuals:
         """Individual model parameters (see :class:`pdmodel.model.Individuals`)."""
-        return self.params.model.individuals(self.params, self.z)
+        values: Mapping[str, Any] = self.params
+        if self.overrides:
+            values = {**self.params, **self.overrides}
+        return self.params.model.individuals(values, self.z)
 
     def chunks(self, size: int) -> list[Population]:
         """Split into consecutive chunks of at most `size` patients."""
@@ -318,6 +382,45 @@ CONDITIONING = ("ab_positive",)
 
 #: Rejection rounds before a cohort row's baseline observation is declared unreachable.
 _MAX_ROUNDS = 500
+
+
+def _overrides(
+    params: ParameterSet, overrides: Mapping[str, Any] | None, n: int
+) -> dict[str, NDArray[np.float64]]:
+    """Validated, read-only per-patient parameter values (see :attr:`Population.overrides`)."""
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, Mapping):
+        raise PopulationError(
+            f"`overrides` must map parameter names to arrays, got {type(overrides).__name__}"
+        )
+    from .drugs import get_drug
+    from .parameters import unknown_parameter_message
+
+    pk = {p: d for d in params.model.drugs for p in get_drug(d).parameters}
+    out: dict[str, NDArray[np.float64]] = {}
+    for name, value in overrides.items():
+        if name not in params:
+            raise PopulationError(unknown_parameter_message(name, params))
+        if name in pk:
+            raise PopulationError(
+                f"`{name}` is a PK parameter of {pk[name]}: it cannot vary per patient in one "
+                "simulation (the drug inputs share their rates); simulate each value separately"
+            )
+        v = np.asarray(value, dtype=float).reshape(-1)
+        if v.shape != (n,):
+            raise PopulationError(f"override `{name}` must have shape ({n},), got {v.shape}")
+        spec = params.table[name]
+        bad = ~(np.isfinite(v) & (v >= spec.lower) & (v <= spec.upper))
+        if bad.any():
+            raise PopulationError(
+                f"override `{name}` = {v[bad][0]:g} {spec.unit} (patient index "
+                f"{int(np.flatnonzero(bad)[0])}) is not finite or lies outside its bounds "
+                f"[{spec.lower}, {spec.upper}]"
+            )
+        v.setflags(write=False)
+        out[name] = v
+    return out
 
 
 def _condition(

@@ -231,6 +231,47 @@ class SimulationResult:
                 f"observable `{name}` was not recorded; recorded: {', '.join(self.observables)}"
             ) from None
 
+    def take(self, idx: Any) -> SimulationResult:
+        """The result for a subset of patients (e.g. one sample of a batched population).
+
+        See :meth:`pdmodel.Population.batch`.
+
+        Parameters
+        ----------
+        idx : slice, int array or bool mask
+            Patients, by position (shape ``(n_patients,)`` for a mask).
+
+        Returns
+        -------
+        SimulationResult
+            The diagnostics' ``n_rhs`` and ``wall_time`` are the subset's share by number of
+            patients (the engine does not record them per patient).
+        """
+        sel = np.atleast_1d(np.arange(self.n_patients)[idx])
+        if sel.size == 0:
+            raise OptionError("patient selection is empty")
+        d = self.diagnostics
+        share = sel.size / max(self.n_patients, 1)
+        diag = dataclasses.replace(
+            d,
+            n_steps=d.n_steps[sel],
+            n_rejected=d.n_rejected[sel],
+            n_rhs=round(d.n_rhs * share),
+            wall_time=d.wall_time * share,
+        )
+        courses = tuple(
+            dataclasses.replace(c, amount=c.amount[sel], given=c.given[:, sel])
+            for c in self.courses
+        )
+        return SimulationResult(
+            times=self.times,
+            observables={k: v[:, sel] for k, v in self.observables.items()},
+            patient_ids=self.patient_ids[sel],
+            courses=courses,
+            diagnostics=diag,
+            regimen=self.regimen,
+        )
+
     def treatment_days(self, drug: str | None = None) -> Array:
         """Days of therapy actually given per patient (number of dosing days).
 
@@ -973,7 +1014,18 @@ def simulate_many(
     group = np.concatenate(
         [np.full(len(pop), j, dtype=np.int64) for j, (pop, _) in enumerate(jobs)]
     )
-    merged = Population(params, z, ids)
+    names = sorted({k for pop, _ in jobs if pop.overrides for k in pop.overrides})
+    over = {
+        k: np.concatenate(
+            [
+                pop.overrides[k] if pop.overrides and k in pop.overrides
+                else np.full(len(pop), params[k])
+                for pop, _ in jobs
+            ]
+        )
+        for k in names
+    }  # fmt: skip
+    merged = Population(params, z, ids, over)
     regimens = tuple(reg for _, reg in jobs)
     _check_output_memory(len(merged), opts)
     return _run_groups(merged, regimens, group, opts, so)

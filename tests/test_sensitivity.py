@@ -94,3 +94,38 @@ def test_cli_sensitivity_writes_table_and_figure(tmp_path, capsys):
         "gc_ec50",
     }
     assert (tmp_path / "s.png").stat().st_size > 10_000
+
+
+def test_batched_engine_calls_give_the_same_indices():
+    """Samples batched into one engine call (Population.batch) = one call per sample."""
+    kw = dict(n=4, n_patients=30, seed=5)
+    one = sensitivity(PREDNISONE, ["k_ab", "gc_ec50"], ["initial_response"], batch_size=1, **kw)
+    many = sensitivity(PREDNISONE, ["k_ab", "gc_ec50"], ["initial_response"], batch_size=5, **kw)
+    np.testing.assert_array_equal(one.table["value"], many.table["value"])
+    assert many.n_evaluations == one.n_evaluations == 16
+
+
+def test_vectorised_function_in_blocks_and_its_shape_check():
+    calls = []
+
+    def block(v):
+        calls.append(len(v["a"]))
+        return _additive(v)
+
+    res = analyse(block, BOX, ["y"], n=8, log_scale=False, vectorised=True, batch_size=16)
+    ref = analyse(_additive, BOX, ["y"], n=8, log_scale=False)
+    np.testing.assert_allclose(res.table["value"], ref.table["value"], rtol=1e-12)
+    assert calls == [16, 16, 8]
+    with pytest.raises(OptionError, match="output `y` has shape"):
+        analyse(lambda v: {"y": 1.0}, BOX, ["y"], n=8, vectorised=True)
+    with pytest.raises(OptionError, match="`batch_size` must be a whole number"):
+        analyse(block, BOX, ["y"], n=8, vectorised=True, batch_size=0)
+
+
+def test_pk_parameters_are_sampled_one_engine_call_each():
+    """A PK parameter cannot vary within one engine call (Population.batch refuses it)."""
+    cl = pm.calibrated_parameters()["pred_cl"]
+    res = sensitivity(PREDNISONE, ["pred_cl"], ["initial_response"],
+                      ranges={"pred_cl": (0.9 * cl, 1.1 * cl)}, n=2, n_patients=10,
+                      batch_size=8)  # fmt: skip
+    assert res.n_evaluations == 2 * 3
