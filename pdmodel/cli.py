@@ -19,7 +19,7 @@ import numpy as np
 
 from ._version import __version__
 from .errors import PDModelError
-from .io import EXPORTERS, save_parameters
+from .io import EXPORTERS, read_table, save_parameters
 from .parameters import ParameterSet
 
 __all__ = ["build_parser", "main"]
@@ -857,24 +857,6 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _table_input(path: str, what: str) -> Any:
-    """Read a CSV (or Parquet) input table named on the command line; errors name the file."""
-    import pandas as pd
-
-    from .errors import DataError
-
-    file = Path(path)
-    if not file.is_file():
-        raise DataError(f"{what} file {path} not found")
-    try:
-        if file.suffix.lower() == ".parquet":
-            return pd.read_parquet(file)
-        return pd.read_csv(file, encoding="utf-8-sig")
-    except (UnicodeDecodeError, ValueError, OSError, ImportError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: cannot read the {what} table: {reason}") from None
-
-
 def _in_file(path: str, call: Callable[[], Any]) -> Any:
     """Run `call`; a :class:`DataError` it raises is prefixed with the file name."""
     from .errors import DataError
@@ -918,11 +900,11 @@ def _scenario_run(args: argparse.Namespace, sc: Any, params: ParameterSet) -> _R
     inputs = {}
     histories = None
     if events_file:
-        frame = _table_input(events_file, "event")
+        frame = read_table(events_file, "event")
         histories = _in_file(events_file, lambda: from_event_table(frame, params.model))
         inputs["events"] = f"{events_file} (sha256 {_sha256(events_file)})"
     if cohort_file:
-        table = _table_input(cohort_file, "cohort")
+        table = read_table(cohort_file, "cohort")
         pop = _in_file(cohort_file, lambda: Population.from_frame(table, params, seed=sc.seed))
         inputs["cohort"] = f"{cohort_file} (sha256 {_sha256(cohort_file)})"
     elif histories is not None:
@@ -1349,7 +1331,7 @@ def _cmd_vpc(args: argparse.Namespace) -> int:
     check_whole(args.replicates, "--replicates", 20)
     out, fig_path = _scenario_outputs(args, "-vpc.csv", source=args.table)
     params, label = _params(args.params, "calibrated")
-    frame = _table_input(args.table, "event")
+    frame = read_table(args.table, "event")
     events = _in_file(args.table, lambda: from_event_table(frame, params.model))
     draws = _draws(args, params)
 

@@ -40,6 +40,7 @@ __all__ = [
     "parameters_to_csv",
     "parameters_to_json",
     "parameters_to_markdown",
+    "read_table",
     "save_parameters",
     "to_event_table",
     "write_atomic",
@@ -549,6 +550,36 @@ def load_parameters(
         return base.replace(**values)
     except ParameterError as exc:
         raise ParameterError(f"{src}: {exc}") from None
+
+
+def read_table(path: str | os.PathLike[str], what: str) -> Any:
+    """Read a CSV (UTF-8, optional BOM) or Parquet input table; errors name the file.
+
+    Parameters
+    ----------
+    path : str or path
+        The file (``.parquet`` is read as Parquet, anything else as CSV).
+    what : str
+        What the table is (``event``, ``cohort``), for the error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    import pandas as pd
+
+    from .errors import DataError
+
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"{what} file {path} not found")
+    try:
+        if file.suffix.lower() == ".parquet":
+            return pd.read_parquet(file)
+        return pd.read_csv(file, encoding="utf-8-sig")
+    except (UnicodeDecodeError, ValueError, OSError, ImportError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: cannot read the {what} table: {reason}") from None
 
 
 def read_text(src: Path, what: str, error: type[Exception]) -> str:

@@ -146,3 +146,13 @@ def test_vpc_command(tmp_path, capsys, params):
     err = capsys.readouterr().err
     assert "bad.csv" in err and "CMT" in err
     assert not (tmp_path / "w.csv").exists()
+
+
+def test_event_files_that_cannot_be_read_are_named(tmp_path, params):
+    """vpc(path) reads through pdmodel.io.read_table, as the CLI does."""
+    with pytest.raises(DataError, match=r"event file .*missing\.csv not found"):
+        vpc(tmp_path / "missing.csv", params=params)
+    bad = tmp_path / "latin1.csv"
+    bad.write_bytes(b"ID,TIME\n1,\xe9\n")
+    with pytest.raises(DataError, match=r"latin1\.csv: cannot read the event table"):
+        vpc(bad, params=params)

@@ -152,15 +152,13 @@ def _read(data: EventData | pd.DataFrame | str | Path, params: ParameterSet) -> 
     if isinstance(data, EventData):
         return data
     if isinstance(data, str | Path):
-        path = Path(data)
-        if not path.is_file():
-            raise DataError(f"event table {path} not found")
-        frame = (pd.read_parquet(path) if path.suffix.lower() == ".parquet"
-                 else pd.read_csv(path, encoding="utf-8-sig"))  # fmt: skip
+        from ..io import read_table
+
+        frame = read_table(data, "event")
         try:
             return from_event_table(frame, params.model)
         except DataError as exc:
-            raise DataError(f"{path}: {exc}") from None
+            raise DataError(f"{data}: {exc}") from None
     if isinstance(data, pd.DataFrame):
         return from_event_table(data, params.model)
     raise OptionError(f"`data`: expected an event table (file, DataFrame or EventData), got "
