@@ -388,8 +388,8 @@ def _overrides(
     params: ParameterSet, overrides: Mapping[str, Any] | None, n: int
 ) -> dict[str, NDArray[np.float64]]:
     """Validated, read-only per-patient parameter values (see :attr:`Population.overrides`)."""
-    if overrides is None:
-        return {}
+    if overrides is None or (isinstance(overrides, Mapping) and not overrides):
+        return {}  # the common case (and every chunk of a plain population): no work
     if not isinstance(overrides, Mapping):
         raise PopulationError(
             f"`overrides` must map parameter names to arrays, got {type(overrides).__name__}"
