@@ -551,13 +551,14 @@ def _dopri5(
     t0: float,
     ids: NDArray[np.int64],
     threads: int,
+    exact: Array,
 ) -> tuple[Array, Array]:
     """Integrate every patient over ``[0, length]`` of elapsed segment time.
 
     Dormand-Prince 5(4), compiled and per patient (the model kernel's ``segment``); slices
     of the patients run on up to `threads` threads.  Returns the states at the end and the step
     size to start the next segment with (the first accepted step of this one, which follows a
-    dose when there is one).
+    dose when there is one).  `exact`: the kernel's ``exact_coefficients`` of the patients.
     """
     n = y.shape[1]
     y = np.ascontiguousarray(y)
@@ -573,8 +574,8 @@ def _dopri5(
     def run(start: int, stop: int) -> None:
         try:
             kernel.segment(
-                y, h, length, inputs.exponents, inputs.coefs, inputs.input_start, par, rtol, atol,
-                max_steps, hmin, start, stop, stats.n_steps, stats.n_rejected, stats.n_rhs,
+                y, h, length, inputs.exponents, inputs.coefs, inputs.input_start, par, exact, rtol,
+                atol, max_steps, hmin, start, stop, stats.n_steps, stats.n_rejected, stats.n_rhs,
                 status, where,
             )  # fmt: skip
         except BaseException as exc:  # re-raised in the calling thread, never swallowed
@@ -700,6 +701,8 @@ def _run_chunk(
 
     obs_out = {name: np.empty((opts.times.size, n)) for name in opts.observables}
     y = ind.model.baseline(ind)
+    dopri5 = opts.method == "dopri5"
+    exact = ind.model.kernel.exact_coefficients(y, ind.packed) if dopri5 else np.empty(0)
     h = np.full(n, 0.05)
     stats = _Stats.zeros(n)
     singles = [ind.take(slice(i, i + 1)) for i in range(n)] if opts.method != "dopri5" else []
@@ -724,6 +727,7 @@ def _run_chunk(
                     t,
                     ids,
                     threads,
+                    exact,
                 )
             else:
                 y = _scipy_segment(

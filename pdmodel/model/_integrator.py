@@ -31,6 +31,8 @@ def _jit(fn: Callable[..., Any]) -> Any:  # pragma: no cover - placeholder
 
 N_STATES = 1
 N_INPUTS = 1
+#: Rows of the states solved in closed form (:attr:`pdmodel.model.Model.exact_states`).
+EXACT = np.zeros(0, dtype=np.int64)
 
 
 def rhs_point(
@@ -82,6 +84,61 @@ def rhs_many(
 
 
 @_jit
+def exact_coefficients(y: np.ndarray, par: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Coefficients of the states solved in closed form, shape ``(len(EXACT), N_INPUTS + 2,
+    n)``: for exact state ``q`` of patient ``i``, ``[a, b, w_0, ..., w_{M-1}]`` of its rate
+    ``a - b s + sum_m w_m c_m``, read off the right-hand side at unit points (exact for an
+    affine rate; the other states, which the rate does not read, are taken from `y`)."""
+    n = y.shape[1]
+    out = np.empty((EXACT.shape[0], N_INPUTS + 2, n))
+    yu = np.empty(N_STATES)
+    du = np.empty(N_STATES)
+    cu = np.zeros((N_INPUTS + 1, max(N_INPUTS, 1)))  # row 0: no drug; row m + 1: unit input m
+    for m in range(N_INPUTS):
+        cu[m + 1, m] = 1.0
+    for i in range(n):
+        for q in range(EXACT.shape[0]):
+            s = EXACT[q]
+            for t in range(N_STATES):
+                yu[t] = y[t, i]
+            yu[s] = 0.0
+            rhs_point(yu, cu, 0, par, i, du)
+            a = du[s]
+            yu[s] = 1.0
+            rhs_point(yu, cu, 0, par, i, du)
+            out[q, 0, i] = a
+            out[q, 1, i] = a - du[s]
+            yu[s] = 0.0
+            for m in range(N_INPUTS):
+                row = m + 1
+                rhs_point(yu, cu, row, par, i, du)
+                out[q, 2 + m, i] = du[s] - a
+    return out
+
+
+@_jit
+def _exact_stage(
+    ys: np.ndarray,
+    j: int,
+    ok: np.ndarray,
+    const: np.ndarray,
+    hom: np.ndarray,
+    pwb: np.ndarray,
+    g: np.ndarray,
+    e0: np.ndarray,
+    pw: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """Set the exact states of `ys` to their closed-form values at stage time `j`."""
+    for q in range(EXACT.shape[0]):
+        if ok[q]:
+            v = const[q] + hom[q] * pwb[q, j]
+            for r in range(e0.shape[0]):
+                if e0[r] != 0.0:
+                    v += g[q, r] * e0[r] * pw[r, j]
+            ys[EXACT[q]] = v
+
+
+@_jit
 def _powers(q: float, out: np.ndarray) -> None:  # pragma: no cover - compiled
     """``out = q**18, q**27, q**72, q**80, q**90`` (the stage times in units of h/90)."""
     q2 = q * q
@@ -106,6 +163,7 @@ def segment(
     coefs: np.ndarray,
     input_start: np.ndarray,
     par: np.ndarray,
+    exact: np.ndarray,
     rtol: float,
     atol: float,
     max_steps: int,
@@ -134,6 +192,13 @@ def segment(
     times are powers of it times the term at the step start (carried from step to step, so the
     last stages and the next step's start see the same value).
 
+    The states of `EXACT` are not stepped: with `exact` (:func:`exact_coefficients`) their
+    rates are ``a - b s + sum_m w_m c_m`` and, the inputs being exponentials, the state is
+    ``a / b + sum_r g_r term_r(tau) + D exp(-b tau)`` with ``g_r = w_m / (b - x_r)`` (``x_r`` =
+    ``-rates[r]``); the kernel sets it to that value at every stage and leaves it out of the
+    error norm.  A patient whose `b` is not positive, or within 0.1% of a present term's rate
+    (where the closed form loses digits), has the state stepped like the others instead.
+
     Per patient the counts of accepted and rejected steps are added to `n_steps`, `n_rejected`,
     the right-hand-side evaluations to `n_rhs`; `status` is `OK`, `STEP_LIMIT` (more than
     `max_steps` attempts) or `UNDERFLOW` (a rejected step below `hmin`), with the segment time
@@ -148,6 +213,14 @@ def segment(
     pw = np.empty((n_terms, 5))
     # drug inputs at the five stage times (rows 0-4) and at the step start (row 5)
     cs = np.zeros((6, max(N_INPUTS, 1)))
+    n_ex = EXACT.shape[0]
+    ok = np.zeros(n_ex, dtype=np.bool_)
+    const = np.zeros(n_ex)
+    hom = np.zeros(n_ex)  # D exp(-b tau) at the step start
+    decay = np.zeros(n_ex)  # b
+    pwb = np.ones((n_ex, 5))
+    g = np.zeros((n_ex, n_terms))
+    stepped = np.ones(N_STATES, dtype=np.bool_)
     for i in range(start, stop):
         for s in range(N_STATES):
             yi[s] = y[s, i]
@@ -158,6 +231,31 @@ def segment(
                 e0[r] = coefs[r, i]  # term r at the step start
                 acc += e0[r]
             cs[5, m] = acc
+        n_stepped = N_STATES
+        for q in range(n_ex):
+            a = exact[q, 0, i]
+            b = exact[q, 1, i]
+            good = b > 0.0 and math.isfinite(a) and math.isfinite(b)
+            particular = 0.0
+            for m in range(N_INPUTS):
+                w = exact[q, 2 + m, i]
+                good = good and math.isfinite(w)
+                for r in range(input_start[m], input_start[m + 1]):
+                    g[q, r] = 0.0
+                    if good and w != 0.0 and e0[r] != 0.0:
+                        x = -rates[r]
+                        if abs(b - x) <= 1e-3 * max(b, abs(x)):
+                            good = False
+                        else:
+                            g[q, r] = w / (b - x)
+                            particular += g[q, r] * e0[r]
+            ok[q] = good
+            stepped[EXACT[q]] = not good
+            if good:
+                n_stepped -= 1
+                decay[q] = b
+                const[q] = a / b
+                hom[q] = yi[EXACT[q]] - const[q] - particular
         rhs_point(yi, cs, 5, par, i, k[0])
         evaluations = 1
         step = min(h[i], length)
@@ -173,6 +271,9 @@ def segment(
             for r in range(n_terms):
                 if e0[r] != 0.0:  # (a drug this patient has not had: its terms stay zero)
                     _powers(math.exp(rates[r] * hh / 90.0), pw[r])
+            for q in range(n_ex):
+                if ok[q]:
+                    _powers(math.exp(-decay[q] * hh / 90.0), pwb[q])
             for j in range(5):
                 for m in range(N_INPUTS):
                     acc = 0.0
@@ -182,39 +283,47 @@ def segment(
                     cs[j, m] = acc
             for s in range(N_STATES):
                 ys[s] = yi[s] + hh * (_A21 * k[0, s])
+            _exact_stage(ys, 0, ok, const, hom, pwb, g, e0, pw)
             rhs_point(ys, cs, 0, par, i, k[1])
             for s in range(N_STATES):
                 ys[s] = yi[s] + hh * (_A31 * k[0, s] + _A32 * k[1, s])
+            _exact_stage(ys, 1, ok, const, hom, pwb, g, e0, pw)
             rhs_point(ys, cs, 1, par, i, k[2])
             for s in range(N_STATES):
                 ys[s] = yi[s] + hh * (_A41 * k[0, s] + _A42 * k[1, s] + _A43 * k[2, s])
+            _exact_stage(ys, 2, ok, const, hom, pwb, g, e0, pw)
             rhs_point(ys, cs, 2, par, i, k[3])
             for s in range(N_STATES):
                 ys[s] = yi[s] + hh * (
                     _A51 * k[0, s] + _A52 * k[1, s] + _A53 * k[2, s] + _A54 * k[3, s]
                 )
+            _exact_stage(ys, 3, ok, const, hom, pwb, g, e0, pw)
             rhs_point(ys, cs, 3, par, i, k[4])
             for s in range(N_STATES):
                 ys[s] = yi[s] + hh * (
                     _A61 * k[0, s] + _A62 * k[1, s] + _A63 * k[2, s] + _A64 * k[3, s]
                     + _A65 * k[4, s]
                 )  # fmt: skip
+            _exact_stage(ys, 4, ok, const, hom, pwb, g, e0, pw)
             rhs_point(ys, cs, 4, par, i, k[5])
             for s in range(N_STATES):
                 y5[s] = yi[s] + hh * (
                     _B1 * k[0, s] + _B3 * k[2, s] + _B4 * k[3, s] + _B5 * k[4, s] + _B6 * k[5, s]
                 )
+            _exact_stage(y5, 4, ok, const, hom, pwb, g, e0, pw)
             rhs_point(y5, cs, 4, par, i, k[6])
             evaluations += 6
             acc = 0.0
             for s in range(N_STATES):
+                if not stepped[s]:
+                    continue
                 err = hh * (
                     _E1 * k[0, s] + _E3 * k[2, s] + _E4 * k[3, s] + _E5 * k[4, s]
                     + _E6 * k[5, s] + _E7 * k[6, s]
                 )  # fmt: skip
                 ratio = err / (max(abs(yi[s]), abs(y5[s])) * rtol + atol)
                 acc += ratio * ratio
-            en = math.sqrt(acc / N_STATES)
+            en = math.sqrt(acc / max(n_stepped, 1))
             # non-finite trial values (a step far too large) fail the test and shrink the step
             if math.isfinite(en):
                 fac = min(max(0.9 * max(en, 1e-10) ** -0.2, 0.2), 10.0)
@@ -228,6 +337,8 @@ def segment(
                 for r in range(n_terms):  # the terms at the step end, as the last stages saw them
                     if e0[r] != 0.0:
                         e0[r] *= pw[r, 4]
+                for q in range(n_ex):
+                    hom[q] *= pwb[q, 4]
                 reached_end = hh >= length - tau
                 tau = length if reached_end else tau + hh
                 step = hh * fac

@@ -165,6 +165,18 @@ class Expression:
         tree = _zero(self.tree, names)
         return Expression(ast.unparse(tree), tree)
 
+    def degree(
+        self, variables: frozenset[str], resolve: Callable[[str], Expression | None]
+    ) -> int | None:
+        """Polynomial degree in `variables` when it is at most 1, else None.
+
+        0: the expression does not read `variables`; 1: affine in them (``a + sum_v w_v v``
+        with `a`, `w_v` free of them); None: anything else (a product or power of them, a
+        function of them, a branch on them).  A name for which ``resolve(name)`` returns an
+        expression (an assignment) is analysed through that expression.
+        """
+        return _degree(self.tree, variables, resolve)
+
     def evaluate(self, values: Mapping[str, Any]) -> Any:
         """Value with numpy (arrays broadcast; ``a if c else b`` is ``np.where``).
 
@@ -204,6 +216,37 @@ def _num(node: ast.AST) -> float | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
         return float(node.value)
     return None
+
+
+def _degree(
+    node: ast.AST, xs: frozenset[str], resolve: Callable[[str], Expression | None]
+) -> int | None:
+    if isinstance(node, ast.Constant):
+        return 0
+    if isinstance(node, ast.Name):
+        if node.id in xs:
+            return 1
+        sub = resolve(node.id)
+        return 0 if sub is None else _degree(sub.tree, xs, resolve)
+    if isinstance(node, ast.UnaryOp):
+        return _degree(node.operand, xs, resolve)
+    if isinstance(node, ast.BinOp):
+        a, b = _degree(node.left, xs, resolve), _degree(node.right, xs, resolve)
+        if a is None or b is None:
+            return None
+        if isinstance(node.op, ast.Add | ast.Sub):
+            return max(a, b)
+        if isinstance(node.op, ast.Mult):
+            return a + b if a + b <= 1 else None
+        if isinstance(node.op, ast.Div):
+            return a if b == 0 else None
+        return 0 if a == b == 0 else None  # a power
+    # a call, comparison or branch: constant only when every part is
+    parts = [c for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr)]
+    if isinstance(node, ast.Call):
+        parts = list(node.args)
+    degrees = [_degree(c, xs, resolve) for c in parts]
+    return 0 if all(d == 0 for d in degrees) else None
 
 
 def _zero(node: ast.expr, names: frozenset[str]) -> ast.expr:

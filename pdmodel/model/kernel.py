@@ -11,6 +11,9 @@ Drug effects declared with a ``gate`` (:class:`pdmodel.model.Assignment`) are ex
 while their gate is zero; for every expression that reads such an effect, the generator also
 prints the expression with the effect set to zero and simplified, and the kernel takes that
 branch while the gate is zero (a drug a patient has not had costs nothing).
+
+States whose rate is affine in themselves and the drug inputs (:attr:`Model.exact_states`, an
+effect compartment) are not stepped: the integrator evaluates them in closed form.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ FASTMATH = ("contract",)
 
 _HEADER_END = "# --- end of header\n"
 _CALL = re.compile(r"rhs_point\((\w+), (\w+), (\w+), par, i, ([\w\[\]]+)\)")
-_CALLS = 8  # rhs_point calls in the integrator template (one in rhs_many, seven in segment)
+#: rhs_point calls in the integrator template (rhs_many 1, exact_coefficients 3, segment 7)
+_CALLS = 11
 _COMPILED: dict[str, ModuleType] = {}
 
 
@@ -117,7 +121,9 @@ def source(model: Model, cache: bool = True) -> str:
         "import numba\n"
         "import numpy as np\n\n"
         f"N_STATES = {len(model.states)}\n"
-        f"N_INPUTS = {len(model.inputs)}\n\n"
+        f"N_INPUTS = {len(model.inputs)}\n"
+        f"EXACT = np.array({[model.state_names.index(s) for s in model.exact_states]!r}, "
+        "dtype=np.int64)\n\n"
         f"_jit = numba.njit(cache={cache}, nogil=True, fastmath=set({FASTMATH!r}), "
         'error_model="numpy")\n'
     )

@@ -431,6 +431,37 @@ class Model:
                     order.setdefault(n, None)
         return tuple(order)
 
+    @cached_property
+    def exact_states(self) -> tuple[str, ...]:
+        """States the compiled engine solves exactly instead of stepping them.
+
+        A state qualifies when its rate reads no other state (through its assignments too) and
+        is affine in the state itself and the drug inputs, ``ds/dt = a - b s + sum_m w_m c_m``
+        with `a`, `b`, `w_m` per-patient constants (an effect compartment ``(c - ce) * ke0``
+        is one).  The drug inputs are sums of exponentials within a segment, so such a state
+        is too; :mod:`pdmodel.model.kernel` evaluates it in closed form at every stage
+        (docs/decisions.md 32).  Detected from the expressions, nothing to declare.
+        """
+        assigned = {a.name: self._parsed[a.name] for a in self.assignments}
+        gated = {a.name for a in self.assignments if a.gate}
+        states = set(self.state_names)
+
+        def reads(e: Expression) -> set[str]:
+            out: set[str] = set()
+            for n in e.names:
+                out |= ({n} | reads(assigned[n])) if n in assigned else {n}
+            return out
+
+        exact = []
+        for st in self.states:
+            rate = self._parsed[f"rate:{st.name}"]
+            used = reads(rate)
+            if (used & states) - {st.name} or used & gated:  # (a gated effect is a branch)
+                continue
+            if rate.degree(frozenset({st.name, *self.inputs}), assigned.get) == 1:
+                exact.append(st.name)
+        return tuple(exact)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Model):
             return NotImplemented
