@@ -414,7 +414,12 @@ def adapter(model: Any) -> Any:
     gc_inputs = (0, 1)  # prednisolone, dexamethasone (weighted by the potency)
     potency_row = names.index("dex_potency")
 
-    def segment(y, h, length, rates, coefs, input_start, par, *rest):  # type: ignore[no-untyped-def]
+    def exact_coefficients(y, par):  # type: ignore[no-untyped-def]
+        return np.empty((0, input_start_size, y.shape[1]))  # version 1 has no exact states
+
+    input_start_size = len(model.inputs) + 2
+
+    def segment(y, h, length, rates, coefs, input_start, par, exact, *rest):  # type: ignore[no-untyped-def]
         term_input = np.repeat(np.arange(input_start.size - 1), np.diff(input_start))
         gc = np.isin(term_input, gc_inputs)
         weight = np.where(term_input == 1, par[potency_row, 0], 1.0)[:, None]
@@ -423,4 +428,9 @@ def adapter(model: Any) -> Any:
         segment_old(y, h, length, np.ascontiguousarray(rates[order]), c, int(gc.sum()),
                     packed(par), *rest)  # fmt: skip
 
-    return types.SimpleNamespace(segment=segment, STEP_LIMIT=STEP_LIMIT, UNDERFLOW=UNDERFLOW)
+    return types.SimpleNamespace(
+        segment=segment,
+        exact_coefficients=exact_coefficients,
+        STEP_LIMIT=STEP_LIMIT,
+        UNDERFLOW=UNDERFLOW,
+    )

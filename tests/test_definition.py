@@ -293,3 +293,17 @@ def test_exact_states_of_the_models() -> None:
     from pdmodel.model.definition import model_v1
 
     assert model_v1().exact_states == ()
+
+
+def test_powers_to_a_parameter_square_when_the_value_is_two() -> None:
+    """`x ** p` with a parameter `p` prints as the kernel's `_pow`, which squares for p = 2
+    and is pow otherwise; a numeric exponent is printed as written."""
+    from pdmodel.model.expressions import parse
+
+    assert parse("x ** p", "t").to_python(str) == "_pow(x, p)"
+    assert parse("x ** 2.0", "t").to_python(str) == "(x ** 2.0)"
+    assert parse("x ** p", "t").to_python(str, "numpy") == "(x ** p)"
+    kern = pm.default_model().kernel
+    assert kern._pow(3.0, 2.0) == 9.0 and kern._pow(3.0, 1.0) == 3.0
+    assert kern._pow(2.0, 0.5) == pytest.approx(2.0**0.5, rel=1e-15)
+    assert np.isnan(kern._pow(-2.0, 0.5))  # numpy's error model, as before

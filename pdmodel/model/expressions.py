@@ -301,7 +301,12 @@ def _py(node: ast.AST, rename: Callable[[str], str], backend: str) -> str:
         return rename(node.id)
     if isinstance(node, ast.BinOp):
         sym = _BINOPS[type(node.op)][0]
-        return f"({_py(node.left, rename, backend)} {sym} {_py(node.right, rename, backend)})"
+        left, right = _py(node.left, rename, backend), _py(node.right, rename, backend)
+        if backend == "numba" and sym == "**" and _num(node.right) is None:
+            # a power to a parameter: `_pow` of the generated kernel squares instead of calling
+            # pow when the value is 2 (a Hill exponent often is)
+            return f"_pow({left}, {right})"
+        return f"({left} {sym} {right})"
     if isinstance(node, ast.UnaryOp):
         return f"(-{_py(node.operand, rename, backend)})"
     if isinstance(node, ast.Compare):

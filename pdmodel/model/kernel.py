@@ -125,7 +125,14 @@ def source(model: Model, cache: bool = True) -> str:
         f"EXACT = np.array({[model.state_names.index(s) for s in model.exact_states]!r}, "
         "dtype=np.int64)\n\n"
         f"_jit = numba.njit(cache={cache}, nogil=True, fastmath=set({FASTMATH!r}), "
-        'error_model="numpy")\n'
+        'error_model="numpy")\n\n\n'
+        "@_jit\n"
+        "def _pow(x, p):  # pragma: no cover - compiled\n"
+        "    if p == 2.0:\n"
+        "        return x * x\n"
+        "    if p == 1.0:\n"
+        "        return x\n"
+        "    return x**p\n"
     )
     # the template calls rhs_point(y, c, j, par, i, out) with the inputs in row j of c; the
     # generated function takes them as scalars (measured faster than an array argument)
@@ -181,7 +188,7 @@ def _import_cached(model: Model, folder: Path) -> ModuleType:
     try:
         spec.loader.exec_module(mod)
     except BaseException:
-        del sys.modules[name]
+        sys.modules.pop(name, None)
         raise
     return mod
 
