@@ -144,8 +144,11 @@ def _bateman(ka: float, k: float, tau: ArrayLike) -> NDArray[np.float64]:
     d = ka - k
     if abs(d) <= 1e-9 * max(ka, k):
         return ka * tau * np.exp(-k * tau)
-    # expm1 keeps full precision when (ka - k) tau is small
-    return ka * np.exp(-k * tau) * (-np.expm1(-d * tau)) / d
+    # expm1 keeps full precision when (ka - k) tau is small; the slower exponential is factored
+    # out so that the other factor stays within (0, 1] at any tau (no overflow when ka < k)
+    if d > 0.0:
+        return ka * np.exp(-k * tau) * (-np.expm1(-d * tau)) / d
+    return ka * np.exp(-ka * tau) * np.expm1(d * tau) / d
 
 
 def propagate(
@@ -227,9 +230,11 @@ class DrugState:
         """Advance the amounts over `tau` dose-free days (:func:`propagate`)."""
         self.depot, self.central = propagate(self.depot, self.central, self.pk.ka, self.pk.k, tau)
 
-    def concentration(self) -> NDArray[np.float64]:
-        """Concentration now, ng/mL, per patient."""
-        return self.central * self.scale
+    def concentration(self, tau: float = 0.0) -> NDArray[np.float64]:
+        """Concentration `tau` dose-free days from now (default: now), ng/mL, per patient."""
+        if tau == 0.0:
+            return self.central * self.scale
+        return propagate(self.depot, self.central, self.pk.ka, self.pk.k, tau)[1] * self.scale
 
     def add(self, route: str, amount: NDArray[np.float64]) -> None:
         """Add absorbed `amount` (mg or ug, per patient) to the compartment of `route`."""

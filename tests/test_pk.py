@@ -117,6 +117,17 @@ def test_bateman_limit_ka_equals_k() -> None:
     np.testing.assert_allclose(_bateman(2.0 + 1e-7, 2.0, tau), exact, rtol=1e-6)
 
 
+@pytest.mark.parametrize(("ka", "k"), [(28.56, 5.5), (2.411, 17.11)])
+def test_bateman_at_long_times(ka: float, k: float) -> None:
+    """Finite and equal to the direct formula at any time, also when absorption is slower
+    than elimination (rhIL-11: flip-flop), where ``exp((k - ka) tau)`` alone overflows."""
+    tau = np.array([0.0, 0.5, 3.0, 40.0, 180.0, 1000.0])
+    direct = ka / (ka - k) * (np.exp(-k * tau) - np.exp(-ka * tau))
+    with np.errstate(over="raise", invalid="raise"):
+        got = _bateman(ka, k, tau)
+    np.testing.assert_allclose(got, direct, rtol=1e-12, atol=1e-300)
+
+
 def test_wrong_route_and_shape(params: pm.ParameterSet) -> None:
     pk = drug_pk(params)["prednisone"]
     with pytest.raises(pm.RegimenError, match="prednisone cannot be given by route `iv`"):
