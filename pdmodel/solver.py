@@ -97,8 +97,17 @@ def use_executor(executor: Executor | None) -> Iterator[Executor | None]:
 
 Array = NDArray[np.float64]
 
-#: Integration methods: the compiled engine and the per-patient scipy references.
-METHODS: tuple[str, ...] = ("dopri5", "RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
+#: Integration methods: the compiled engine, the optional JAX backend (:mod:`pdmodel.accel`)
+#: and the per-patient scipy references.
+METHODS: tuple[str, ...] = (
+    "dopri5", "jax", "RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA",
+)  # fmt: skip
+
+#: The compiled engine's step savers (docs/decisions.md 32), switched off only by
+#: benchmarks/population.py to measure what they save: closed-form affine states, and output
+#: times inside steps.
+_CLOSED_FORM = True
+_DENSE_OUTPUT = True
 
 
 @dataclass(frozen=True)
@@ -139,7 +148,7 @@ class SolverDiagnostics:
     rtol, atol : float
         Tolerances used.
     n_steps, n_rejected : ndarray of int, shape (n_patients,)
-        Accepted and rejected steps per patient (dopri5; zeros for scipy methods).
+        Accepted and rejected steps per patient (dopri5; zeros for the scipy and jax methods).
     n_rhs : int
         Right-hand-side evaluations, summed over the patients.
     n_segments : int
@@ -552,15 +561,19 @@ def _dopri5(
     ids: NDArray[np.int64],
     threads: int,
     exact: Array,
-) -> tuple[Array, Array]:
+    out_tau: Array,
+) -> tuple[Array, Array, Array]:
     """Integrate every patient over ``[0, length]`` of elapsed segment time.
 
     Dormand-Prince 5(4), compiled and per patient (the model kernel's ``segment``); slices
     of the patients run on up to `threads` threads.  Returns the states at the end and the step
     size to start the next segment with (the first accepted step of this one, which follows a
-    dose when there is one).  `exact`: the kernel's ``exact_coefficients`` of the patients.
+    dose when there is one), and the states at the interior output times `out_tau` (shape
+    ``(len(out_tau), n_states, n)``, from the continuous extension; they do not end a step).
+    `exact`: the kernel's ``exact_coefficients`` of the patients.
     """
     n = y.shape[1]
+    y_out = np.empty((out_tau.size, y.shape[0], n))
     y = np.ascontiguousarray(y)
     h = np.array(h, dtype=float)
     par = ind.packed
@@ -574,9 +587,9 @@ def _dopri5(
     def run(start: int, stop: int) -> None:
         try:
             kernel.segment(
-                y, h, length, inputs.exponents, inputs.coefs, inputs.input_start, par, exact, rtol,
-                atol, max_steps, hmin, start, stop, stats.n_steps, stats.n_rejected, stats.n_rhs,
-                status, where,
+                y, h, length, inputs.exponents, inputs.coefs, inputs.input_start, par, exact,
+                out_tau, y_out, rtol, atol, max_steps, hmin, start, stop, stats.n_steps,
+                stats.n_rejected, stats.n_rhs, status, where,
             )  # fmt: skip
         except BaseException as exc:  # re-raised in the calling thread, never swallowed
             failures.append(exc)
@@ -607,7 +620,7 @@ def _dopri5(
             f"{patient_ids(ids[stuck])}: the step size underflowed (non-finite or exploding "
             "states); check the parameters of these patients"
         )
-    return y, h
+    return y, h, y_out
 
 
 def _scipy_segment(
@@ -670,6 +683,43 @@ class _ChunkResult:
     wall_time: float = 0.0
 
 
+def _decision_times(regimen: Regimen, days: float) -> frozenset[float]:
+    """The times (decision keys) up to `days` at which `regimen` may give a dose."""
+    slots = regimen.dose_slots()
+    return frozenset(
+        decision_key(td) for c in regimen.courses for td in slots[c.label] if td <= days + TIME_TOL
+    )
+
+
+_STAT_FIELDS = ("n_steps", "n_rejected", "n_rhs")
+
+
+def _scatter(
+    parts: list[_ChunkResult], where: list[NDArray[np.intp]], n: int, wall_time: float
+) -> _ChunkResult:
+    """One chunk's result from the results of disjoint subsets `where` of its patients."""
+
+    def put(arrays: Sequence[NDArray[Any]], axis: int) -> Any:
+        shape = list(arrays[0].shape)
+        shape[axis] = n
+        out = np.empty(shape, dtype=arrays[0].dtype)
+        for a, idx in zip(arrays, where, strict=True):
+            out[(slice(None),) * axis + (idx,)] = a
+        return out
+
+    first = parts[0]
+    return _ChunkResult(
+        observables={k: put([p.observables[k] for p in parts], 1) for k in first.observables},
+        ids=put([p.ids for p in parts], 0),
+        given=[put([p.given[c] for p in parts], 1) for c in range(len(first.given))],
+        times=first.times,
+        amounts=[put([p.amounts[c] for p in parts], 0) for c in range(len(first.amounts))],
+        stats=_Stats(*(put([getattr(p.stats, f) for p in parts], 0) for f in _STAT_FIELDS)),
+        n_segments=max(p.n_segments for p in parts),
+        wall_time=wall_time,
+    )
+
+
 def _run_chunk(
     pop: Population, regimens: tuple[Regimen, ...], group: NDArray[np.int64], opts: _Options
 ) -> _ChunkResult:
@@ -679,6 +729,20 @@ def _run_chunk(
     the per-course results are in the order of ``regimens[0].courses, regimens[1].courses, ...``.
     """
     start_clock = time.perf_counter()
+    if opts.method == "dopri5" and len(regimens) > 1:
+        # a decision time ends every patient's step: patients whose regimens decide at different
+        # times are integrated apart, so that a patient's steps depend on its regimen alone
+        # (not on which other jobs share its chunk)
+        present = np.unique(group).tolist()
+        times = {gi: _decision_times(regimens[gi], opts.days) for gi in present}
+        kinds = sorted(set(times.values()), key=sorted)
+        if len(kinds) > 1:
+            parts = [
+                np.flatnonzero(np.isin(group, [gi for gi in present if times[gi] == kind]))
+                for kind in kinds
+            ]
+            subs = [_run_chunk(pop[idx], regimens, group[idx], opts) for idx in parts]
+            return _scatter(subs, parts, len(pop), time.perf_counter() - start_clock)
     ind = pop.individuals()
     assert pop.ids is not None
     ids = pop.ids
@@ -695,17 +759,35 @@ def _run_chunk(
 
     dosing = Dosing(regimens, group, ind.weight, pks)
     out_keys = [decision_key(t) for t in opts.times]
-    events = sorted(set(dosing.times(opts.days)) | set(out_keys) | {0.0, decision_key(opts.days)})
     out_index = {k: i for i, k in enumerate(out_keys)}
+    dense = opts.method == "dopri5" and _DENSE_OUTPUT
+    # segments end at decision times (doses, rules) and the end; the compiled engine reports
+    # output times between them without ending a step (scipy methods end a segment there)
+    # (the times of the regimens of this chunk's patients only: see the top of this function)
+    decisions = set().union(*(_decision_times(regimens[gi], opts.days) for gi in np.unique(group)))
+    events = sorted(
+        decisions | {0.0, decision_key(opts.days)} | (set() if dense else set(out_keys))
+    )
+    interior = np.array(sorted(set(out_keys) - set(events)))
     rule_obs = dosing.rule_observables
+
+    def record(row: int, y_now: Array, conc: dict[str, Array]) -> dict[str, Array]:
+        names = tuple(set(opts.observables) | rule_obs)
+        obs = ind.model.evaluate_observables(y_now, conc, ind, names)
+        for name in opts.observables:
+            obs_out[name][row] = obs[name]
+        return obs
 
     obs_out = {name: np.empty((opts.times.size, n)) for name in opts.observables}
     y = ind.model.baseline(ind)
-    dopri5 = opts.method == "dopri5"
-    exact = ind.model.kernel.exact_coefficients(y, ind.packed) if dopri5 else np.empty(0)
+    compiled = opts.method == "dopri5"
+    exact = ind.model.kernel.exact_coefficients(y, ind.packed) if compiled else np.empty(0)
+    if not _CLOSED_FORM:
+        exact[:, 1] = 0.0  # b = 0: every patient's affine states are stepped
     h = np.full(n, 0.05)
     stats = _Stats.zeros(n)
-    singles = [ind.take(slice(i, i + 1)) for i in range(n)] if opts.method != "dopri5" else []
+    scipy = not compiled and opts.method != "jax"
+    singles = [ind.take(slice(i, i + 1)) for i in range(n)] if scipy else []
     threads = get_threads()  # once per chunk (an invalid PDMODEL_THREADS fails before any step)
     t = 0.0
     n_segments = 0
@@ -713,8 +795,11 @@ def _run_chunk(
         if te > t:
             length = te - t
             inputs = _Inputs(states, ind)
-            if opts.method == "dopri5":
-                y, h = _dopri5(
+            if compiled:
+                lo, hi = np.searchsorted(interior, [t, te], side="right")
+                inside = interior[lo:hi]
+                inside = inside[inside < te]
+                y, h, y_in = _dopri5(
                     y,
                     h,
                     length,
@@ -728,7 +813,18 @@ def _run_chunk(
                     ids,
                     threads,
                     exact,
+                    inside - t,
                 )
+                for k, tk in enumerate(inside):
+                    conc = {d: st.concentration(tk - t) for d, st in states.items()}
+                    record(out_index[tk], y_in[k], conc)
+            elif opts.method == "jax":
+                from . import accel
+
+                y = accel.segment(
+                    ind.model, y, length, inputs.exponents, inputs.coefs, inputs.input_start, ind,
+                    opts.rtol, opts.atol,
+                )  # fmt: skip
             else:
                 y = _scipy_segment(
                     opts.method, y, length, inputs, singles, opts.rtol, opts.atol, stats, t, ids
@@ -739,14 +835,11 @@ def _run_chunk(
             t = te
         here = dosing.due_at(te)
         obs_now: dict[str, Array] = {}
-        if te in out_index or (here and rule_obs):
+        if te in out_index:
+            obs_now = record(out_index[te], y, {d: st.concentration() for d, st in states.items()})
+        elif here and rule_obs:
             conc = {d: st.concentration() for d, st in states.items()}
-            names = tuple(set(opts.observables) | rule_obs) if te in out_index else tuple(rule_obs)
-            obs_now = ind.model.evaluate_observables(y, conc, ind, names)
-            if te in out_index:
-                row = out_index[te]
-                for name in opts.observables:
-                    obs_out[name][row] = obs_now[name]
+            obs_now = ind.model.evaluate_observables(y, conc, ind, tuple(rule_obs))
         if here:
             dosing.apply(te, obs_now, states, ids)
     return _ChunkResult(
@@ -774,8 +867,10 @@ class SolverOptions:
     Parameters
     ----------
     method : str
-        ``"dopri5"`` (the compiled engine) or a :func:`scipy.integrate.solve_ivp` method name
-        run patient by patient on the numpy reference right-hand side (slow; a reference).
+        ``"dopri5"`` (the compiled engine), ``"jax"`` (the optional JAX backend,
+        :mod:`pdmodel.accel`; needs ``pdmodel[jax]``) or a :func:`scipy.integrate.solve_ivp`
+        method name run patient by patient on the numpy reference right-hand side (slow; a
+        reference).
     rtol, atol : float
         Relative and absolute local error tolerances (states in their own units).  The
         defaults keep every observable within about 1e-5 relative of a Radau reference solve

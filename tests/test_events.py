@@ -326,7 +326,9 @@ def test_cli_trial_export_reads_back_into_the_same_histories(tmp_path: Path, cap
     b = again[(again.EVID == 0) & (again.CMT == 5)][platelets]
     both = a.merge(b, on=["ID", "TIME"], suffixes=("_trial", "_back"))
     assert len(both) == 12 * 121  # the scenario's 120 days
-    np.testing.assert_allclose(both.DV_back, both.DV_trial, rtol=1e-9)
+    # the same doses; the trial's course also had decision times without a dose (its rules),
+    # which end the integrator's steps there: equal to the integration tolerance
+    np.testing.assert_allclose(both.DV_back, both.DV_trial, rtol=1e-6)
 
 
 @pytest.mark.parametrize("layout", ["wide", "long", "nonmem"])

@@ -62,6 +62,16 @@ _E1, _E3, _E4, _E5, _E6, _E7 = (
     22 / 525,
     -1 / 40,
 )
+# continuous extension of order 4 (Hairer, Norsett & Wanner, Solving ODEs I, 2nd ed., II.6;
+# the coefficients of their DOPRI5 code)
+_D1, _D3, _D4, _D5, _D6, _D7 = (
+    -12715105075 / 11282082432,
+    87487479700 / 32700410799,
+    -10690763975 / 1880347072,
+    701980252875 / 199316789632,
+    -1453857185 / 822651844,
+    69997945 / 29380423,
+)
 
 
 @_jit
@@ -164,6 +174,8 @@ def segment(
     input_start: np.ndarray,
     par: np.ndarray,
     exact: np.ndarray,
+    out_tau: np.ndarray,
+    y_out: np.ndarray,
     rtol: float,
     atol: float,
     max_steps: int,
@@ -198,6 +210,10 @@ def segment(
     ``-rates[r]``); the kernel sets it to that value at every stage and leaves it out of the
     error norm.  A patient whose `b` is not positive, or within 0.1% of a present term's rate
     (where the closed form loses digits), has the state stepped like the others instead.
+
+    Interior output times `out_tau` (sorted, in ``(0, length)``) do not end a step: the states
+    there are written to ``y_out[k, :, i]`` from the integrator's continuous extension of order
+    4 (the exact states from their closed form).
 
     Per patient the counts of accepted and rejected steps are added to `n_steps`, `n_rejected`,
     the right-hand-side evaluations to `n_rhs`; `status` is `OK`, `STEP_LIMIT` (more than
@@ -261,6 +277,7 @@ def segment(
         step = min(h[i], length)
         first_h = math.nan
         attempts = 0
+        nxt = 0  # next interior output time
         while True:
             attempts += 1
             if attempts > max_steps:
@@ -331,6 +348,26 @@ def segment(
                 fac = 0.2
             if math.isfinite(en) and en <= 1.0:
                 n_steps[i] += 1
+                while nxt < out_tau.shape[0] and out_tau[nxt] <= tau + hh:
+                    th = (out_tau[nxt] - tau) / hh
+                    th1 = 1.0 - th
+                    for s in range(N_STATES):
+                        r2 = y5[s] - yi[s]
+                        r3 = hh * k[0, s] - r2
+                        r4 = r2 - hh * k[6, s] - r3
+                        r5 = hh * (
+                            _D1 * k[0, s] + _D3 * k[2, s] + _D4 * k[3, s] + _D5 * k[4, s]
+                            + _D6 * k[5, s] + _D7 * k[6, s]
+                        )  # fmt: skip
+                        y_out[nxt, s, i] = yi[s] + th * (r2 + th1 * (r3 + th * (r4 + th1 * r5)))
+                    for q in range(n_ex):
+                        if ok[q]:
+                            v = const[q] + hom[q] * math.exp(-decay[q] * th * hh)
+                            for r in range(n_terms):
+                                if e0[r] != 0.0:
+                                    v += g[q, r] * e0[r] * math.exp(rates[r] * th * hh)
+                            y_out[nxt, EXACT[q], i] = v
+                    nxt += 1
                 for s in range(N_STATES):
                     yi[s] = y5[s]
                     k[0, s] = k[6, s]
@@ -352,6 +389,11 @@ def segment(
                 if step < hmin:
                     status[i] = UNDERFLOW
                     break
+        if status[i] == OK:
+            while nxt < out_tau.shape[0]:  # (an output within rounding of the end)
+                for s in range(N_STATES):
+                    y_out[nxt, s, i] = yi[s]
+                nxt += 1
         for s in range(N_STATES):
             y[s, i] = yi[s]
         h[i] = step if math.isnan(first_h) else first_h
