@@ -46,7 +46,7 @@ def main() -> None:
                 for arm in d.arms:
                     single = dataclasses.replace(d, arms=(arm,), findings=())
                     simulate_trials([single], params, n, 1, smooth_width=0.05, daily=False,
-                                    rtol=1e-6, progress=False)  # fmt: skip
+                                    rtol=cal.CALIBRATION_RTOL, progress=False)  # fmt: skip
 
         t_sep = _best_of(one_by_one)
         arms = sum(len(d.arms) for d in designs)

@@ -873,7 +873,7 @@ class SolverOptions:
         reference).
     rtol, atol : float
         Relative and absolute local error tolerances (states in their own units).  The
-        defaults keep every observable within about 1e-5 relative of a Radau reference solve
+        defaults keep every observable within about 2e-6 relative of a Radau reference solve
         at rtol 1e-10 (the tested contract is 1e-4).
     max_steps : int
         Maximum step attempts per patient and segment (dopri5).
@@ -890,7 +890,7 @@ class SolverOptions:
     """
 
     method: str = "dopri5"
-    rtol: float = 3e-7
+    rtol: float = 1e-7
     atol: float = 1e-9
     max_steps: int = 100_000
     chunk_size: int | None = None

@@ -247,11 +247,11 @@ def test_threads_change_nothing(
     pm.set_threads(1)
     one = pm.simulate(pop, pred_il11, 40)
     with pytest.raises(pm.SolverError) as err_one:
-        pm.simulate(pop, pred_il11, 40, max_steps=12)
+        pm.simulate(pop, pred_il11, 40, max_steps=14)
     assert pm.set_threads(threads) == threads
     many = pm.simulate(pop, pred_il11, 40)
     with pytest.raises(pm.SolverError) as err_many:
-        pm.simulate(pop, pred_il11, 40, max_steps=12)
+        pm.simulate(pop, pred_il11, 40, max_steps=14)
     for name in one.observables:
         np.testing.assert_array_equal(one[name], many[name])
     for a, b in zip(one.courses, many.courses, strict=True):
@@ -262,8 +262,8 @@ def test_threads_change_nothing(
         )
     # a step limit hit by some patients (others finish the segment) names the same patients
     assert str(err_one.value) == str(err_many.value)
-    assert "step limit (12) reached in the segment starting at day 0" in str(err_one.value)
-    assert "patients 0, 1, 3, 7, 9;" in str(err_one.value)
+    assert "step limit (14) reached in the segment starting at day 0" in str(err_one.value)
+    assert "patients 0, 1, 3, 7, 9, 11;" in str(err_one.value)
 
 
 def test_a_failure_in_an_engine_thread_is_raised(

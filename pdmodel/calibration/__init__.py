@@ -46,6 +46,7 @@ from .fit import _read_fit as _read_fit
 from .fit import _settings as _settings
 from .mcmc import SampleResult, sample
 from .objective import (
+    CALIBRATION_RTOL,
     DEFAULT_FREE,
     DEFAULT_TRIALS,
     FIT_METHODS,
@@ -63,6 +64,7 @@ from .uncertainty import (
 )
 
 __all__ = [
+    "CALIBRATION_RTOL",
     "DEFAULT_FREE",
     "DEFAULT_TRIALS",
     "FIT_METHODS",

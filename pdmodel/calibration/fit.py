@@ -27,6 +27,7 @@ from ..trials import (
     Trial,
 )
 from .objective import (
+    CALIBRATION_RTOL,
     DEFAULT_FREE,
     DEFAULT_TRIALS,
     FIT_METHODS,
@@ -439,7 +440,7 @@ def fit(
     max_nfev: int | None = None,
     progress: bool | None = None,
     callback: Callable[[int, float], None] | None = None,
-    rtol: float = 1e-6,
+    rtol: float = CALIBRATION_RTOL,
     workers: int = 1,
     uncertainty: bool = True,
     prior_scale: float = 1.0,
@@ -716,7 +717,7 @@ def _settings(result: FitResult) -> dict[str, Any]:
         "n_per_arm": prov.get("n_per_arm", 300),
         "seed": prov.get("seed", 1),
         "width": prov.get("width", 0.05),
-        "rtol": prov.get("rtol", 1e-6),
+        "rtol": prov.get("rtol", 1e-6),  # (fits that did not record it used 1e-6)
         "prior_scale": _prior_scale(prov.get("prior_scale", 1.0)),
     }
 

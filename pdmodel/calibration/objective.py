@@ -69,6 +69,9 @@ _P_FLOOR = 1e-10
 
 #: lmfit methods :func:`fit` accepts for its local stage (least-squares and scalar minimisers;
 #: an unknown name used to be passed on to lmfit, which ran a default method instead).
+#: Default engine tolerance of calibration solves (docs/calibration.md, docs/engine.md).
+CALIBRATION_RTOL = 3e-7
+
 FIT_METHODS: tuple[str, ...] = (
     "least_squares", "leastsq", "nelder", "powell", "lbfgsb", "l-bfgsb", "bfgs", "cg", "tnc",
     "cobyla", "slsqp", "trust-constr", "differential_evolution", "basinhopping", "ampgo",
@@ -122,9 +125,9 @@ class Objective:
     width : float
         Smooth-threshold width in log-platelets.
     rtol : float
-        Relative tolerance of the engine.  The default 1e-6 keeps simulated observables within
-        about 1e-4 of a tight reference solve (docs/engine.md) and is about 15% faster than the
-        simulation default 3e-7.
+        Relative tolerance of the engine (default :data:`CALIBRATION_RTOL`, 3e-7: simulated
+        observables within about 2e-5 of a tight reference solve, docs/engine.md; about 15%
+        fewer steps than the simulation default 1e-7).
     workers : int
         Processes sharing the virtual patients of each evaluation (same value; worth it from
         about 1,000 patients per arm).  Call :meth:`close` (or use ``with``) to stop them.
@@ -141,7 +144,7 @@ class Objective:
         n_per_arm: int = 500,
         seed: int = 1,
         width: float = 0.05,
-        rtol: float = 1e-6,
+        rtol: float = CALIBRATION_RTOL,
         workers: int = 1,
         prior_scale: float = 1.0,
     ) -> None:
