@@ -3,8 +3,9 @@
 The same population (default 1,000 patients x 180 days, prednisone 1 mg/kg x 28 d + taper and
 rhIL-11 50 ug/kg x 14 d with a stop rule) is simulated by the compiled engine and, patient by
 patient, by libroadrunner from the exported SBML (model compiled once; each patient's individual
-parameters, dose amounts and baseline states are set before its run), both at relative tolerance
-the engine's default rtol and atol.  Prints ms per patient for each, their ratio, and the largest platelet difference.
+parameters, dose amounts and baseline states are set before its run), both at the engine's
+default rtol and atol.  Prints ms per patient for each, their ratio, and the largest platelet
+difference.
 
     python benchmarks/vs_roadrunner.py [--n 1000]
 """

@@ -514,3 +514,26 @@ def test_degenerate_effect_site_rate_is_stepped(params: pm.ParameterSet) -> None
     assert _max_rel_err(res, ref) < 1e-4
     rel = np.abs(res["conc_gc_effect"] - ref["conc_gc_effect"]) / ref["conc_gc_effect"].max(0)
     assert rel.max() < 1e-4
+
+
+def test_outputs_between_decision_times_do_not_end_steps(params: pm.ParameterSet) -> None:
+    """Output times that are not decision times come from the continuous extension: off-grid
+    times within the accuracy contract of a tight reference, the segments only the decision
+    times, and fewer steps than when every output ends a step."""
+    from pdmodel import solver
+
+    pop = pm.Population.sample(3, params, seed=31)
+    reg = dexamethasone(mg=40, days=4)
+    times = np.concatenate([np.linspace(0.0, 6.0, 17), [9.37, 20.5, 44.01, 60.0]])
+    ref = pm.simulate(pop, reg, 60, times=times, method="DOP853", rtol=1e-12, atol=1e-14)
+    res = pm.simulate(pop, reg, 60, times=times)
+    assert _max_rel_err(res, ref) < 1e-4
+    assert res.diagnostics.n_segments == 4  # days 0-1, 1-2, 2-3, 3-60
+    solver._DENSE_OUTPUT = False
+    try:
+        every = pm.simulate(pop, reg, 60, times=times)
+    finally:
+        solver._DENSE_OUTPUT = True
+    assert every.diagnostics.n_segments > 4
+    assert res.diagnostics.n_steps.sum() < every.diagnostics.n_steps.sum()
+    assert _max_rel_err(every, ref) < 1e-4
