@@ -419,7 +419,8 @@ def adapter(model: Any) -> Any:
 
     input_start_size = len(model.inputs) + 2
 
-    def segment(y, h, length, rates, coefs, input_start, par, exact, *rest):  # type: ignore[no-untyped-def]
+    def segment(y, h, length, rates, coefs, input_start, par, exact, out_tau, y_out, *rest):  # type: ignore[no-untyped-def]
+        assert out_tau.size == 0, "the v0.1 kernel has no continuous extension"
         term_input = np.repeat(np.arange(input_start.size - 1), np.diff(input_start))
         gc = np.isin(term_input, gc_inputs)
         weight = np.where(term_input == 1, par[potency_row, 0], 1.0)[:, None]
