@@ -300,34 +300,40 @@ def segment(
                     cs[j, m] = acc
             for s in range(N_STATES):
                 ys[s] = yi[s] + hh * (_A21 * k[0, s])
-            _exact_stage(ys, 0, ok, const, hom, pwb, g, e0, pw)
+            if n_ex > 0:
+                _exact_stage(ys, 0, ok, const, hom, pwb, g, e0, pw)
             rhs_point(ys, cs, 0, par, i, k[1])
             for s in range(N_STATES):
                 ys[s] = yi[s] + hh * (_A31 * k[0, s] + _A32 * k[1, s])
-            _exact_stage(ys, 1, ok, const, hom, pwb, g, e0, pw)
+            if n_ex > 0:
+                _exact_stage(ys, 1, ok, const, hom, pwb, g, e0, pw)
             rhs_point(ys, cs, 1, par, i, k[2])
             for s in range(N_STATES):
                 ys[s] = yi[s] + hh * (_A41 * k[0, s] + _A42 * k[1, s] + _A43 * k[2, s])
-            _exact_stage(ys, 2, ok, const, hom, pwb, g, e0, pw)
+            if n_ex > 0:
+                _exact_stage(ys, 2, ok, const, hom, pwb, g, e0, pw)
             rhs_point(ys, cs, 2, par, i, k[3])
             for s in range(N_STATES):
                 ys[s] = yi[s] + hh * (
                     _A51 * k[0, s] + _A52 * k[1, s] + _A53 * k[2, s] + _A54 * k[3, s]
                 )
-            _exact_stage(ys, 3, ok, const, hom, pwb, g, e0, pw)
+            if n_ex > 0:
+                _exact_stage(ys, 3, ok, const, hom, pwb, g, e0, pw)
             rhs_point(ys, cs, 3, par, i, k[4])
             for s in range(N_STATES):
                 ys[s] = yi[s] + hh * (
                     _A61 * k[0, s] + _A62 * k[1, s] + _A63 * k[2, s] + _A64 * k[3, s]
                     + _A65 * k[4, s]
                 )  # fmt: skip
-            _exact_stage(ys, 4, ok, const, hom, pwb, g, e0, pw)
+            if n_ex > 0:
+                _exact_stage(ys, 4, ok, const, hom, pwb, g, e0, pw)
             rhs_point(ys, cs, 4, par, i, k[5])
             for s in range(N_STATES):
                 y5[s] = yi[s] + hh * (
                     _B1 * k[0, s] + _B3 * k[2, s] + _B4 * k[3, s] + _B5 * k[4, s] + _B6 * k[5, s]
                 )
-            _exact_stage(y5, 4, ok, const, hom, pwb, g, e0, pw)
+            if n_ex > 0:
+                _exact_stage(y5, 4, ok, const, hom, pwb, g, e0, pw)
             rhs_point(y5, cs, 4, par, i, k[6])
             evaluations += 6
             acc = 0.0
