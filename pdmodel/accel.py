@@ -12,7 +12,10 @@ integration tolerance.
 JAX is not a dependency: install it with ``pip install "pdmodel[jax]"`` (CPU) or JAX's own
 instructions for a GPU.  Without it, ``method="jax"`` fails with an error saying so and
 everything else works.  Step counts are not reported by this backend (zeros, as for the scipy
-methods).  ``benchmarks/population.py`` prints its speed next to the compiled engine's.
+methods).  ``benchmarks/population.py`` prints its speed next to the compiled engine's.  JAX
+starts threads when it first runs: a process pool forked afterwards in the same process (e.g.
+``workers=`` of the calibration functions) gets JAX's warning that fork may deadlock, so keep
+JAX runs and forked pools in separate processes.
 """
 
 from __future__ import annotations
