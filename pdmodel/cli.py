@@ -209,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="parameter samples per engine call (default: about 20,000 "
                    "patients per call; 1 = one call per sample; same indices)")  # fmt: skip
     g.add_argument("--width", type=float, default=2.0, help="prior SDs on each side (default 2)")
+    g.add_argument("--range", dest="ranges", action="append", default=[], metavar="NAME=LOW:HIGH",
+                   help="explicit range of one parameter, in its table units (repeatable; "
+                   "needed for parameters without a prior)")  # fmt: skip
     g.add_argument("--seed", type=int, default=1, help="seed (default 1)")
     g.add_argument("--params", metavar="FILE", help=_PARAMS_HELP.format(default="calibrated"))
     g.add_argument("--out", help="index table (.csv; default <scenario>-sensitivity.csv)")
@@ -1181,7 +1184,8 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
 
     res = sensitivity(args.scenario, names, endpoints, params=params, method=args.method,
                       n=args.samples, n_patients=args.patients, seed=args.seed,
-                      width=args.width, batch_size=args.batch_size, progress=show)  # fmt: skip
+                      width=args.width, batch_size=args.batch_size, progress=show,
+                      ranges=_ranges(args.ranges))  # fmt: skip
     table = res.table.assign(method=res.method)
     _write_outputs({out: table.to_csv(index=False)}, fig_path, res.plot)
     if not args.quiet:
@@ -1191,6 +1195,30 @@ def _cmd_sensitivity(args: argparse.Namespace) -> int:
         print(res.pivot(kind).round(3).to_string())
     print(f"wrote {out} and {fig_path}")
     return 0
+
+
+def _ranges(specs: list[str]) -> dict[str, tuple[float, float]]:
+    """`--range NAME=LOW:HIGH` (repeatable)."""
+    from .errors import OptionError
+
+    out: dict[str, tuple[float, float]] = {}
+    for spec in specs:
+        name, _, bounds = spec.partition("=")
+        low, _, high = bounds.partition(":")
+        try:
+            values = (float(low), float(high))
+        except ValueError:
+            raise OptionError(
+                f"--range {spec!r}: expected NAME=LOW:HIGH with two numbers, e.g. "
+                "--range pred_cl=10:20"
+            ) from None
+        name = name.strip()
+        if not name:
+            raise OptionError(f"--range {spec!r}: name the parameter (NAME=LOW:HIGH)")
+        if name in out:
+            raise OptionError(f"--range {spec!r}: `{name}` is given twice")
+        out[name] = values
+    return out
 
 
 def _comparison(spec: str) -> Any:

@@ -120,10 +120,6 @@ class Dosing:
             if r is not None
         }
 
-    def times(self, days: float) -> list[float]:
-        """Decision times of possible doses up to `days`."""
-        return [t for t in self._events if t <= days + TIME_TOL]
-
     def due_at(self, te: float) -> list[CourseState]:
         """Courses that may give a dose at decision time `te`."""
         return self._events.get(te, [])

@@ -65,6 +65,8 @@ def test_ranges_from_priors_and_errors():
     assert parameter_ranges(params, ["pred_ka"], ranges={"pred_ka": (10.0, 40.0)}) == {
         "pred_ka": (10.0, 40.0)
     }
+    with pytest.raises(OptionError, match="not among the varied parameters"):
+        parameter_ranges(params, ["k_ab"], ranges={"pred_ka": (10.0, 40.0)})
     with pytest.raises(OptionError, match="power of 2"):
         analyse(_additive, BOX, ["y"], n=100)
     with pytest.raises(OptionError, match="unknown endpoint"):
@@ -94,6 +96,24 @@ def test_cli_sensitivity_writes_table_and_figure(tmp_path, capsys):
         "gc_ec50",
     }
     assert (tmp_path / "s.png").stat().st_size > 10_000
+
+
+def test_cli_range_option_and_its_errors(tmp_path, capsys):
+    """A parameter the table fixes is varied over `--range`; a bad spec names itself."""
+    import pandas as pd
+
+    from pdmodel.cli import main
+
+    out = tmp_path / "r.csv"
+    base = ["sensitivity", str(PREDNISONE), "--method", "morris", "--n", "2", "--patients", "10",
+            "--out", str(out), "--quiet"]  # fmt: skip
+    assert main([*base, "--parameters", "pred_ka"]) == 2
+    assert "--range pred_ka=LOW:HIGH" in capsys.readouterr().err
+    assert main([*base, "--parameters", "pred_ka", "--range", "pred_ka=10:40"]) == 0
+    assert set(pd.read_csv(out).parameter) == {"pred_ka"}
+    for bad, message in (("pred_ka=10", "NAME=LOW:HIGH"), ("=1:2", "name the parameter")):
+        assert main([*base, "--parameters", "pred_ka", "--range", bad]) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_batched_engine_calls_give_the_same_indices():

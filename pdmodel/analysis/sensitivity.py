@@ -163,6 +163,12 @@ def parameter_ranges(
         Within the table's bounds.
     """
     ranges = dict(ranges or {})
+    extra = sorted(set(ranges) - set(names))
+    if extra:
+        raise OptionError(
+            f"a range is given for {', '.join(f'`{x}`' for x in extra)}, which is not among the "
+            f"varied parameters {list(names)}; add it to them or drop its range"
+        )
     out: dict[str, tuple[float, float]] = {}
     for name in names:
         if name not in params:
@@ -178,7 +184,8 @@ def parameter_ranges(
         else:
             raise OptionError(
                 f"`{name}` has no prior in the parameter table (it is fixed); give its range "
-                f"explicitly, e.g. ranges={{'{name}': (low, high)}}"
+                f"explicitly: ranges={{'{name}': (low, high)}} "
+                f"(command line: --range {name}=LOW:HIGH)"
             )
         lo, hi = max(lo, spec.lower), min(hi, spec.upper)
         if not lo < hi:
