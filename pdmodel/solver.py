@@ -490,6 +490,9 @@ class _Stats:
 #: Patients per thread below which a segment is integrated in the calling thread alone (a
 #: thread costs ~0.1 ms to start; a patient-segment ~2-5 us).
 _MIN_PER_THREAD = 256
+#: Blocks of patients per thread in a segment (dynamic load balance), and their least size.
+_BLOCKS_PER_THREAD = 8
+_MIN_PER_BLOCK = 64
 _threads: int | None = None
 
 
@@ -595,14 +598,25 @@ def _dopri5(
             failures.append(exc)
 
     n_threads = max(1, min(threads, n // _MIN_PER_THREAD))
-    bounds = np.linspace(0, n, n_threads + 1).astype(int)
-    others = [
-        threading.Thread(target=run, args=(int(bounds[j]), int(bounds[j + 1])))
-        for j in range(1, n_threads)
-    ]
+    # patients differ in cost (regimens, stop rules, stiffness), so equal halves leave one
+    # thread idle; the threads instead take blocks of patients from a shared queue
+    n_blocks = 1 if n_threads == 1 else min(n_threads * _BLOCKS_PER_THREAD, n // _MIN_PER_BLOCK)
+    bounds = np.linspace(0, n, max(n_blocks, n_threads) + 1).astype(int)
+    blocks = iter(range(bounds.size - 1))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while not failures:
+            with lock:
+                b = next(blocks, None)
+            if b is None:
+                return
+            run(int(bounds[b]), int(bounds[b + 1]))
+
+    others = [threading.Thread(target=work) for _ in range(1, n_threads)]
     for th in others:
         th.start()
-    run(0, int(bounds[1]))
+    work()
     for th in others:
         th.join()
     if failures:

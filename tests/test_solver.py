@@ -237,12 +237,13 @@ def test_single_patient_and_custom_times(params: pm.ParameterSet) -> None:
 def test_threads_change_nothing(
     params: pm.ParameterSet, pred_il11, monkeypatch: pytest.MonkeyPatch, threads: int
 ) -> None:
-    """Integrating slices of the patients on threads gives bit-identical results, courses,
+    """Integrating blocks of the patients on threads gives bit-identical results, courses,
     step and evaluation counts, and the same errors, as one thread."""
     from pdmodel import solver
 
     pop = pm.Population.sample(13, params, seed=8)
     monkeypatch.setattr(solver, "_MIN_PER_THREAD", 1)  # thread even a handful of patients
+    monkeypatch.setattr(solver, "_MIN_PER_BLOCK", 1)  # and share them out in blocks of ~1
     monkeypatch.setattr(solver, "_threads", None)  # the setting is restored after the test
     pm.set_threads(1)
     one = pm.simulate(pop, pred_il11, 40)
