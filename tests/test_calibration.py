@@ -86,6 +86,9 @@ def test_fit_export_round_trip(tmp_path: Path) -> None:
     assert pm.load_parameters(csv_path) == res.params
     assert "stderr" in csv_path.read_text().splitlines()[0]
     assert "k_ab" in res.report()
+    terms = res.terms_table()
+    assert len(terms) == len(res.terms) and abs(terms["value"].sum() - res.objective) < 1e-9
+    assert {"trial", "label", "kind", "value", "model", "probability"} <= set(terms.columns)
     # the whole fit reads back: estimates, SEs, intervals, correlations, terms, provenance
     back = cal.load_fit(path)
     assert back.params == res.params and back.free == res.free
