@@ -517,7 +517,9 @@ def test_degenerate_effect_site_rate_is_stepped(params: pm.ParameterSet) -> None
     assert rel.max() < 1e-4
 
 
-def test_outputs_between_decision_times_do_not_end_steps(params: pm.ParameterSet) -> None:
+def test_outputs_between_decision_times_do_not_end_steps(
+    params: pm.ParameterSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Output times that are not decision times come from the continuous extension: off-grid
     times within the accuracy contract of a tight reference, the segments only the decision
     times, and fewer steps than when every output ends a step."""
@@ -530,11 +532,8 @@ def test_outputs_between_decision_times_do_not_end_steps(params: pm.ParameterSet
     res = pm.simulate(pop, reg, 60, times=times)
     assert _max_rel_err(res, ref) < 1e-4
     assert res.diagnostics.n_segments == 4  # days 0-1, 1-2, 2-3, 3-60
-    solver._DENSE_OUTPUT = False
-    try:
-        every = pm.simulate(pop, reg, 60, times=times)
-    finally:
-        solver._DENSE_OUTPUT = True
+    monkeypatch.setattr(solver, "_DENSE_OUTPUT", False)
+    every = pm.simulate(pop, reg, 60, times=times)
     assert every.diagnostics.n_segments > 4
     assert res.diagnostics.n_steps.sum() < every.diagnostics.n_steps.sum()
     assert _max_rel_err(every, ref) < 1e-4
