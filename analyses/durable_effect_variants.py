@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         checks = regimen_checks(fit.params, n=max(args.n, 10))
         print(f"\n{label}: regimen-behaviour checks")
         for r in checks.itertuples():
-            print(f"  {r.check:24s} {r.model:8.3f}  target {r.target:24s} {r.ok}")
+            print(f"  {r.check:28s} {r.model:8.3f}  target {r.target:24s} {r.ok}")
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
                      progress=False)  # fmt: skip
         print(f"{label}: objective {fit.objective:.2f} ({fit.nfev} evaluations)")
         for r in regimen_checks(fit.params, n=max(args.n, 10)).itertuples():
-            print(f"  {r.check:24s} {r.model:8.3f}  target {r.target:24s} {r.ok}")
+            print(f"  {r.check:28s} {r.model:8.3f}  target {r.target:24s} {r.ok}")
 
 
 if __name__ == "__main__":
