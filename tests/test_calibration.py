@@ -476,6 +476,100 @@ def test_objective_shared_over_processes_gives_the_same_value(params: pm.Paramet
         cal.Objective(designs, params, ["k_ab"], workers=0)
 
 
+def test_objective_batches_parameter_samples_with_the_same_terms(
+    params: pm.ParameterSet,
+) -> None:
+    """Several parameter sets in one engine call give the terms of one call each, bit for bit,
+    and count one evaluation each; sets that enrol other patients or move a PK parameter are
+    evaluated one after another, with the same terms."""
+    from pdmodel.trials.simulate import _batchable
+
+    designs = [trials.load("wu2016"), trials.load("bussel2001")]
+    free = ["k_ab", "il11_smax", "gc_ec50"]
+    obj = cal.Objective(designs, params, free, n_per_arm=20, seed=3)
+    sets = [params, params.replace(il11_smax=2.0), params.replace(gc_ec50=9.0, k_ab=0.6)]
+    assert _batchable(obj.trials, sets, obj.n_per_arm, obj.seed)
+    batched = obj.terms_many(sets)
+    assert obj.n_evaluations == 3
+    one_by_one = [obj.terms(p) for p in sets]
+    assert [[t.value for t in ts] for ts in batched] == [[t.value for t in ts] for ts in one_by_one]
+    assert batched[0] != batched[1]  # the samples really differ
+    assert np.array_equal(obj.residuals_many([[0.4, 2.0, 5.0]])[0], obj.residuals([0.4, 2.0, 5.0]))
+    # untreated platelets set the entry draw; il11_ka is a PK parameter: not batchable
+    for name, value in (("plt_base", 12.0), ("il11_ka", 3.0)):
+        other = params.replace(**{name: value})
+        assert not _batchable(obj.trials, [params, other], obj.n_per_arm, obj.seed)
+        obj2 = cal.Objective(designs, params, [name], n_per_arm=20, seed=3)
+        got = obj2.terms_many([params, other])
+        assert [[t.value for t in ts] for ts in got] == [
+            [t.value for t in obj2.terms(p)] for p in (params, other)
+        ]
+
+
+def test_batches_are_split_to_bound_memory(
+    params: pm.ParameterSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pdmodel.trials.simulate as sim
+
+    design = trials.load("jin2019")  # two arms
+    obj = cal.Objective([design], params, ["il11_smax"], n_per_arm=10, seed=2)
+    sets = [params.replace(il11_smax=v) for v in (1.0, 1.5, 2.0, 2.5, 3.0)]
+    whole = obj.terms_many(sets)
+    calls: list[int] = []
+    original = sim.simulate_many
+
+    def counting(jobs, *a, **kw):  # type: ignore[no-untyped-def]
+        calls.append(len(jobs[0][0]))
+        return original(jobs, *a, **kw)
+
+    monkeypatch.setattr(sim, "simulate_many", counting)
+    n_times = np.unique(design.endpoints.required_days()).size  # the objective's output times
+    monkeypatch.setattr(sim, "_BATCH_VALUES", 2 * 10 * 2 * n_times)  # two samples per call
+    split = obj.terms_many(sets)
+    assert calls == [20, 20, 10]  # patients per arm in each call: 2, 2 and 1 samples
+    assert [[t.value for t in ts] for ts in split] == [[t.value for t in ts] for ts in whole]
+
+
+def test_prefetched_residuals_are_served_once(params: pm.ParameterSet) -> None:
+    obj = cal.Objective([trials.load("wei2016_prednisone")], params, ["k_ab"], n_per_arm=20)
+    obj.prefetch([[0.5], [0.6]])
+    assert obj.n_evaluations == 2
+    r = obj.residuals([0.6])
+    assert obj.n_evaluations == 2  # served from the batch
+    assert np.array_equal(r, obj.residuals([0.6]))  # computed again: same value
+    assert obj.n_evaluations == 3
+
+
+def test_fit_solves_each_jacobian_in_one_batch(
+    params: pm.ParameterSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """least_squares' Jacobian points go to the engine together; the fit is the one the
+    point-by-point Jacobian gives, to the last digit."""
+    import importlib
+
+    fit_module = importlib.import_module("pdmodel.calibration.fit")  # (`cal.fit` is the function)
+    if not fit_module._JACOBIAN_MAP:
+        pytest.skip("scipy < 1.16: least_squares takes no map for its Jacobian")
+    calls: list[int] = []
+    original = cal.Objective.prefetch
+
+    def counting(self: cal.Objective, points: list[np.ndarray]) -> None:
+        calls.append(len(points))
+        original(self, points)
+
+    monkeypatch.setattr(cal.Objective, "prefetch", counting)
+    kw = dict(params=params, free=["k_ab", "gc_ec50"], n_per_arm=30, seed=2, max_nfev=8,
+              progress=False)  # fmt: skip
+    batched = cal.fit(["wei2016_prednisone"], **kw)  # type: ignore[arg-type]
+    assert calls and set(calls) == {2}  # one batch of two points per Jacobian
+    monkeypatch.setattr(fit_module, "_JACOBIAN_MAP", False)
+    n_before = len(calls)
+    plain = cal.fit(["wei2016_prednisone"], **kw)  # type: ignore[arg-type]
+    assert len(calls) == n_before  # no batch
+    assert batched.params == plain.params and batched.objective == plain.objective
+    assert batched.nfev == plain.nfev and batched.stderr == plain.stderr
+
+
 def test_objective_fits_to_a_published_p_value(
     params: pm.ParameterSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..checks import check_whole
-from ..trials import Trial, TrialResult, load, simulate_trial
+from ..trials import Trial, TrialResult, load
+from ..trials.simulate import _simulate_samples
 from .fit import FitResult
 from .uncertainty import posterior_draws
 
@@ -185,11 +186,15 @@ def consistency(
     """
     check_whole(patterns, "patterns", 1)
     design = trial if isinstance(trial, Trial) else load(trial)
-    at = _verdicts(simulate_trial(design, fit.params, n_per_arm, seed, progress=False))
+    samples = [fit.params, *posterior_draws(fit, n_draws, seed)]
+    # the estimate and every draw in one engine call where they enrol the same patients
+    results = _simulate_samples([design], samples, n_per_arm, seed, None, True, None,
+                                progress=False)  # fmt: skip
+    at = _verdicts(results[0][0])
     names = list(at)
     probs = np.empty((n_draws, len(names)))
-    for d, params in enumerate(posterior_draws(fit, n_draws, seed)):
-        got = _verdicts(simulate_trial(design, params, n_per_arm, seed, progress=False))
+    for d, res in enumerate(results[1:]):
+        got = _verdicts(res[0])
         probs[d] = [got.get(k, math.nan) for k in names]
     joint = joint_probability(np.nan_to_num(probs, nan=0.0), patterns, seed)
     findings = tuple(

@@ -20,12 +20,13 @@ from ..parameters import (
 from ..solver import process_pool
 from ..trials import (
     Trial,
+    TrialResult,
     _trial_list,
     evaluate_finding,
     load,
     p_value_term,
-    simulate_trials,
 )
+from ..trials.simulate import _simulate_samples
 
 #: Parameters estimated by default (see docs/calibration.md for the identifiability analysis).
 DEFAULT_FREE: tuple[str, ...] = (
@@ -178,10 +179,12 @@ class Objective:
         self.prior_scale = _prior_scale(prior_scale)
         self.n_evaluations = 0
         self._pool: Any = None
+        self._prefetched: dict[tuple[float, ...], np.ndarray] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_pool"] = None  # a process pool does not travel to other processes
+        state["_prefetched"] = {}
         return state
 
     def __enter__(self) -> Objective:
@@ -212,21 +215,37 @@ class Objective:
 
     def terms(self, params: ParameterSet) -> list[Term]:
         """Every contribution to the objective at `params`."""
-        self.n_evaluations += 1
-        out: list[Term] = []
-        executor, chunk = self._executor()
-        results = simulate_trials(
+        return self.terms_many([params])[0]
+
+    def terms_many(self, samples: Sequence[ParameterSet]) -> list[list[Term]]:
+        """:meth:`terms` at several parameter sets.
+
+        Where the sets enrol the same virtual patients and differ in no PK parameter (e.g. the
+        points of a finite-difference Jacobian), every trial arm of every set is solved in one
+        engine call (:meth:`pdmodel.Population.batch`); otherwise one set after another.  The
+        terms are the same either way (the engine's results do not depend on which patients
+        share a call).
+        """
+        samples = list(samples)
+        self.n_evaluations += len(samples)
+        executor, chunk = self._executor()  # (chunks of a batch hold the samples' patients)
+        results = _simulate_samples(
             self.trials,
-            params,
+            samples,
             self.n_per_arm,
             self.seed,
-            smooth_width=self.width,
+            self.width,
+            False,
+            None,
             progress=False,
-            daily=False,
             rtol=self.rtol,
             executor=executor,
-            chunk_size=chunk,
+            chunk_size=None if chunk is None else chunk * len(samples),
         )
+        return [self._score(p, r) for p, r in zip(samples, results, strict=True)]
+
+    def _score(self, params: ParameterSet, results: Sequence[TrialResult]) -> list[Term]:
+        out: list[Term] = []
         for trial, res in zip(self.trials, results, strict=True):
             assert res.smooth is not None
             for f in trial.findings:
@@ -258,8 +277,36 @@ class Objective:
         return float(sum(t.value for t in self.terms(params)))
 
     def residuals(self, values: Sequence[float] | np.ndarray) -> np.ndarray:
-        """Square roots of the terms (lmfit's residual vector)."""
-        return np.sqrt(np.maximum([t.value for t in self.terms(self.params(values))], 0.0))
+        """Square roots of the terms (lmfit's residual vector).
+
+        Served from the points :meth:`prefetch` computed, where it computed this one.
+        """
+        key = _key(values)
+        if key in self._prefetched:
+            return self._prefetched.pop(key)
+        return _root(self.terms(self.params(values)))
+
+    def residuals_many(self, points: Sequence[Sequence[float] | np.ndarray]) -> list[np.ndarray]:
+        """:meth:`residuals` at several parameter vectors, batched as :meth:`terms_many`."""
+        return [_root(t) for t in self.terms_many([self.params(v) for v in points])]
+
+    def prefetch(self, points: Sequence[Sequence[float] | np.ndarray]) -> None:
+        """Compute the residuals at `points` in one batch; :meth:`residuals` then returns them.
+
+        For an optimiser that asks for the points of a finite-difference Jacobian one at a
+        time (lmfit's bookkeeping of each evaluation stays as it is).  Replaces what an earlier
+        call prefetched.
+        """
+        points = list(points)
+        self._prefetched = dict(zip(map(_key, points), self.residuals_many(points), strict=True))
+
+
+def _key(values: Sequence[float] | np.ndarray) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
+
+
+def _root(terms: Sequence[Term]) -> np.ndarray:
+    return np.sqrt(np.maximum([t.value for t in terms], 0.0))
 
 
 def _finding_term(f: Any, smooth: Any, probability: float | None) -> float:

@@ -316,24 +316,100 @@ def simulate_trials(
     """
     trials = _trial_list(trials)
     params = parameters_or_default(params)
-    jobs: list[tuple[Population, Regimen]] = []
+    return _simulate_samples(
+        trials, [params], n_per_arm, seed, smooth_width, daily, options, **solver
+    )[0]
+
+
+#: Patient x output-time values one batched call of :func:`_simulate_samples` may record
+#: (about 200 MB per observable); more samples are solved in several batches.
+_BATCH_VALUES = 25_000_000
+
+
+def _batchable(trials: Sequence[Trial], samples: Sequence[ParameterSet], n_per_arm: int,
+               seed: int) -> bool:  # fmt: skip
+    """Whether the parameter `samples` can be simulated as one batched population per arm.
+
+    True when every sample enrols the same virtual patients (the entry criteria read none of
+    the parameters that differ) and no parameter that differs is a PK parameter (the engine's
+    drug inputs share their rates within a call).
+    """
+    if len(samples) < 2:
+        return False
+    first = samples[0]
+    differ = {k for p in samples[1:] for k in first if p[k] != first[k]}
+    if differ & set(_pk_parameters(first)):
+        return False
     for trial in trials:
-        pop = enrol(trial, params, n_per_arm, seed)
-        jobs.extend((pop, arm.regimen) for arm in trial.arms)
+        z0 = enrol(trial, first, n_per_arm, seed).z
+        for p in samples[1:]:
+            z = enrol(trial, p, n_per_arm, seed).z
+            if any(not np.array_equal(z[k], z0[k]) for k in z0):
+                return False
+    return True
+
+
+def _pk_parameters(params: ParameterSet) -> tuple[str, ...]:
+    from ..drugs import get_drug
+
+    return tuple(p for d in params.model.drugs for p in get_drug(d).parameters)
+
+
+def _simulate_samples(
+    trials: Sequence[Trial],
+    samples: Sequence[ParameterSet],
+    n_per_arm: int,
+    seed: int,
+    smooth_width: float | None,
+    daily: bool,
+    options: SolverOptions | None,
+    **solver: Any,
+) -> list[list[TrialResult]]:
+    """Every trial under each parameter sample, in one engine call where it can be.
+
+    Where the samples are :func:`_batchable`, each arm's population is the batch of the
+    samples (:meth:`pdmodel.Population.batch`), solved together and split back per sample;
+    otherwise one sample after another.  The results are the same either way (the engine's
+    results do not depend on which patients share a call).
+    """
+    if len(samples) > 1 and not _batchable(trials, samples, n_per_arm, seed):
+        args = (n_per_arm, seed, smooth_width, daily, options)
+        return [_simulate_samples(trials, [p], *args, **solver)[0] for p in samples]
     days = max(t.endpoints.followup for t in trials)
     if daily:
         times = np.arange(0.0, math.floor(days + 1e-9) + 1.0)
     else:
         times = np.unique(np.concatenate([t.endpoints.required_days() for t in trials]))
-    results = simulate_many(jobs, days, times=times, observables=_OBS, options=options, **solver)
-    out: list[TrialResult] = []
-    k = 0
+    group = max(1, _BATCH_VALUES // (n_per_arm * sum(len(t.arms) for t in trials) * times.size))
+    if len(samples) > group:  # bounded memory: batches of `group` samples
+        args = (n_per_arm, seed, smooth_width, daily, options)
+        return [
+            r
+            for i in range(0, len(samples), group)
+            for r in _simulate_samples(trials, samples[i : i + group], *args, **solver)
+        ]
+    first, k = samples[0], len(samples)
+    differ = [name for name in first if any(p[name] != first[name] for p in samples[1:])]
+    jobs: list[tuple[Population, Regimen]] = []
     for trial in trials:
-        sims = {}
-        for arm in trial.arms:
-            sims[arm.name] = _truncate(results[k], trial.endpoints.followup)
-            k += 1
-        out.append(_score(trial, int(n_per_arm), int(seed), sims, smooth_width))
+        pop = enrol(trial, first, n_per_arm, seed)
+        if differ:
+            pop = pop.batch({name: [p[name] for p in samples] for name in differ})
+        jobs.extend((pop, arm.regimen) for arm in trial.arms)
+    results = simulate_many(jobs, days, times=times, observables=_OBS, options=options, **solver)
+    n = int(n_per_arm)
+    out: list[list[TrialResult]] = []
+    for j in range(k):
+        per_sample: list[TrialResult] = []
+        i = 0
+        for trial in trials:
+            sims = {}
+            for arm in trial.arms:
+                res = results[i].take(slice(j * n, (j + 1) * n)) if differ else results[i]
+                sims[arm.name] = _truncate(res, trial.endpoints.followup)
+                i += 1
+            per_sample.append(_score(trial, n, int(seed), sims, smooth_width))
+        out.append(per_sample)
     return out
 
 
