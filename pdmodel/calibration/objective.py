@@ -225,10 +225,22 @@ class Objective:
         engine call (:meth:`pdmodel.Population.batch`); otherwise one set after another.  The
         terms are the same either way (the engine's results do not depend on which patients
         share a call).
+
+        Parameters
+        ----------
+        samples : sequence of ParameterSet
+            Parameter sets (values in the units of the parameter table).
+
+        Returns
+        -------
+        list of list of Term
+            The terms of each set, in order; each set counts as one evaluation.
         """
         samples = list(samples)
+        if not samples:
+            return []
         self.n_evaluations += len(samples)
-        executor, chunk = self._executor()  # (chunks of a batch hold the samples' patients)
+        executor, chunk = self._executor()
         results = _simulate_samples(
             self.trials,
             samples,
@@ -240,6 +252,7 @@ class Objective:
             progress=False,
             rtol=self.rtol,
             executor=executor,
+            # a worker process takes its share of every sample's patients, as for one set
             chunk_size=None if chunk is None else chunk * len(samples),
         )
         return [self._score(p, r) for p, r in zip(samples, results, strict=True)]
@@ -287,7 +300,19 @@ class Objective:
         return _root(self.terms(self.params(values)))
 
     def residuals_many(self, points: Sequence[Sequence[float] | np.ndarray]) -> list[np.ndarray]:
-        """:meth:`residuals` at several parameter vectors, batched as :meth:`terms_many`."""
+        """:meth:`residuals` at several parameter vectors, batched as :meth:`terms_many`.
+
+        Parameters
+        ----------
+        points : sequence of array_like
+            Values of the free parameters (:attr:`free`, in that order; table units), one
+            vector per point.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            The residual vector of each point.
+        """
         return [_root(t) for t in self.terms_many([self.params(v) for v in points])]
 
     def prefetch(self, points: Sequence[Sequence[float] | np.ndarray]) -> None:
@@ -295,7 +320,13 @@ class Objective:
 
         For an optimiser that asks for the points of a finite-difference Jacobian one at a
         time (lmfit's bookkeeping of each evaluation stays as it is).  Replaces what an earlier
-        call prefetched.
+        call prefetched; each prefetched point is served once.
+
+        Parameters
+        ----------
+        points : sequence of array_like
+            Values of the free parameters (:attr:`free`, in that order; table units), one
+            vector per point.
         """
         points = list(points)
         self._prefetched = dict(zip(map(_key, points), self.residuals_many(points), strict=True))
