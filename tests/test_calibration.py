@@ -494,6 +494,9 @@ def test_objective_batches_parameter_samples_with_the_same_terms(
     one_by_one = [obj.terms(p) for p in sets]
     assert [[t.value for t in ts] for ts in batched] == [[t.value for t in ts] for ts in one_by_one]
     assert batched[0] != batched[1]  # the samples really differ
+    with cal.Objective(designs, params, free, n_per_arm=20, seed=3, workers=2) as shared:
+        pooled = shared.terms_many(sets)  # the batch's patients shared between two processes
+    assert [[t.value for t in ts] for ts in pooled] == [[t.value for t in ts] for ts in batched]
     assert np.array_equal(obj.residuals_many([[0.4, 2.0, 5.0]])[0], obj.residuals([0.4, 2.0, 5.0]))
     # untreated platelets set the entry draw; il11_ka is a PK parameter: not batchable
     for name, value in (("plt_base", 12.0), ("il11_ka", 3.0)):
