@@ -396,6 +396,34 @@ def test_emcee_sample_is_deterministic_and_respects_the_posterior() -> None:
         cal.sample(res, steps=1, trials=[trial])
 
 
+def test_emcee_solves_each_half_ensemble_in_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walkers of each emcee move go to the engine together; the chain is the one a plain
+    map gives, to the last digit."""
+    pytest.importorskip("emcee")
+    import importlib
+
+    mcmc = importlib.import_module("pdmodel.calibration.mcmc")
+    truth = pm.default_parameters().replace(k_ab=1.2)
+    trial = _synthetic_trial(truth, 200)
+    res = cal.fit([trial], params=truth, free=["k_ab", "gc_ec50"], n_per_arm=30, seed=1,
+                  max_nfev=4, progress=False)  # fmt: skip
+    calls: list[int] = []
+    original = cal.Objective.prefetch
+
+    def counting(self: cal.Objective, points: list[np.ndarray]) -> None:
+        calls.append(len(points))
+        original(self, points)
+
+    monkeypatch.setattr(cal.Objective, "prefetch", counting)
+    kw = dict(steps=8, walkers=6, burn=2, seed=3, trials=[trial], progress=False)
+    batched = cal.sample(res, **kw)  # type: ignore[arg-type]
+    assert calls == [6] + [3] * (2 * 8)  # the start, then two half-ensembles a step
+    monkeypatch.setattr(mcmc, "_BatchMap", lambda obj: 1)  # lmfit's plain map
+    plain = cal.sample(res, **kw)  # type: ignore[arg-type]
+    assert len(calls) == 1 + 2 * 8  # no more batches
+    np.testing.assert_array_equal(batched.chain.to_numpy(), plain.chain.to_numpy())
+
+
 def test_parameter_recovery_from_numbers_and_findings() -> None:
     # a two-arm trial (prednisone vs prednisone + rhIL-11) of realistic size whose published
     # numbers AND comparison findings come from known parameters; refit from perturbed starts

@@ -8,10 +8,9 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +35,7 @@ from .objective import (
     FIT_METHODS,
     Objective,
     Term,
+    _BatchMap,
     _designs,
     _free_names,
     _prior_scale,
@@ -353,7 +353,7 @@ def _local_fit(
         # a step improves it by less than 1e-4 relative instead of chasing that noise
         kws = {"diff_step": 1e-3, "x_scale": "jac", "ftol": 1e-4, "xtol": 1e-4}
         if _JACOBIAN_MAP:
-            kws["workers"] = partial(_batched_map, obj)
+            kws["workers"] = _BatchMap(obj)
     if max_nfev is not None:
         kws["max_nfev"] = max_nfev
     try:
@@ -371,17 +371,8 @@ def _local_fit(
 
 
 #: scipy's least_squares takes a map for the points of its finite-difference Jacobian from
-#: version 1.16; the fit then solves them in one batched engine call (:func:`_batched_map`).
+#: version 1.16; the fit then solves them in one batched engine call (`_BatchMap`).
 _JACOBIAN_MAP = "workers" in inspect.signature(scipy.optimize.least_squares).parameters
-
-
-def _batched_map(obj: Objective, fun: Callable[[Any], Any], points: Iterable[Any]) -> list[Any]:
-    """A map for least_squares' Jacobian points: all of them solved together first
-    (:meth:`Objective.prefetch`), then each passed through lmfit's residual as usual, which
-    finds it computed.  Same values as the sequential map, in one engine call."""
-    xs = [np.array(x, dtype=float) for x in points]
-    obj.prefetch(xs)
-    return [fun(x) for x in xs]
 
 
 def _curvature(

@@ -18,7 +18,7 @@ from ..trials import (
     Trial,
 )
 from .fit import FitResult, _settings, _trial_sources
-from .objective import Objective, _designs, _whole
+from .objective import Objective, _BatchMap, _designs, _whole
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -152,6 +152,7 @@ def sample(
         out = mini.emcee(
             params=lp, steps=steps, nwalkers=n_walk, burn=n_burn, thin=thin, pos=ball,
             is_weighted=True, seed=seed, progress=want_progress(progress),
+            workers=_BatchMap(obj),  # each half-ensemble's walkers in one engine call
         )  # fmt: skip
     sampler = mini.sampler
     chain = pd.DataFrame(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -330,6 +330,31 @@ class Objective:
         """
         points = list(points)
         self._prefetched = dict(zip(map(_key, points), self.residuals_many(points), strict=True))
+
+
+class _BatchMap:
+    """A map (and a pool with ``.map``) for an optimiser's or a sampler's batches of points.
+
+    scipy's ``least_squares`` hands it the points of a finite-difference Jacobian, emcee (via
+    lmfit) the walkers of a half-ensemble: it solves every point inside the parameter bounds
+    in one batch (:meth:`Objective.prefetch`), then passes each point through `fun` -- lmfit's
+    residual or log-probability, whose bookkeeping stays as it is -- which finds it computed.
+    Same values as a plain map, one engine call.
+    """
+
+    def __init__(self, obj: Objective) -> None:
+        self.obj = obj
+        table = obj.base.table
+        self.lower = np.array([table[k].lower for k in obj.free])
+        self.upper = np.array([table[k].upper for k in obj.free])
+
+    def __call__(self, fun: Callable[[Any], Any], points: Iterable[Any]) -> list[Any]:
+        xs = [np.array(x, dtype=float) for x in points]
+        inside = [x for x in xs if np.all((x >= self.lower) & (x <= self.upper))]
+        self.obj.prefetch(inside)  # (a point outside never reaches the objective)
+        return [fun(x) for x in xs]
+
+    map = __call__
 
 
 def _key(values: Sequence[float] | np.ndarray) -> tuple[float, ...]:
