@@ -6,11 +6,12 @@ one arm after another (no batching of arms), and reports the wall
 time of the shipped calibration run from its provenance.  With ``--fit`` it also runs and times
 the default fit (``pdmodel.fit()``, i.e. ``pdmodel fit`` without options: one local fit from
 the table's values, one process; a few minutes), once with each finite-difference Jacobian
-solved in one batched engine call (the default) and once point by point; with ``--sobol`` it
+solved in one batched engine call (the default) and once point by point; with ``--emcee`` a
+short emcee run on the shipped fit, batched and walker by walker; with ``--sobol`` it
 times the Sobol analysis of benchmarks/analyses.py (10 parameters x 3 endpoints, n = 64,
 batched).  Targets of the engine-at-the-limit issue: each <= 60 s on 2 cores.
 
-    python benchmarks/calibration.py [--fit] [--sobol]
+    python benchmarks/calibration.py [--fit] [--emcee] [--sobol]
 """
 
 from __future__ import annotations
@@ -101,6 +102,24 @@ def main() -> None:
               f"(target <= 60 s); with the Jacobian's points one by one: {wall_plain:.0f} s "
               f"({wall_plain / wall:.2f}x; same fit: {plain.params == default.params})"
               )  # fmt: skip
+    if "--emcee" in sys.argv[1:] and fit is not None:
+        import importlib
+
+        mcmc = importlib.import_module("pdmodel.calibration.mcmc")
+        batch_map = mcmc._BatchMap
+        times = {}
+        chains = {}
+        for label, factory in (("batched", batch_map), ("plain", lambda obj: 1)):
+            mcmc._BatchMap = factory  # type: ignore[assignment]
+            t0 = time.perf_counter()
+            s = cal.sample(fit, steps=3, burn=1, seed=1, progress=False)
+            times[label], chains[label] = time.perf_counter() - t0, s.chain.to_numpy()
+        mcmc._BatchMap = batch_map
+        same = bool((chains["batched"] == chains["plain"]).all())
+        print(f"emcee on the shipped fit (3 steps, {2 * len(fit.free)} walkers): "
+              f"{times['batched']:.1f} s with each half-ensemble in one engine call, "
+              f"{times['plain']:.1f} s walker by walker ({times['plain'] / times['batched']:.2f}x;"
+              f" same chain: {same})")  # fmt: skip
     if "--sobol" in sys.argv[1:]:
         import os
 
