@@ -435,3 +435,6 @@ def test_simulate_trial_refuses_wrong_kinds_of_argument(params: pm.ParameterSet)
         trials.simulate_trials([trials.load("wu2016"), "x"], params)  # type: ignore[list-item]
     with pytest.raises(pm.ParameterError, match="`params` must be a pdmodel ParameterSet"):
         trials.simulate_trial(trials.load("wu2016"), {"k_ab": 1.0}, n_per_arm=5)  # type: ignore[arg-type]
+    for bad in ("300", -1, 2.5):
+        with pytest.raises(TrialError, match="`n_per_arm` must be a whole number >= 1"):
+            trials.simulate_trials([trials.load("wu2016")], params, n_per_arm=bad)  # type: ignore[arg-type]

@@ -372,6 +372,7 @@ def _simulate_samples(
     otherwise one sample after another.  The results are the same either way (the engine's
     results do not depend on which patients share a call).
     """
+    n_per_arm = check_whole(n_per_arm, "n_per_arm", 1, TrialError)
     if len(samples) > 1 and not _batchable(trials, samples, n_per_arm, seed):
         args = (n_per_arm, seed, smooth_width, daily, options)
         return [_simulate_samples(trials, [p], *args, **solver)[0] for p in samples]
