@@ -396,6 +396,19 @@ def test_emcee_sample_is_deterministic_and_respects_the_posterior() -> None:
         cal.sample(res, steps=1, trials=[trial])
 
 
+def _count_prefetches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the size of every batch `Objective.prefetch` solves."""
+    calls: list[int] = []
+    original = cal.Objective.prefetch
+
+    def counting(self: cal.Objective, points: list[np.ndarray]) -> None:
+        calls.append(len(points))
+        original(self, points)
+
+    monkeypatch.setattr(cal.Objective, "prefetch", counting)
+    return calls
+
+
 def test_emcee_solves_each_half_ensemble_in_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     """The walkers of each emcee move go to the engine together; the chain is the one a plain
     map gives, to the last digit."""
@@ -407,14 +420,7 @@ def test_emcee_solves_each_half_ensemble_in_one_batch(monkeypatch: pytest.Monkey
     trial = _synthetic_trial(truth, 200)
     res = cal.fit([trial], params=truth, free=["k_ab", "gc_ec50"], n_per_arm=30, seed=1,
                   max_nfev=4, progress=False)  # fmt: skip
-    calls: list[int] = []
-    original = cal.Objective.prefetch
-
-    def counting(self: cal.Objective, points: list[np.ndarray]) -> None:
-        calls.append(len(points))
-        original(self, points)
-
-    monkeypatch.setattr(cal.Objective, "prefetch", counting)
+    calls = _count_prefetches(monkeypatch)
     kw = dict(steps=8, walkers=6, burn=2, seed=3, trials=[trial], progress=False)
     batched = cal.sample(res, **kw)  # type: ignore[arg-type]
     assert calls == [6] + [3] * (2 * 8)  # the start, then two half-ensembles a step
@@ -581,14 +587,7 @@ def test_fit_solves_each_jacobian_in_one_batch(
     fit_module = importlib.import_module("pdmodel.calibration.fit")  # (`cal.fit` is the function)
     if not fit_module._JACOBIAN_MAP:
         pytest.skip("scipy < 1.16: least_squares takes no map for its Jacobian")
-    calls: list[int] = []
-    original = cal.Objective.prefetch
-
-    def counting(self: cal.Objective, points: list[np.ndarray]) -> None:
-        calls.append(len(points))
-        original(self, points)
-
-    monkeypatch.setattr(cal.Objective, "prefetch", counting)
+    calls = _count_prefetches(monkeypatch)
     kw = dict(params=params, free=["k_ab", "gc_ec50"], n_per_arm=30, seed=2, max_nfev=8,
               progress=False)  # fmt: skip
     batched = cal.fit(["wei2016_prednisone"], **kw)  # type: ignore[arg-type]
