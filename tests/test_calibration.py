@@ -570,11 +570,11 @@ def test_batches_are_split_to_bound_memory(
 def test_prefetched_residuals_are_served_once(params: pm.ParameterSet) -> None:
     obj = cal.Objective([trials.load("wei2016_prednisone")], params, ["k_ab"], n_per_arm=20)
     obj.prefetch([[0.5], [0.6]])
-    assert obj.n_evaluations == 2
+    assert obj.n_evaluations == 0  # counted when served, as lmfit counts
     r = obj.residuals([0.6])
-    assert obj.n_evaluations == 2  # served from the batch
+    assert obj.n_evaluations == 1  # served from the batch
     assert np.array_equal(r, obj.residuals([0.6]))  # computed again: same value
-    assert obj.n_evaluations == 3
+    assert obj.n_evaluations == 2
 
 
 def test_fit_solves_each_jacobian_in_one_batch(

@@ -237,9 +237,12 @@ class Objective:
             The terms of each set, in order; each set counts as one evaluation.
         """
         samples = list(samples)
+        self.n_evaluations += len(samples)
+        return self._terms_many(samples)
+
+    def _terms_many(self, samples: list[ParameterSet]) -> list[list[Term]]:
         if not samples:
             return []
-        self.n_evaluations += len(samples)
         executor, chunk = self._executor()
         results = _simulate_samples(
             self.trials,
@@ -296,6 +299,7 @@ class Objective:
         """
         key = _key(values)
         if key in self._prefetched:
+            self.n_evaluations += 1  # counted when used, as lmfit counts it
             return self._prefetched.pop(key)
         return _root(self.terms(self.params(values)))
 
@@ -320,7 +324,8 @@ class Objective:
 
         For an optimiser that asks for the points of a finite-difference Jacobian one at a
         time (lmfit's bookkeeping of each evaluation stays as it is).  Replaces what an earlier
-        call prefetched; each prefetched point is served once.
+        call prefetched; each prefetched point is served once, and counts in
+        :attr:`n_evaluations` when it is (a point an optimiser never asks for is not counted).
 
         Parameters
         ----------
@@ -329,7 +334,8 @@ class Objective:
             vector per point.
         """
         points = list(points)
-        self._prefetched = dict(zip(map(_key, points), self.residuals_many(points), strict=True))
+        terms = self._terms_many([self.params(v) for v in points])  # counted when served
+        self._prefetched = dict(zip(map(_key, points), map(_root, terms), strict=True))
 
 
 class _BatchMap:
