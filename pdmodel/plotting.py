@@ -61,7 +61,13 @@ def plot_bands(
     for level in thresholds:
         ax.axhline(level, color="grey", lw=0.6, ls=":")
     if log:
+        from matplotlib.ticker import LogFormatter
+
         ax.set_yscale("log")
+        # counts as plain numbers (20, 50, 100), not 2 x 10^1; the minor ticks keep
+        # matplotlib's rule for which of them get a label
+        ax.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+        ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
     ax.set_xlabel("time since start of treatment (days)")
     ax.set_ylabel(f"{observable.replace('_', ' ')} ({OBSERVABLES[observable]})")
     ax.legend(fontsize=8, frameon=False)

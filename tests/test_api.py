@@ -106,3 +106,20 @@ def test_errors_subclass_builtins() -> None:
     assert pm.default_parameters().get("nope") is None and "nope" not in pm.parameter_table()
     assert issubclass(pm.SolverError, RuntimeError)
     assert issubclass(pm.MissingExtraError, ImportError)
+
+
+def test_bands_label_counts_as_plain_numbers() -> None:
+    """A log axis of platelet counts reads 10, 30, 100, not 10^1 or 3 x 10^1."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pop = pm.Population.sample(n=20, params=pm.calibrated_parameters(), seed=1)
+    res = pm.simulate(pop, pm.regimens.prednisone(mg_per_kg=1.0, days=14), days=20.0)
+    ax = pm.plotting.plot_bands({"prednisone": res})
+    ax.figure.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() + ax.get_yticklabels(minor=True)]
+    shown = [s for s in labels if s]
+    assert shown and all(s.replace(".", "").isdigit() for s in shown), shown
+    plt.close(ax.figure)
