@@ -14,7 +14,7 @@ The package's drugs are in :data:`DRUG_TABLE`; :func:`register_drug` adds one (s
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,15 @@ if TYPE_CHECKING:
     from .model.expressions import Expression
     from .pk import DrugPK
 
-__all__ = ["AMOUNT_UNITS", "BUILTIN_DRUGS", "DRUG_TABLE", "DrugSpec", "get_drug", "register_drug"]
+__all__ = [
+    "AMOUNT_UNITS",
+    "BUILTIN_DRUGS",
+    "DRUG_TABLE",
+    "DrugSpec",
+    "get_drug",
+    "pk_parameters",
+    "register_drug",
+]
 
 #: Amount units a drug may be dosed in, with their size in mg.
 AMOUNT_UNITS: dict[str, float] = {"mg": 1.0, "ug": 1e-3}
@@ -209,6 +217,25 @@ def get_drug(name: str) -> DrugSpec:
         return DRUG_TABLE[name]
     except (KeyError, TypeError):
         raise RegimenError(f"unknown drug `{name}`; use one of {tuple(DRUG_TABLE)}") from None
+
+
+def pk_parameters(drugs: Sequence[str]) -> dict[str, str]:
+    """The PK parameters of `drugs`, each mapped to its drug.
+
+    They cannot vary between the patients of one engine call (the drug inputs share their
+    exponential rates), so batched samples and per-patient overrides must keep them fixed.
+
+    Parameters
+    ----------
+    drugs : sequence of str
+        Drug names (e.g. ``model.drugs``).
+
+    Returns
+    -------
+    dict of str to str
+        Parameter name -> drug name.
+    """
+    return {p: d for d in drugs for p in get_drug(d).parameters}
 
 
 register_drug(

@@ -394,10 +394,10 @@ def _overrides(
         raise PopulationError(
             f"`overrides` must map parameter names to arrays, got {type(overrides).__name__}"
         )
-    from .drugs import get_drug
+    from .drugs import pk_parameters
     from .parameters import unknown_parameter_message
 
-    pk = {p: d for d in params.model.drugs for p in get_drug(d).parameters}
+    pk = pk_parameters(params.model.drugs)
     out: dict[str, NDArray[np.float64]] = {}
     for name, value in overrides.items():
         if name not in params:

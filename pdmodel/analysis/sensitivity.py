@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..drugs import get_drug
+from ..drugs import pk_parameters
 from ..errors import MissingExtraError, OptionError
 from ..parameters import ParameterSet
 from ..scenarios import SUMMARY_ENDPOINTS
@@ -389,7 +389,7 @@ def sensitivity(
         sc = dataclasses.replace(sc, n=n_patients, seed=seed)
     patients = sc.population(base)
     box = parameter_ranges(base, parameters, width, ranges)
-    pk = {p for d in base.model.drugs for p in get_drug(d).parameters}
+    pk = set(pk_parameters(base.model.drugs))
     if batch_size is None:
         batch_size = max(1, BATCH_PATIENTS // len(patients))
     if pk & set(box):

@@ -14,6 +14,7 @@ from scipy import stats as _st
 from scipy.special import ndtri
 
 from ..checks import check_whole
+from ..drugs import pk_parameters
 from ..endpoints import (
     ENDPOINTS,
     ArmSummary,
@@ -337,8 +338,7 @@ def _batchable(trials: Sequence[Trial], samples: Sequence[ParameterSet], n_per_a
     if len(samples) < 2:
         return False
     first = samples[0]
-    differ = {k for p in samples[1:] for k in first if p[k] != first[k]}
-    if differ & set(_pk_parameters(first)):
+    if set(_differing(samples)) & set(pk_parameters(first.model.drugs)):
         return False
     for trial in trials:
         z0 = enrol(trial, first, n_per_arm, seed).z
@@ -349,10 +349,10 @@ def _batchable(trials: Sequence[Trial], samples: Sequence[ParameterSet], n_per_a
     return True
 
 
-def _pk_parameters(params: ParameterSet) -> tuple[str, ...]:
-    from ..drugs import get_drug
-
-    return tuple(p for d in params.model.drugs for p in get_drug(d).parameters)
+def _differing(samples: Sequence[ParameterSet]) -> list[str]:
+    """Names of the parameters whose value is not the same in every sample."""
+    first = samples[0]
+    return [name for name in first if any(p[name] != first[name] for p in samples[1:])]
 
 
 def _simulate_samples(
@@ -390,7 +390,7 @@ def _simulate_samples(
             for r in _simulate_samples(trials, samples[i : i + group], *args, **solver)
         ]
     first, k = samples[0], len(samples)
-    differ = [name for name in first if any(p[name] != first[name] for p in samples[1:])]
+    differ = _differing(samples)
     jobs: list[tuple[Population, Regimen]] = []
     for trial in trials:
         pop = enrol(trial, first, n_per_arm, seed)
