@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
+from .calibration import DEFAULT_TRIALS
 from .errors import PDModelError
 from .io import EXPORTERS, read_table, save_parameters
 from .parameters import ParameterSet
@@ -320,15 +321,16 @@ def build_parser() -> argparse.ArgumentParser:
         "fit",
         help="calibrate parameters to trial findings (lmfit) and export them",
         epilog="examples:\n  pdmodel fit --out fitted.json\n"
-        "  pdmodel fit --starts 4 --workers 2 --max-nfev 400 --out fitted.json"
+        "  pdmodel fit --starts 4 --workers 2 --max-nfev 150 --out start.json\n"
+        "  pdmodel fit --params start.json --workers 2 --out fitted.json"
         "   (how the shipped set was made)\n"
         "  pdmodel fit wu2016 my_trial.toml --free k_ab,il11_smax --n 300 --out fitted.json\n"
         "  pdmodel fit --profile il11_smax,gc_imax_mac --out fitted.json\n"
         "  pdmodel fit --emcee 300 --out fitted.json   (needs pdmodel[mcmc])",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    f.add_argument("trials", nargs="*", help="shipped trial names or trial files (default: wu2016 "
-                   "wei2016_prednisone)")  # fmt: skip
+    f.add_argument("trials", nargs="*", help="shipped trial names or trial files (default: "
+                   + " ".join(DEFAULT_TRIALS) + ")")  # fmt: skip
     f.add_argument(
         "--params", metavar="FILE", help="start values: " + _PARAMS_HELP.format(default="table")
     )

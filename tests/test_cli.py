@@ -121,6 +121,15 @@ def test_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
     assert "pdmodel params --format csv" in capsys.readouterr().out
 
 
+def test_fit_help_names_the_default_trials(capsys: pytest.CaptureFixture[str]) -> None:
+    """The help's default trials are the ones the fit uses (it once named two of six)."""
+    from pdmodel.calibration import DEFAULT_TRIALS
+
+    assert main(["fit", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "(default: " + " ".join(DEFAULT_TRIALS) + ")" in help_text
+
+
 def test_module_entry_point() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "pdmodel", "--version"], capture_output=True, text=True, check=False
