@@ -543,6 +543,39 @@ def test_objective_batches_parameter_samples_with_the_same_terms(
         ]
 
 
+def test_batched_arms_solve_only_the_parameters_they_read(
+    params: pm.ParameterSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An arm without rhIL-11 is solved once for samples that differ only in rhIL-11
+    parameters (Model.parameters_read), and every term is still that of one call each."""
+    import pdmodel.trials.simulate as sim
+
+    design = trials.load("wu2016")  # a prednisone arm and a prednisone + rhIL-11 arm
+    obj = cal.Objective([design], params, ["il11_smax", "th1_k", "k_ab"], n_per_arm=10, seed=2)
+    sets = [
+        params,
+        params.replace(il11_smax=2.0),
+        params.replace(th1_k=0.05),
+        params.replace(k_ab=0.6),
+    ]
+    sizes: dict[str, int] = {}
+    original = sim.simulate_many
+
+    def recording(jobs, *a, **kw):  # type: ignore[no-untyped-def]
+        for pop, reg in jobs:
+            sizes[reg.describe()] = len(pop)
+        return original(jobs, *a, **kw)
+
+    monkeypatch.setattr(sim, "simulate_many", recording)
+    batched = obj.terms_many(sets)
+    by_arm = {arm.name: sizes[arm.regimen.describe()] for arm in design.arms}
+    assert sorted(by_arm.values()) == [20, 40], by_arm  # control: 2 distinct solves of 10
+    monkeypatch.setattr(sim, "simulate_many", original)
+    one_by_one = [obj.terms(p) for p in sets]
+    assert [[t.value for t in ts] for ts in batched] == [[t.value for t in ts] for ts in one_by_one]
+    assert batched[0] != batched[1] and batched[0] != batched[2]  # rhIL-11 arm: they differ
+
+
 def test_batches_are_split_to_bound_memory(
     params: pm.ParameterSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:

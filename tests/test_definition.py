@@ -105,6 +105,58 @@ def test_generated_kernel_skips_absent_drugs() -> None:
     assert "if v_conc_il11 != 0.0:" in text and "if v_c_gc != 0.0:" not in text
 
 
+_COURSES = {
+    "none": pm.Regimen(),
+    "prednisone": pm.regimens.prednisone(1.0, days=14, taper_days=7),
+    "dexamethasone": pm.regimens.dexamethasone(40.0, days=4),
+    "il11": pm.regimens.il11(50.0, days=10),
+    "prednisone+il11": pm.regimens.prednisone(1.0, days=14) + pm.regimens.il11(50.0, days=10),
+}
+
+
+def _moved(spec: pm.ParameterSpec, value: float) -> float:
+    """Another value of a parameter within its bounds."""
+    for new in (value * 1.3, value * 0.7, value + 1.0, (spec.lower + spec.upper) / 2):
+        if new != value and spec.lower <= new <= spec.upper:
+            return new
+    raise AssertionError(spec.name)
+
+
+@pytest.mark.parametrize("model", [pm.default_model(), pm.model.model_v1()], ids=lambda m: m.name)
+@pytest.mark.parametrize("regimen", list(_COURSES), ids=str)
+def test_parameters_not_read_leave_the_course_bit_identical(model: pm.Model, regimen: str) -> None:
+    """Model.parameters_read(drugs) is a proof: a parameter outside it can take another value
+    and every observable of a patient given only those drugs stays bit-identical.  The
+    parameters it keeps for this reason only (th1_k: rhIL-11 moves th1 off its baseline) do
+    change the course, so the comparison can fail."""
+    reg = _COURSES[regimen]
+    params = model.default_parameters()
+    drugs = {c.drug for c in reg.courses}
+    read = model.parameters_read(drugs)
+    assert read <= set(params) and read >= model.parameters_read(())
+    pop = pm.Population.sample(12, params, seed=5)
+    obs = list(model.observable_labels)
+    base = pm.simulate(pop, reg, 30.0, observables=obs)
+    table = params.table
+    for name in sorted(set(params) - read):
+        other = params.replace(**{name: _moved(table[name], params[name])})
+        res = pm.simulate(pop.with_params(other), reg, 30.0, observables=obs)
+        for o in obs:
+            assert np.array_equal(res[o], base[o]), (name, o)
+    if model.name == "itp_v2":
+        assert ("th1_k" in read) == ("il11" in drugs)
+        assert ("il11_smax" in read) == ("il11" in drugs)
+        if "il11" in drugs:
+            other = params.replace(th1_k=_moved(table["th1_k"], params["th1_k"]))
+            res = pm.simulate(pop.with_params(other), reg, 30.0, observables=obs)
+            assert not np.array_equal(res["platelets"], base["platelets"])
+
+
+def test_parameters_read_refuses_an_unknown_drug() -> None:
+    with pytest.raises(pm.ModelError, match=r"no drug.*aspirin"):
+        pm.default_model().parameters_read(["aspirin"])
+
+
 def _variant() -> pm.Model:
     """A test-only variant: a new state `x` driven by glucocorticoid, feeding back on platelet
     clearance, with two new parameters (one edit of the definition plus table rows)."""

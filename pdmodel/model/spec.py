@@ -12,6 +12,7 @@ that runs through the same engine, trials, calibration and export.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -462,6 +463,91 @@ class Model:
                 exact.append(st.name)
         return tuple(exact)
 
+    def parameters_read(self, drugs: Iterable[str]) -> frozenset[str]:
+        """Every parameter that can change the course of a patient given only `drugs`.
+
+        A parameter outside the set leaves every state and observable of such a patient
+        bit-identical, whatever its value (the calibration solves an arm once for the
+        finite-difference points that differ only in such parameters; docs/decisions.md 35).
+        The proof follows what the compiled kernel computes:
+
+        * an effect gated (:attr:`Assignment.gate`) by the input of a drug not given is exactly
+          0 and every expression that reads it runs its simplified branch
+          (:meth:`Expression.with_zero`), which reads fewer names;
+        * a state whose rate in that branch is a product of a factor ``c - s`` or ``s - c``
+          (``c`` its constant baseline) and factors of parameters only stays exactly at ``c``
+          (every stage increment is ``0 * h``), so its rate's parameters are not read;
+        * everything else is read: all baselines, all observables, every constant and random
+          effect they reach (with its typical value and SD), the body weight (weight-based
+          doses) and the PK parameters of `drugs`.
+
+        Parameters
+        ----------
+        drugs : iterable of str
+            Drugs the patient may receive (names of :attr:`drugs`).
+
+        Returns
+        -------
+        frozenset of str
+            Parameter names (keys of a :class:`pdmodel.ParameterSet`).
+        """
+        from ..drugs import get_drug, pk_parameters
+
+        given = set(drugs)
+        unknown = sorted(given - set(self.drugs))
+        if unknown:
+            raise ModelError(f"model `{self.name}` has no drug {unknown}; drugs: {self.drugs}")
+        absent = {get_drug(d).concentration for d in self.drugs if d not in given}
+        zero: set[str] = set()
+        for a in self.assignments:  # (ordered: a gate comes before what it gates)
+            if a.gate and (a.gate in absent or a.gate in zero):
+                zero.add(a.name)
+        gated = frozenset(zero)
+
+        def branch(key: str) -> Expression:
+            e = self._parsed[key]
+            return e.with_zero(gated & e.names) if gated & e.names else e
+
+        states = set(self.state_names)
+        reads: set[str] = {"weight"} if "weight" in self.effect_names else set()
+        for st in self.states:
+            reads |= self._parsed[f"baseline:{st.name}"].names
+            rate = branch(f"rate:{st.name}")
+            if st.name in self.exact_states or not _stays_at(
+                rate.tree, st.name, self._parsed[f"baseline:{st.name}"].tree, states | absent
+            ):
+                reads |= rate.names
+        observable = {o.name for o in self.observables}
+        reads |= observable
+        assignment = {a.name for a in self.assignments}
+        constant = {c.name for c in self.constants}
+        effect = {r.name: r for r in self.random_effects}
+        out: set[str] = set(pk_parameters(sorted(given)))
+        seen: set[str] = set()
+        todo = list(reads)
+        while todo:
+            name = todo.pop()
+            if name in seen or name in states or name in zero:
+                continue
+            seen.add(name)
+            if name in assignment:
+                todo.extend(branch(name).names)
+                continue
+            if name in constant:
+                todo.extend(self._parsed[name].names)
+                continue
+            if name in observable:  # (observables may read each other)
+                todo.extend(self._parsed[f"obs:{name}"].names)
+                continue
+            r = effect.get(name)
+            if r is not None:
+                todo.extend(n for n in (r.typical, r.omega) if n)
+                if r.typical != name:
+                    continue
+            if name not in self.inputs and not name.startswith("z_"):  # (z_: a deviate)
+                out.add(name)
+        return frozenset(out)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Model):
             return NotImplemented
@@ -805,6 +891,42 @@ class Model:
         from .docs import markdown
 
         return markdown(self)
+
+
+def _stays_at(rate: ast.expr, state: str, baseline: ast.expr, moving: set[str]) -> bool:
+    """Whether `rate` is exactly 0 while `state` is at its constant `baseline`, whatever the
+    parameters: a product with a factor ``c - state`` or ``state - c`` (``c`` the baseline
+    number) whose other factors read none of the `moving` names (states, inputs).  Such a
+    state never leaves its baseline (``c - c`` is exactly 0, and so is 0 times a finite
+    number)."""
+    if not (isinstance(baseline, ast.Constant) and isinstance(baseline.value, int | float)):
+        return False
+    factors: list[ast.expr] = []
+
+    def split(node: ast.expr) -> None:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+            split(node.left)
+            split(node.right)
+        else:
+            factors.append(node)
+
+    split(rate)
+
+    def is_zero_factor(node: ast.expr) -> bool:
+        if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub)):
+            return False
+        pair = (node.left, node.right)
+        return any(
+            isinstance(s, ast.Name) and s.id == state
+            and isinstance(c, ast.Constant) and c.value == baseline.value
+            for s, c in (pair, pair[::-1])
+        )  # fmt: skip
+
+    def reads_moving(node: ast.expr) -> bool:
+        return any(isinstance(n, ast.Name) and n.id in moving for n in ast.walk(node))
+
+    zeros = [f for f in factors if is_zero_factor(f)]
+    return bool(zeros) and not any(reads_moving(f) for f in factors if f is not zeros[0])
 
 
 def _rebuild(fields: dict[str, Any], drugs: tuple[Any, ...] = ()) -> Model:

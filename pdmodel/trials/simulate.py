@@ -392,11 +392,14 @@ def _simulate_samples(
     first, k = samples[0], len(samples)
     differ = _differing(samples)
     jobs: list[tuple[Population, Regimen]] = []
+    solved: list[list[int]] = []  # per arm: the position of each sample's solve in its batch
     for trial in trials:
         pop = enrol(trial, first, n_per_arm, seed)
-        if differ:
-            pop = pop.batch({name: [p[name] for p in samples] for name in differ})
-        jobs.extend((pop, arm.regimen) for arm in trial.arms)
+        for arm in trial.arms:
+            where, reps = _arm_solves(samples, differ, arm.regimen)
+            solved.append(where)
+            batch = {name: [samples[r][name] for r in reps] for name in differ}
+            jobs.append((pop.batch(batch) if differ else pop, arm.regimen))
     results = simulate_many(jobs, days, times=times, observables=_OBS, options=options, **solver)
     n = int(n_per_arm)
     out: list[list[TrialResult]] = []
@@ -406,12 +409,44 @@ def _simulate_samples(
         for trial in trials:
             sims = {}
             for arm in trial.arms:
-                res = results[i].take(slice(j * n, (j + 1) * n)) if differ else results[i]
+                r = solved[i][j]
+                res = results[i].take(slice(r * n, (r + 1) * n)) if differ else results[i]
                 sims[arm.name] = _truncate(res, trial.endpoints.followup)
                 i += 1
             per_sample.append(_score(trial, n, int(seed), sims, smooth_width))
         out.append(per_sample)
     return out
+
+
+#: Whether batched samples share an arm's solve where the arm cannot tell them apart (off
+#: only for the side-by-side measurement in benchmarks/calibration.py).
+_REUSE_ARMS = True
+
+
+def _arm_solves(
+    samples: Sequence[ParameterSet], differ: Sequence[str], regimen: Regimen
+) -> tuple[list[int], list[int]]:
+    """Which samples an arm must solve, and which solve serves each sample.
+
+    Samples that agree in every differing parameter the arm's drugs let act
+    (:meth:`pdmodel.model.Model.parameters_read`) have bit-identical courses in this arm, so
+    only the first of them is solved (e.g. a finite-difference step in an rhIL-11 parameter,
+    in an arm without rhIL-11).  Returns each sample's position among the solved samples, and
+    the solved samples' indices.
+    """
+    model = samples[0].model
+    read = model.parameters_read({c.drug for c in regimen.courses})
+    acting = [name for name in differ if name in read or not _REUSE_ARMS]
+    position: dict[tuple[float, ...], int] = {}
+    where: list[int] = []
+    reps: list[int] = []
+    for j, p in enumerate(samples):
+        key = tuple(p[name] for name in acting)
+        if key not in position:
+            position[key] = len(reps)
+            reps.append(j)
+        where.append(position[key])
+    return where, reps
 
 
 def _truncate(res: SimulationResult, days: float) -> SimulationResult:
