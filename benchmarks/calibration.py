@@ -2,11 +2,14 @@
 
 Times one objective evaluation (the default trials, all findings, smooth endpoints) at
 the fit's default size (300 patients per arm) and at 2,000 per arm, next to the same work done
-one arm after another (no batching of arms), and reports the wall
-time of the shipped calibration run from its provenance.  With ``--fit`` it also runs and times
+one arm after another (no batching of arms), reports the wall
+time of the shipped calibration run from its provenance, and times one finite-difference
+Jacobian of the default fit in one batch with and without arms sharing the solves of points
+they cannot tell apart (decision 35).  With ``--fit`` it also runs and times
 the default fit (``pdmodel.fit()``, i.e. ``pdmodel fit`` without options: one local fit from
-the table's values, one process; a few minutes), once with each finite-difference Jacobian
-solved in one batched engine call (the default) and once point by point; with ``--emcee`` a
+the table's values, one process; a few minutes), with each finite-difference Jacobian
+solved in one batched engine call whose arms solve only the points they can tell apart (the
+default), in one call without that sharing, and point by point; with ``--emcee`` a
 short emcee run on the shipped fit, batched and walker by walker; with ``--sobol`` it
 times the Sobol analysis of benchmarks/analyses.py (10 parameters x 3 endpoints, n = 64,
 batched).  Targets of the engine-at-the-limit issue: each <= 60 s on 2 cores.
@@ -33,6 +36,46 @@ def _best_of(fn, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def _jacobian(designs: list, params: pm.ParameterSet) -> None:  # type: ignore[type-arg]
+    """One finite-difference Jacobian of the default fit (21 points, 300 per arm) in one batch,
+    with and without arms sharing the solves of points they cannot tell apart; best of 3,
+    alternating."""
+    import pdmodel.trials.simulate as sim
+
+    obj = cal.Objective(designs, params, cal.DEFAULT_FREE, n_per_arm=300, seed=1)
+    lo_hi = {n: (params.table[n].lower, params.table[n].upper) for n in cal.DEFAULT_FREE}
+    points = [
+        params.replace(**{n: params[n] * (1.001 if params[n] * 1.001 <= lo_hi[n][1] else 0.999)})
+        for n in cal.DEFAULT_FREE
+    ]
+    solved: dict[bool, int] = {}
+    original = sim.simulate_many
+
+    def counting(jobs, *a, **kw):  # type: ignore[no-untyped-def]
+        solved[sim._REUSE_ARMS] = sum(len(pop) for pop, _ in jobs)
+        return original(jobs, *a, **kw)
+
+    best = {True: float("inf"), False: float("inf")}
+    terms = {}
+    sim.simulate_many = counting
+    try:
+        for rnd in range(3):
+            for reuse in (True, False)[:: 1 if rnd % 2 else -1]:
+                sim._REUSE_ARMS = reuse
+                t0 = time.perf_counter()
+                terms[reuse] = obj.terms_many(points)
+                best[reuse] = min(best[reuse], time.perf_counter() - t0)
+    finally:
+        sim.simulate_many, sim._REUSE_ARMS = original, True
+    same = [[t.value for t in ts] for ts in terms[True]] == [
+        [t.value for t in ts] for ts in terms[False]
+    ]
+    print(f"one Jacobian of the default fit ({len(points)} points, 300 per arm, one batch): "
+          f"{best[True]:.2f} s solving {solved[True]:,} patient courses (arms share the points "
+          f"they cannot tell apart) vs {best[False]:.2f} s solving {solved[False]:,} "
+          f"({best[False] / best[True]:.2f}x; same terms: {same})")  # fmt: skip
 
 
 def main() -> None:
@@ -84,24 +127,35 @@ def main() -> None:
             + (f"; evaluations per start {prov['start_evaluations']}"
                if "start_evaluations" in prov else "")
         )  # fmt: skip
+        _jacobian(designs, shipped)
     else:
         print("no shipped calibration to report")
     if "--fit" in sys.argv[1:]:
         import importlib
 
         fit_module = importlib.import_module("pdmodel.calibration.fit")
+        sim = importlib.import_module("pdmodel.trials.simulate")
         runs = {}
         supported = fit_module._JACOBIAN_MAP  # scipy >= 1.16
-        for batched in (True, False):  # the Jacobian's points in one engine call, or one by one
+        # the Jacobian's points in one engine call, sharing the solves of arms that cannot tell
+        # them apart (the default); in one call without sharing; one by one
+        for label, batched, reuse in (("default", True, True), ("no reuse", True, False),
+                                      ("plain", False, False)):  # fmt: skip
             fit_module._JACOBIAN_MAP = batched and supported
+            sim._REUSE_ARMS = reuse
             t0 = time.perf_counter()
-            runs[batched] = (cal.fit(progress=False), time.perf_counter() - t0)
-        (default, wall), (plain, wall_plain) = runs[True], runs[False]
+            runs[label] = (cal.fit(progress=False), time.perf_counter() - t0)
+        fit_module._JACOBIAN_MAP, sim._REUSE_ARMS = supported, True
+        (default, wall) = runs["default"]
         print(f"default fit (pdmodel fit, 1 start, 1 process): {wall:.0f} s for {default.nfev} "
               f"evaluations incl. standard errors, objective {default.objective:.2f} "
-              f"(target <= 60 s); with the Jacobian's points one by one: {wall_plain:.0f} s "
-              f"({wall_plain / wall:.2f}x; same fit: {plain.params == default.params})"
-              )  # fmt: skip
+              f"(target <= 60 s)")  # fmt: skip
+        for label, text in (("no reuse", "the Jacobian's points in one call, every arm "
+                             "solving every point"), ("plain", "the Jacobian's points one by "
+                             "one")):  # fmt: skip
+            other, t = runs[label]
+            print(f"  {text}: {t:.0f} s ({t / wall:.2f}x; same fit: "
+                  f"{other.params == default.params})")  # fmt: skip
     if "--emcee" in sys.argv[1:] and fit is not None:
         import importlib
 
