@@ -1082,7 +1082,7 @@ def _window(executor: Executor | None) -> int:
 
 def simulate_many(
     jobs: Sequence[tuple[Population, Regimen]],
-    days: float,
+    days: float | Sequence[float],
     *,
     times: ArrayLike | None = None,
     observables: Sequence[str] | None = None,
@@ -1100,8 +1100,13 @@ def simulate_many(
     ----------
     jobs : sequence of (Population, Regimen)
         The populations must share one parameter set.
-    days, times, observables, options, **solver
-        As for :func:`simulate`; `chunk_size` counts patients over all jobs.
+    days : float or sequence of float
+        Days to simulate, for every job or one value per job (then each job is simulated to
+        its own day, exactly as ``simulate(pop, reg, days[j], ...)``, and its result ends
+        there; jobs with the same days share one integration loop).
+    times, observables, options, **solver
+        As for :func:`simulate` (with one `days` per job, each job keeps the `times` within its
+        own days); `chunk_size` counts patients over the jobs that share a loop.
 
     Returns
     -------
@@ -1120,6 +1125,8 @@ def simulate_many(
             raise PopulationError(
                 f"`jobs[{j}]`: every population must use the same parameter set as `jobs[0]`"
             )
+    if not isinstance(days, numbers.Real) and not (isinstance(days, np.ndarray) and days.ndim == 0):
+        return _simulate_many_until(jobs, days, times, observables, options, solver)
     so = SolverOptions.build(options, solver)
     opts = _options(days, times, observables, so, tuple(params.model.observable_labels))
     z = {k: np.concatenate([pop.z[k] for pop, _ in jobs]) for k in jobs[0][0].z}
@@ -1142,6 +1149,56 @@ def simulate_many(
     regimens = tuple(reg for _, reg in jobs)
     _check_output_memory(len(merged), opts)
     return _run_groups(merged, regimens, group, opts, so)
+
+
+def _simulate_many_until(
+    jobs: Sequence[tuple[Population, Regimen]],
+    days: Any,
+    times: ArrayLike | None,
+    observables: Sequence[str] | None,
+    options: SolverOptions | None,
+    solver: dict[str, Any],
+) -> list[SimulationResult]:
+    """:func:`simulate_many` with one `days` per job: the jobs of each distinct `days` in one
+    call of their own (a job's end is a step boundary of its patients only)."""
+    try:
+        if isinstance(days, str | bytes):
+            raise TypeError
+        values = [float(d) for d in days]
+    except (TypeError, ValueError):
+        raise OptionError(
+            f"`days` must be a number or one number per job, got {days!r:.60}"
+        ) from None
+    if len(values) != len(jobs):
+        raise OptionError(
+            f"`days` has {len(values)} values for {len(jobs)} jobs: give one per job or one for all"
+        )
+    values = [check_positive(d, f"days[{j}]") for j, d in enumerate(values)]
+    grid = None
+    if times is not None:  # checked once, against the longest job
+        so = SolverOptions.build(options, solver)
+        labels = tuple(jobs[0][0].params.model.observable_labels)
+        grid = _options(max(values), times, observables, so, labels).times
+    by_days: dict[float, list[int]] = {}
+    for j, d in enumerate(values):
+        by_days.setdefault(d, []).append(j)
+    out: list[SimulationResult | None] = [None] * len(jobs)
+    for d, idx in by_days.items():
+        sub = None
+        if grid is not None:
+            sub = grid[grid <= d + TIME_TOL]
+            if sub.size == 0:
+                raise OptionError(
+                    f"no output time within the {d:g} days of jobs {idx}: the first of "
+                    f"`times` is day {grid[0]:g}"
+                )
+        results = simulate_many(
+            [jobs[j] for j in idx], d, times=sub, observables=observables, options=options,
+            **solver,
+        )  # fmt: skip
+        for j, r in zip(idx, results, strict=True):
+            out[j] = r
+    return [r for r in out if r is not None]
 
 
 def _check_job(population: Any, regimen: Any, where: str) -> None:

@@ -446,6 +446,51 @@ def test_simulate_many_equals_separate_runs(params: pm.ParameterSet) -> None:
         np.testing.assert_array_equal(res.diagnostics.n_steps, alone.diagnostics.n_steps)
 
 
+def test_simulate_many_with_one_days_per_job(params: pm.ParameterSet) -> None:
+    """Each job ends at its own day, exactly as simulated alone to that day (not as a longer
+    run cut short: a job's end is a step boundary), whatever the other jobs' days."""
+    guided = prednisone(days=14, taper_days=7)
+    jobs = [
+        (pm.Population.sample(12, params, seed=3), guided + il11(days=10)),
+        (pm.Population.sample(8, params, seed=4), REGIMENS["dexamethasone oral pulses+rescue"]),
+        (pm.Population.sample(6, params, seed=5), guided),
+    ]
+    ends = [40.0, 9.5, 40.0]
+    together = pm.simulate_many(jobs, ends, times=np.arange(0.0, 40.25, 0.5), chunk_size=7)
+    for (pop, reg), end, res in zip(jobs, ends, together, strict=True):
+        alone = pm.simulate(pop, reg, end, times=np.arange(0.0, end + 0.25, 0.5))
+        np.testing.assert_array_equal(res.times, alone.times)
+        for name in COMPARED:
+            np.testing.assert_array_equal(res[name], alone[name])
+        np.testing.assert_array_equal(res.diagnostics.n_steps, alone.diagnostics.n_steps)
+    # the short job differs from the same job run longer and cut (its end ends a step)
+    longer = pm.simulate(*jobs[1], 40.0, times=np.arange(0.0, 40.25, 0.5))
+    assert not np.array_equal(
+        longer["platelets"][: together[1].times.size], together[1]["platelets"]
+    )
+    # default output grid: every day up to each job's own end
+    daily = pm.simulate_many(jobs[:2], np.array([5.0, 3.0]))
+    assert [r.times[-1] for r in daily] == [5.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("days", "times", "match"),
+    [
+        ([10.0], None, r"1 values for 2 jobs"),
+        ("10", None, r"`days` must be a number or one number per job"),
+        ([10.0, -1.0], None, r"days\[1\]"),
+        ([10.0, 2.0], [3.0, 5.0], r"no output time within the 2 days of jobs \[1\]"),
+        ([10.0, 2.0], [0.0, 12.0], r"within \[0, days\]"),
+    ],
+)
+def test_simulate_many_days_per_job_bad_input(
+    params: pm.ParameterSet, days: object, times: object, match: str
+) -> None:
+    pop = pm.Population.sample(3, params, seed=1)
+    with pytest.raises(pm.OptionError, match=match):
+        pm.simulate_many([(pop, pm.Regimen()), (pop, pm.Regimen())], days, times=times)  # type: ignore[arg-type]
+
+
 def test_simulate_many_bad_input(params: pm.ParameterSet) -> None:
     pop = pm.Population.sample(3, params, seed=1)
     other = pm.Population.sample(3, params.replace(k_ab=1.0), seed=1)

@@ -255,6 +255,23 @@ def test_simulate_trials_batches_and_records_only_needed_days(params: pm.Paramet
                 )
 
 
+def test_a_trial_does_not_depend_on_the_trials_simulated_with_it(
+    params: pm.ParameterSet,
+) -> None:
+    """Every arm ends at its own trial's follow-up: a 7-day trial gives the same numbers, bit
+    for bit, alone or solved together with a 180-day one (it used to run to the longest
+    follow-up, which moved its values at the solver tolerance)."""
+    short, long = trials.load("hddxm_treg2007"), trials.load("wu2016")
+    alone = trials.simulate_trials([short], params, 40, 2, smooth_width=0.05, daily=False)[0]
+    both = trials.simulate_trials([long, short], params, 40, 2, smooth_width=0.05, daily=False)
+    (arm,) = alone.simulations
+    a, b = alone.simulations[arm], both[1].simulations[arm]
+    assert a.times[-1] == b.times[-1] == short.endpoints.followup
+    for name in a.observables:
+        np.testing.assert_array_equal(a[name], b[name])
+    assert [f.probability for f in alone.findings] == [f.probability for f in both[1].findings]
+
+
 def test_simulate_trials_needs_a_trial(params: pm.ParameterSet) -> None:
     with pytest.raises(TrialError, match="at least one trial"):
         trials.simulate_trials([], params)

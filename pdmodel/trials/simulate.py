@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -376,7 +375,7 @@ def _simulate_samples(
     if len(samples) > 1 and not _batchable(trials, samples, n_per_arm, seed):
         args = (n_per_arm, seed, smooth_width, daily, options)
         return [_simulate_samples(trials, [p], *args, **solver)[0] for p in samples]
-    days = max(t.endpoints.followup for t in trials)
+    days = max(t.endpoints.followup for t in trials)  # (each arm ends at its own follow-up)
     if daily:
         times = np.arange(0.0, math.floor(days + 1e-9) + 1.0)
     else:
@@ -400,7 +399,8 @@ def _simulate_samples(
             solved.append(where)
             batch = {name: [samples[r][name] for r in reps] for name in differ}
             jobs.append((pop.batch(batch) if differ else pop, arm.regimen))
-    results = simulate_many(jobs, days, times=times, observables=_OBS, options=options, **solver)
+    ends = [float(t.endpoints.followup) for t in trials for _ in t.arms]
+    results = simulate_many(jobs, ends, times=times, observables=_OBS, options=options, **solver)
     n = int(n_per_arm)
     out: list[list[TrialResult]] = []
     for j in range(k):
@@ -411,7 +411,7 @@ def _simulate_samples(
             for arm in trial.arms:
                 r = solved[i][j]
                 res = results[i].take(slice(r * n, (r + 1) * n)) if differ else results[i]
-                sims[arm.name] = _truncate(res, trial.endpoints.followup)
+                sims[arm.name] = res
                 i += 1
             per_sample.append(_score(trial, n, int(seed), sims, smooth_width))
         out.append(per_sample)
@@ -447,18 +447,6 @@ def _arm_solves(
             reps.append(j)
         where.append(position[key])
     return where, reps
-
-
-def _truncate(res: SimulationResult, days: float) -> SimulationResult:
-    """The part of a result up to `days` (a trial shorter than others simulated with it)."""
-    keep = res.times <= days + 1e-9
-    if keep.all():
-        return res
-    return dataclasses.replace(
-        res,
-        times=res.times[keep],
-        observables={k: v[keep] for k, v in res.observables.items()},
-    )
 
 
 def _score(
