@@ -226,6 +226,7 @@ class Model:
     table: ParameterTable | None = None
     _parsed: dict[str, Expression] = field(default_factory=dict, repr=False)
     _needed: dict[tuple[str, ...], list[Observable]] = field(default_factory=dict, repr=False)
+    _read: dict[frozenset[str], frozenset[str]] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ validation
     def __post_init__(self) -> None:
@@ -493,7 +494,10 @@ class Model:
         """
         from ..drugs import get_drug, pk_parameters
 
-        given = set(drugs)
+        given = frozenset(drugs)
+        cached = self._read.get(given)
+        if cached is not None:  # (asked for every arm of every objective evaluation)
+            return cached
         unknown = sorted(given - set(self.drugs))
         if unknown:
             raise ModelError(f"model `{self.name}` has no drug {unknown}; drugs: {self.drugs}")
@@ -546,7 +550,8 @@ class Model:
                     continue
             if name not in self.inputs and not name.startswith("z_"):  # (z_: a deviate)
                 out.add(name)
-        return frozenset(out)
+        result = self._read[given] = frozenset(out)
+        return result
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Model):
