@@ -272,6 +272,21 @@ def test_a_trial_does_not_depend_on_the_trials_simulated_with_it(
     assert [f.probability for f in alone.findings] == [f.probability for f in both[1].findings]
 
 
+def test_smooth_only_scoring_matches_the_full_scoring(params: pm.ParameterSet) -> None:
+    """The calibration objective's path (hard=False) computes the same smooth summaries and
+    skips the hard endpoints and findings it does not read."""
+    from pdmodel.trials.simulate import _simulate_samples
+
+    designs = [trials.load("wu2016")]
+    args = (designs, [params], 30, 2, 0.05, False, None)
+    (full,), (smooth,) = _simulate_samples(*args), _simulate_samples(*args, hard=False)
+    assert full[0].smooth is not None and smooth[0].smooth is not None
+    assert smooth[0].smooth == full[0].smooth
+    assert smooth[0].findings == () and smooth[0].summaries == {} and full[0].findings
+    with pytest.raises(TrialError, match="smooth_width"):
+        _simulate_samples(designs, [params], 30, 2, None, False, None, hard=False)
+
+
 def test_simulate_trials_needs_a_trial(params: pm.ParameterSet) -> None:
     with pytest.raises(TrialError, match="at least one trial"):
         trials.simulate_trials([], params)

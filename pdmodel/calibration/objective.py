@@ -252,6 +252,7 @@ class Objective:
             self.width,
             False,
             None,
+            hard=False,  # (the terms read the smooth summaries only)
             progress=False,
             rtol=self.rtol,
             executor=executor,

@@ -362,6 +362,8 @@ def _simulate_samples(
     smooth_width: float | None,
     daily: bool,
     options: SolverOptions | None,
+    *,
+    hard: bool = True,
     **solver: Any,
 ) -> list[list[TrialResult]]:
     """Every trial under each parameter sample, in one engine call where it can be.
@@ -369,12 +371,16 @@ def _simulate_samples(
     Where the samples are :func:`_batchable`, each arm's population is the batch of the
     samples (:meth:`pdmodel.Population.batch`), solved together and split back per sample;
     otherwise one sample after another.  The results are the same either way (the engine's
-    results do not depend on which patients share a call).
+    results do not depend on which patients share a call).  With ``hard=False`` only the
+    smooth summaries are computed (``TrialResult.smooth``; the calibration objective reads
+    nothing else): `summaries`, `per_patient` and `findings` are left empty.
     """
     n_per_arm = check_whole(n_per_arm, "n_per_arm", 1, TrialError)
+    if not hard and smooth_width is None:
+        raise TrialError("smooth summaries only (hard=False) need a `smooth_width`")
     if len(samples) > 1 and not _batchable(trials, samples, n_per_arm, seed):
         args = (n_per_arm, seed, smooth_width, daily, options)
-        return [_simulate_samples(trials, [p], *args, **solver)[0] for p in samples]
+        return [_simulate_samples(trials, [p], *args, hard=hard, **solver)[0] for p in samples]
     days = max(t.endpoints.followup for t in trials)  # (each arm ends at its own follow-up)
     if daily:
         times = np.arange(0.0, math.floor(days + 1e-9) + 1.0)
@@ -386,7 +392,7 @@ def _simulate_samples(
         return [
             r
             for i in range(0, len(samples), group)
-            for r in _simulate_samples(trials, samples[i : i + group], *args, **solver)
+            for r in _simulate_samples(trials, samples[i : i + group], *args, hard=hard, **solver)
         ]
     first, k = samples[0], len(samples)
     differ = _differing(samples)
@@ -413,7 +419,7 @@ def _simulate_samples(
                 res = results[i].take(slice(r * n, (r + 1) * n)) if differ else results[i]
                 sims[arm.name] = res
                 i += 1
-            per_sample.append(_score(trial, n, int(seed), sims, smooth_width))
+            per_sample.append(_score(trial, n, int(seed), sims, smooth_width, hard))
         out.append(per_sample)
     return out
 
@@ -455,6 +461,7 @@ def _score(
     seed: int,
     sims: dict[str, SimulationResult],
     smooth_width: float | None,
+    hard: bool = True,
 ) -> TrialResult:
     cfg = trial.endpoints
     per_patient: dict[str, dict[str, NDArray[np.float64]]] = {}
@@ -462,19 +469,21 @@ def _score(
     smooth: dict[str, dict[str, ArmSummary]] = {}
     for arm in trial.arms:
         res = sims[arm.name]
-        pp = patient_endpoints(
-            res["platelets"],
-            res.times,
-            cfg,
-            res.treatment_days(),
-            ab_positive=res["ab_positive"],
-            cd4cd25=res["cd4cd25_pct"],
-            treg=res["treg_pct"],
-        )
-        per_patient[arm.name] = pp
-        summaries[arm.name] = {
-            name: summarise(v, ENDPOINTS[name][0], len(cfg.grade_names)) for name, v in pp.items()
-        }
+        if hard:
+            pp = patient_endpoints(
+                res["platelets"],
+                res.times,
+                cfg,
+                res.treatment_days(),
+                ab_positive=res["ab_positive"],
+                cd4cd25=res["cd4cd25_pct"],
+                treg=res["treg_pct"],
+            )
+            per_patient[arm.name] = pp
+            summaries[arm.name] = {
+                name: summarise(v, ENDPOINTS[name][0], len(cfg.grade_names))
+                for name, v in pp.items()
+            }
         if smooth_width is not None:
             soft = smooth_patient_endpoints(
                 res["platelets"],
@@ -490,7 +499,7 @@ def _score(
                 name: summarise_smooth(e.value, e.weight, ENDPOINTS[name][0], e.within)
                 for name, e in soft.items()
             }
-    results = tuple(evaluate_finding(f, trial, summaries) for f in trial.findings)
+    results = tuple(evaluate_finding(f, trial, summaries) for f in trial.findings) if hard else ()
     return TrialResult(
         trial, n_per_arm, seed, summaries, per_patient, results, sims, smooth or None
     )
