@@ -221,7 +221,13 @@ def segment(
     reached in `where`.
     """
     n_terms = rates.shape[0]
-    k = np.empty((7, N_STATES))
+    k0 = np.empty(N_STATES)
+    k1 = np.empty(N_STATES)
+    k2 = np.empty(N_STATES)
+    k3 = np.empty(N_STATES)
+    k4 = np.empty(N_STATES)
+    k5 = np.empty(N_STATES)
+    k6 = np.empty(N_STATES)
     yi = np.empty(N_STATES)
     ys = np.empty(N_STATES)
     y5 = np.empty(N_STATES)
@@ -272,7 +278,7 @@ def segment(
                 decay[q] = b
                 const[q] = a / b
                 hom[q] = yi[EXACT[q]] - const[q] - particular
-        rhs_point(yi, cs, 5, par, i, k[0])
+        rhs_point(yi, cs, 5, par, i, k0)
         evaluations = 1
         step = min(h[i], length)
         first_h = math.nan
@@ -299,50 +305,48 @@ def segment(
                             acc += e0[r] * pw[r, j]
                     cs[j, m] = acc
             for s in range(N_STATES):
-                ys[s] = yi[s] + hh * (_A21 * k[0, s])
+                ys[s] = yi[s] + hh * (_A21 * k0[s])
             if n_ex > 0:
                 _exact_stage(ys, 0, ok, const, hom, pwb, g, e0, pw)
-            rhs_point(ys, cs, 0, par, i, k[1])
+            rhs_point(ys, cs, 0, par, i, k1)
             for s in range(N_STATES):
-                ys[s] = yi[s] + hh * (_A31 * k[0, s] + _A32 * k[1, s])
+                ys[s] = yi[s] + hh * (_A31 * k0[s] + _A32 * k1[s])
             if n_ex > 0:
                 _exact_stage(ys, 1, ok, const, hom, pwb, g, e0, pw)
-            rhs_point(ys, cs, 1, par, i, k[2])
+            rhs_point(ys, cs, 1, par, i, k2)
             for s in range(N_STATES):
-                ys[s] = yi[s] + hh * (_A41 * k[0, s] + _A42 * k[1, s] + _A43 * k[2, s])
+                ys[s] = yi[s] + hh * (_A41 * k0[s] + _A42 * k1[s] + _A43 * k2[s])
             if n_ex > 0:
                 _exact_stage(ys, 2, ok, const, hom, pwb, g, e0, pw)
-            rhs_point(ys, cs, 2, par, i, k[3])
+            rhs_point(ys, cs, 2, par, i, k3)
             for s in range(N_STATES):
-                ys[s] = yi[s] + hh * (
-                    _A51 * k[0, s] + _A52 * k[1, s] + _A53 * k[2, s] + _A54 * k[3, s]
-                )
+                ys[s] = yi[s] + hh * (_A51 * k0[s] + _A52 * k1[s] + _A53 * k2[s] + _A54 * k3[s])
             if n_ex > 0:
                 _exact_stage(ys, 3, ok, const, hom, pwb, g, e0, pw)
-            rhs_point(ys, cs, 3, par, i, k[4])
+            rhs_point(ys, cs, 3, par, i, k4)
             for s in range(N_STATES):
                 ys[s] = yi[s] + hh * (
-                    _A61 * k[0, s] + _A62 * k[1, s] + _A63 * k[2, s] + _A64 * k[3, s]
-                    + _A65 * k[4, s]
+                    _A61 * k0[s] + _A62 * k1[s] + _A63 * k2[s] + _A64 * k3[s]
+                    + _A65 * k4[s]
                 )  # fmt: skip
             if n_ex > 0:
                 _exact_stage(ys, 4, ok, const, hom, pwb, g, e0, pw)
-            rhs_point(ys, cs, 4, par, i, k[5])
+            rhs_point(ys, cs, 4, par, i, k5)
             for s in range(N_STATES):
                 y5[s] = yi[s] + hh * (
-                    _B1 * k[0, s] + _B3 * k[2, s] + _B4 * k[3, s] + _B5 * k[4, s] + _B6 * k[5, s]
+                    _B1 * k0[s] + _B3 * k2[s] + _B4 * k3[s] + _B5 * k4[s] + _B6 * k5[s]
                 )
             if n_ex > 0:
                 _exact_stage(y5, 4, ok, const, hom, pwb, g, e0, pw)
-            rhs_point(y5, cs, 4, par, i, k[6])
+            rhs_point(y5, cs, 4, par, i, k6)
             evaluations += 6
             acc = 0.0
             for s in range(N_STATES):
                 if not stepped[s]:
                     continue
                 err = hh * (
-                    _E1 * k[0, s] + _E3 * k[2, s] + _E4 * k[3, s] + _E5 * k[4, s]
-                    + _E6 * k[5, s] + _E7 * k[6, s]
+                    _E1 * k0[s] + _E3 * k2[s] + _E4 * k3[s] + _E5 * k4[s]
+                    + _E6 * k5[s] + _E7 * k6[s]
                 )  # fmt: skip
                 ratio = err / (max(abs(yi[s]), abs(y5[s])) * rtol + atol)
                 acc += ratio * ratio
@@ -359,11 +363,11 @@ def segment(
                     th1 = 1.0 - th
                     for s in range(N_STATES):
                         r2 = y5[s] - yi[s]
-                        r3 = hh * k[0, s] - r2
-                        r4 = r2 - hh * k[6, s] - r3
+                        r3 = hh * k0[s] - r2
+                        r4 = r2 - hh * k6[s] - r3
                         r5 = hh * (
-                            _D1 * k[0, s] + _D3 * k[2, s] + _D4 * k[3, s] + _D5 * k[4, s]
-                            + _D6 * k[5, s] + _D7 * k[6, s]
+                            _D1 * k0[s] + _D3 * k2[s] + _D4 * k3[s] + _D5 * k4[s]
+                            + _D6 * k5[s] + _D7 * k6[s]
                         )  # fmt: skip
                         y_out[nxt, s, i] = yi[s] + th * (r2 + th1 * (r3 + th * (r4 + th1 * r5)))
                     for q in range(n_ex):
@@ -374,9 +378,8 @@ def segment(
                                     v += g[q, r] * e0[r] * math.exp(rates[r] * th * hh)
                             y_out[nxt, EXACT[q], i] = v
                     nxt += 1
-                for s in range(N_STATES):
-                    yi[s] = y5[s]
-                    k[0, s] = k[6, s]
+                yi, y5 = y5, yi  # (the accepted step's end and last stage start the next)
+                k0, k6 = k6, k0
                 for r in range(n_terms):  # the terms at the step end, as the last stages saw them
                     if e0[r] != 0.0:
                         e0[r] *= pw[r, 4]
