@@ -26,7 +26,7 @@ import numbers
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -1161,14 +1161,9 @@ def _simulate_many_until(
 ) -> list[SimulationResult]:
     """:func:`simulate_many` with one `days` per job: the jobs of each distinct `days` in one
     call of their own (a job's end is a step boundary of its patients only)."""
-    try:
-        if isinstance(days, str | bytes):
-            raise TypeError
-        values = [float(d) for d in days]
-    except (TypeError, ValueError):
-        raise OptionError(
-            f"`days` must be a number or one number per job, got {days!r:.60}"
-        ) from None
+    if isinstance(days, str | bytes) or not isinstance(days, Iterable):
+        raise OptionError(f"`days` must be a number or one number per job, got {days!r:.60}")
+    values = list(days)
     if len(values) != len(jobs):
         raise OptionError(
             f"`days` has {len(values)} values for {len(jobs)} jobs: give one per job or one for all"

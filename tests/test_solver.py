@@ -479,6 +479,8 @@ def test_simulate_many_with_one_days_per_job(params: pm.ParameterSet) -> None:
         ([10.0], None, r"1 values for 2 jobs"),
         ("10", None, r"`days` must be a number or one number per job"),
         ([10.0, -1.0], None, r"days\[1\]"),
+        ([10.0, True], None, r"days\[1\]"),
+        (np.array([[10.0, 5.0]]), None, r"2 jobs"),
         ([10.0, 2.0], [3.0, 5.0], r"no output time within the 2 days of jobs \[1\]"),
         ([10.0, 2.0], [0.0, 12.0], r"within \[0, days\]"),
     ],
