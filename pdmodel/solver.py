@@ -1177,7 +1177,7 @@ def _simulate_many_until(
     by_days: dict[float, list[int]] = {}
     for j, d in enumerate(values):
         by_days.setdefault(d, []).append(j)
-    out: list[SimulationResult | None] = [None] * len(jobs)
+    out: dict[int, SimulationResult] = {}
     for d, idx in by_days.items():
         sub = None
         if grid is not None:
@@ -1191,9 +1191,8 @@ def _simulate_many_until(
             [jobs[j] for j in idx], d, times=sub, observables=observables, options=options,
             **solver,
         )  # fmt: skip
-        for j, r in zip(idx, results, strict=True):
-            out[j] = r
-    return [r for r in out if r is not None]
+        out.update(zip(idx, results, strict=True))
+    return [out[j] for j in range(len(jobs))]
 
 
 def _check_job(population: Any, regimen: Any, where: str) -> None:
