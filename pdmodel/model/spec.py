@@ -226,6 +226,7 @@ class Model:
     table: ParameterTable | None = None
     _parsed: dict[str, Expression] = field(default_factory=dict, repr=False)
     _needed: dict[tuple[str, ...], list[Observable]] = field(default_factory=dict, repr=False)
+    _reads: dict[tuple[str, ...], frozenset[str]] = field(default_factory=dict, repr=False)
     _read: dict[frozenset[str], frozenset[str]] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ validation
@@ -822,14 +823,18 @@ class Model:
             )
         return y, c
 
-    def _numpy_values(self, y: Array, c: Array, ind: Individuals) -> dict[str, Any]:
+    def _numpy_values(
+        self, y: Array, c: Array, ind: Individuals, assignments: frozenset[str] | None = None
+    ) -> dict[str, Any]:
+        """States, inputs and the `assignments` (default: all) by name, as numpy values."""
         v: dict[str, Any] = dict(ind.values)
         for j, name in enumerate(self.state_names):
             v[name] = y[j]
         for m, name in enumerate(self.inputs):
             v[name] = c[m]
         for a in self.assignments:
-            v[a.name] = self._parsed[a.name].evaluate(v)
+            if assignments is None or a.name in assignments:
+                v[a.name] = self._parsed[a.name].evaluate(v)
         return v
 
     def evaluate_observables(
@@ -865,8 +870,9 @@ class Model:
         for m, d in enumerate(self.drugs):
             if d in concentrations:
                 c[m] = concentrations[d]
-        v = self._numpy_values(y, c, ind)
-        for o in self._observables_for(names):  # in order: an observable may read earlier ones
+        observables = self._observables_for(names)
+        v = self._numpy_values(y, c, ind, self._assignments_for(names))
+        for o in observables:  # in order: an observable may read earlier ones
             if o.name not in v:
                 v[o.name] = self._parsed[f"obs:{o.name}"].evaluate(v)
         return {
@@ -887,6 +893,20 @@ class Model:
                 if o.name in needed:
                     needed |= self._parsed[f"obs:{o.name}"].names
             cached = self._needed[names] = [o for o in self.observables if o.name in needed]
+        return cached
+
+    def _assignments_for(self, names: tuple[str, ...]) -> frozenset[str]:
+        """The assignments the observables `names` read (directly or through others)."""
+        cached = self._reads.get(names)
+        if cached is None:
+            needed: set[str] = set()
+            for o in self._observables_for(names):
+                needed |= self._parsed[f"obs:{o.name}"].names
+            for a in reversed(self.assignments):  # (an assignment reads earlier ones only)
+                if a.name in needed:
+                    needed |= self._parsed[a.name].names
+            cached = frozenset(a.name for a in self.assignments if a.name in needed)
+            self._reads[names] = cached
         return cached
 
     # ------------------------------------------------------------------ documentation
