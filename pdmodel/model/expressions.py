@@ -26,13 +26,15 @@ from ..errors import ModelError
 
 __all__ = ["FUNCTIONS", "Expression", "parse"]
 
-#: Functions an expression may call: name -> (numba/math name, numpy name, SBML form, LaTeX).
-#: The SBML form and LaTeX are format strings over the arguments ``{0}``, ``{1}``.
+#: Functions an expression may call: name -> (compiled kernel's name, numpy name, SBML form,
+#: LaTeX).  The kernel's functions are its own vectorisable versions (``_exp``, ``_log``,
+#: ``_hypot`` of ``pdmodel/model/_integrator.py``).  The SBML form and LaTeX are format strings
+#: over the arguments ``{0}``, ``{1}``.
 FUNCTIONS: dict[str, tuple[str, str, str, str]] = {
-    "exp": ("math.exp", "np.exp", "exp({0})", r"e^{{{0}}}"),
-    "log": ("math.log", "np.log", "ln({0})", r"\ln\left({0}\right)"),
+    "exp": ("_exp", "np.exp", "exp({0})", r"e^{{{0}}}"),
+    "log": ("_log", "np.log", "ln({0})", r"\ln\left({0}\right)"),
     "sqrt": ("math.sqrt", "np.sqrt", "sqrt({0})", r"\sqrt{{{0}}}"),
-    "hypot": ("math.hypot", "np.hypot", "sqrt({0}^2 + {1}^2)", r"\sqrt{{{0}^2 + {1}^2}}"),
+    "hypot": ("_hypot", "np.hypot", "sqrt({0}^2 + {1}^2)", r"\sqrt{{{0}^2 + {1}^2}}"),
     "ndtri": ("", "ndtri", "", r"\Phi^{{-1}}\left({0}\right)"),  # per-patient constants only
 }
 _ARITY = {"hypot": 2}
@@ -165,6 +167,20 @@ class Expression:
         tree = _zero(self.tree, names)
         return Expression(ast.unparse(tree), tree)
 
+    def uniform(self, fixed: frozenset[str]) -> tuple[Expression, list[Expression]]:
+        """The expression where its choices on `fixed` names alone go one way, and the
+        conditions under which it equals the original.
+
+        A branch ``a if c else b`` whose test reads only `fixed` names becomes ``a`` (condition
+        ``c``); a power ``x ** p`` whose exponent reads only `fixed` names becomes ``x * x``
+        (condition ``p == 2``).  The compiled kernel runs lanes of patients whose conditions
+        all hold with these (a branch in a vector computes both sides).
+        """
+        conditions: list[ast.expr] = []
+        tree = _uniform(self.tree, fixed, conditions)
+        conds = [Expression(ast.unparse(c), c) for c in conditions]
+        return Expression(ast.unparse(tree), tree), conds
+
     def degree(
         self, variables: frozenset[str], resolve: Callable[[str], Expression | None]
     ) -> int | None:
@@ -294,6 +310,49 @@ def _zero(node: ast.expr, names: frozenset[str]) -> ast.expr:
     return node
 
 
+def _reads_only(node: ast.AST, fixed: frozenset[str]) -> bool:
+    called = {id(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
+    return all(
+        n.id in fixed for n in ast.walk(node) if isinstance(n, ast.Name) and id(n) not in called
+    )
+
+
+def _uniform(node: ast.expr, fixed: frozenset[str], conditions: list[ast.expr]) -> ast.expr:
+    if isinstance(node, ast.IfExp) and _reads_only(node.test, fixed):
+        conditions.append(node.test)
+        return _uniform(node.body, fixed, conditions)
+    if (
+        isinstance(node, ast.BinOp)
+        and isinstance(node.op, ast.Pow)
+        and _num(node.right) is None
+        and _reads_only(node.right, fixed)
+    ):
+        conditions.append(ast.Compare(node.right, [ast.Eq()], [ast.Constant(2.0)]))
+        base = _uniform(node.left, fixed, conditions)
+        return ast.BinOp(base, ast.Mult(), base)
+    if isinstance(node, ast.BinOp):
+        return ast.BinOp(
+            _uniform(node.left, fixed, conditions), node.op, _uniform(node.right, fixed, conditions)
+        )
+    if isinstance(node, ast.UnaryOp):
+        return ast.UnaryOp(node.op, _uniform(node.operand, fixed, conditions))
+    if isinstance(node, ast.Compare):
+        return ast.Compare(
+            _uniform(node.left, fixed, conditions),
+            node.ops,
+            [_uniform(c, fixed, conditions) for c in node.comparators],
+        )
+    if isinstance(node, ast.IfExp):
+        return ast.IfExp(
+            _uniform(node.test, fixed, conditions),
+            _uniform(node.body, fixed, conditions),
+            _uniform(node.orelse, fixed, conditions),
+        )
+    if isinstance(node, ast.Call):
+        return ast.Call(node.func, [_uniform(a, fixed, conditions) for a in node.args], [])
+    return node
+
+
 def _py(node: ast.AST, rename: Callable[[str], str], backend: str) -> str:
     if isinstance(node, ast.Constant):
         return repr(_num(node))
@@ -302,9 +361,9 @@ def _py(node: ast.AST, rename: Callable[[str], str], backend: str) -> str:
     if isinstance(node, ast.BinOp):
         sym = _BINOPS[type(node.op)][0]
         left, right = _py(node.left, rename, backend), _py(node.right, rename, backend)
-        if backend == "numba" and sym == "**" and _num(node.right) is None:
-            # a power to a parameter: `_pow` of the generated kernel squares instead of calling
-            # pow when the value is 2 (a Hill exponent often is)
+        if backend == "numba" and sym == "**":
+            # the kernel's `_pow`: vectorisable, and it squares when the exponent is 2 (a Hill
+            # exponent often is)
             return f"_pow({left}, {right})"
         return f"({left} {sym} {right})"
     if isinstance(node, ast.UnaryOp):
