@@ -439,9 +439,9 @@ def test_uniform_choices_and_their_conditions() -> None:
     """A branch or power on parameters alone takes its cheap side, with the condition for it;
     a branch on a state is left alone."""
     fixed = frozenset({"p", "q"})
-    expr, conds = parse("(x ** p) * (a if q == 1.0 else b ** q) + (c if x > 0 else d)", "t").uniform(
-        fixed
-    )
+    expr, conds = parse(
+        "(x ** p) * (a if q == 1.0 else b ** q) + (c if x > 0 else d)", "t"
+    ).uniform(fixed)
     assert expr.text == "x * x * a + (c if x > 0 else d)"
     assert [c.text for c in conds] == ["p == 2.0", "q == 1.0"]
 
