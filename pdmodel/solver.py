@@ -39,6 +39,7 @@ from .checks import check_choice, check_memory, check_positive, check_whole
 from .dosing import TIME_TOL, Dosing, decision_key, patient_ids
 from .errors import OptionError, PopulationError, RegimenError, SolverError
 from .model import Individuals
+from .model.kernel import TERMS_PER_INPUT
 from .pk import DrugState, drug_pk
 from .population import Population
 from .regimens import Regimen
@@ -453,6 +454,11 @@ class _Inputs:
             st = states.get(drug)
             if st is not None:
                 r, c = st.exponentials()
+                if len(r) > TERMS_PER_INPUT:  # (the compiled kernel has this many slots)
+                    raise SolverError(
+                        f"{drug}: its concentration is a sum of {len(r)} exponentials; the "
+                        f"engine takes at most {TERMS_PER_INPUT} per drug"
+                    )
                 rates += r
                 coefs += c
             start.append(len(rates))

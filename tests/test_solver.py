@@ -584,3 +584,22 @@ def test_outputs_between_decision_times_do_not_end_steps(
     assert every.diagnostics.n_segments > 4
     assert res.diagnostics.n_steps.sum() < every.diagnostics.n_steps.sum()
     assert _max_rel_err(every, ref) < 1e-4
+
+
+def test_a_drug_with_more_terms_than_the_kernel_slots_is_refused(
+    params: pm.ParameterSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compiled kernel has TERMS_PER_INPUT exponential slots per drug input; a drug whose
+    concentration needs more is refused by name, not written into another drug's slot."""
+    from pdmodel.pk import DrugState
+
+    real = DrugState.exponentials
+
+    def three(self: DrugState) -> tuple[list[float], list[np.ndarray]]:
+        rates, coefs = real(self)
+        return ([*rates, 50.0], [*coefs, np.zeros_like(coefs[0])]) if rates else (rates, coefs)
+
+    monkeypatch.setattr(DrugState, "exponentials", three)
+    pop = pm.Population.sample(3, params, seed=1)
+    with pytest.raises(pm.SolverError, match="prednisone: its concentration is a sum of 3"):
+        pm.simulate(pop, pm.regimens.prednisone(1.0, days=3), 3)
