@@ -791,8 +791,14 @@ def _run_chunk(
     interior = np.array(sorted(set(out_keys) - set(events)))
     rule_obs = dosing.rule_observables
 
+    names = tuple(sorted(set(opts.observables) | rule_obs))
+    read = ind.model.drugs_read(names)  # (the concentrations of other drugs are not computed)
+    rule_read = ind.model.drugs_read(tuple(sorted(rule_obs)))
+
+    def concentrations(tau: float, drugs: frozenset[str]) -> dict[str, Array]:
+        return {d: st.concentration(tau) for d, st in states.items() if d in drugs}
+
     def record(row: int, y_now: Array, conc: dict[str, Array]) -> dict[str, Array]:
-        names = tuple(set(opts.observables) | rule_obs)
         obs = ind.model.evaluate_observables(y_now, conc, ind, names)
         for name in opts.observables:
             obs_out[name][row] = obs[name]
@@ -836,8 +842,7 @@ def _run_chunk(
                     inside - t,
                 )
                 for k, tk in enumerate(inside):
-                    conc = {d: st.concentration(tk - t) for d, st in states.items()}
-                    record(out_index[tk], y_in[k], conc)
+                    record(out_index[tk], y_in[k], concentrations(tk - t, read))
             elif opts.method == "jax":
                 from . import accel
 
@@ -856,10 +861,10 @@ def _run_chunk(
         here = dosing.due_at(te)
         obs_now: dict[str, Array] = {}
         if te in out_index:
-            obs_now = record(out_index[te], y, {d: st.concentration() for d, st in states.items()})
+            obs_now = record(out_index[te], y, concentrations(0.0, read))
         elif here and rule_obs:
-            conc = {d: st.concentration() for d, st in states.items()}
-            obs_now = ind.model.evaluate_observables(y, conc, ind, tuple(rule_obs))
+            conc = concentrations(0.0, rule_read)
+            obs_now = ind.model.evaluate_observables(y, conc, ind, tuple(sorted(rule_obs)))
         if here:
             dosing.apply(te, obs_now, states, ids)
     return _ChunkResult(

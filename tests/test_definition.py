@@ -470,3 +470,22 @@ def test_unrolled_template_loops() -> None:
         "        w[ln] = 0\n"
     )
     assert "# unroll" not in source(pm.default_model())
+
+
+def test_observables_read_only_what_they_need() -> None:
+    """At output times the engine evaluates only the assignments and drug concentrations the
+    requested observables read; each observable is the same asked alone or with all others."""
+    model = pm.default_model()
+    assert model.drugs_read(("platelets", "production")) == frozenset()
+    assert model.drugs_read(("conc_gc_equiv",)) == {"prednisone", "dexamethasone"}
+    assert model.drugs_read(("platelets", "conc_il11")) == {"il11"}
+    params = pm.default_parameters()
+    pop = pm.Population.sample(20, params, seed=4)
+    reg = pm.regimens.prednisone(1.0, days=10) + pm.regimens.il11(
+        50.0, days=7, stop_if_platelets_above=60
+    )
+    names = list(model.observable_labels)
+    every = pm.simulate(pop, reg, 14, observables=names)
+    for name in ("platelets", "conc_gc_equiv", "conc_il11", "lifespan", "ab_positive"):
+        alone = pm.simulate(pop, reg, 14, observables=[name])
+        np.testing.assert_array_equal(alone[name], every[name])

@@ -895,6 +895,22 @@ class Model:
             cached = self._needed[names] = [o for o in self.observables if o.name in needed]
         return cached
 
+    def drugs_read(self, observables: tuple[str, ...]) -> frozenset[str]:
+        """The drugs whose concentrations the `observables` read (directly or through
+        assignments and other observables): the engine computes only those at output times.
+
+        Parameters
+        ----------
+        observables : tuple of str
+            Observable names (:attr:`observable_labels`).
+        """
+        reads: set[str] = set()
+        for o in self._observables_for(observables):
+            reads |= self._parsed[f"obs:{o.name}"].names
+        for a in self._assignments_for(observables):
+            reads |= self._parsed[a].names
+        return frozenset(d for d, c in zip(self.drugs, self.inputs, strict=True) if c in reads)
+
     def _assignments_for(self, names: tuple[str, ...]) -> frozenset[str]:
         """The assignments the observables `names` read (directly or through others)."""
         cached = self._reads.get(names)
