@@ -7,10 +7,16 @@ numba caches its machine code beside it (``cache=True``) and later processes loa
 compiling.  Where no folder is writable it is compiled in the process (a few seconds) rather
 than failing.
 
-Drug effects declared with a ``gate`` (:class:`pdmodel.model.Assignment`) are exactly zero
-while their gate is zero; for every expression that reads such an effect, the generator also
-prints the expression with the effect set to zero and simplified, and the kernel takes that
-branch while the gate is zero (a drug a patient has not had costs nothing).
+Two right-hand sides are printed from the one definition: ``rhs_point`` (one patient) and
+``rhs_lanes`` (`LANES` patients side by side, what the integrator runs; every access a constant
+offset into its workspace, so that the compiler vectorises it).  Drug effects declared with a
+``gate`` (:class:`pdmodel.model.Assignment`) are exactly zero while their gate is zero; in
+``rhs_point`` every expression that reads such an effect also gets a branch with the effect set
+to zero and simplified (a drug a patient has not had costs nothing), while ``rhs_lanes``
+computes it whole (a vector runs both sides of a branch; the value is the same).  Choices made
+on parameters alone take their cheap side in a second loop of ``rhs_lanes`` when every lane
+takes it (:meth:`pdmodel.model.expressions.Expression.uniform`).  Loops of the integrator
+template marked ``# unroll`` are written out.
 
 States whose rate is affine in themselves and the drug inputs (:attr:`Model.exact_states`, an
 effect compartment) are not stepped: the integrator evaluates them in closed form.
