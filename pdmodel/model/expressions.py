@@ -175,6 +175,19 @@ class Expression:
         ``c``); a power ``x ** p`` whose exponent reads only `fixed` names becomes ``x * x``
         (condition ``p == 2``).  The compiled kernel runs lanes of patients whose conditions
         all hold with these (a branch in a vector computes both sides).
+
+        Parameters
+        ----------
+        fixed : frozenset of str
+            Names that are constant for a patient (the kernel's per-patient parameters).
+
+        Returns
+        -------
+        Expression
+            The expression with those choices made.
+        list of Expression
+            The conditions (boolean expressions of `fixed` names) under which it equals this
+            one, in the order met.
         """
         conditions: list[ast.expr] = []
         tree = _uniform(self.tree, fixed, conditions)

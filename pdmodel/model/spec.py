@@ -903,6 +903,11 @@ class Model:
         ----------
         observables : tuple of str
             Observable names (:attr:`observable_labels`).
+
+        Returns
+        -------
+        frozenset of str
+            Drug names (:attr:`drugs`).
         """
         reads: set[str] = set()
         for o in self._observables_for(observables):
