@@ -4,7 +4,7 @@ with the Dormand-Prince integrator (``_integrator.py``), compiled once per model
 The generated module is written to a cache folder (``PDMODEL_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/pdmodel`` or ``~/.cache/pdmodel``) under a name derived from its source, so
 numba caches its machine code beside it (``cache=True``) and later processes load it instead of
-compiling.  Where no folder is writable it is compiled in the process (a few seconds) rather
+compiling.  Where no folder is writable it is compiled in the process (about 20 s per model) rather
 than failing.
 
 Two right-hand sides are printed from the one definition: ``rhs_point`` (one patient) and
