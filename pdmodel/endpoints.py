@@ -64,10 +64,10 @@ class Grade:
         Alternative criterion: absolute rise over baseline, 10^9/L.
     fold : float, optional
         Additional criterion: minimum ratio to the baseline count.
-    min_rise : float, optional
-        Additional criterion: minimum absolute rise over baseline, 10^9/L.
     sustain_days : float
         Days the criteria must hold (0: a single count).
+    min_rise : float, optional
+        Additional criterion: minimum absolute rise over baseline, 10^9/L.
     """
 
     name: str
@@ -161,17 +161,17 @@ class EndpointConfig:
         ``PLT < relapse_fold x baseline``.
     relapse_fold : float
         See `relapse_level`.
+    relapse_confirm_days : float
+        0: one count below the levels is a recurrence.  d > 0: the loss must be confirmed by the
+        next sampled count more than `d` days later, with every count in between also lost (IWG
+        2009: loss of response confirmed on two occasions more than one day apart, d = 1); a
+        loss on the last sampling day(s) that cannot be confirmed does not count.
     response_confirm_days : float
         0: one count meeting the IWG response (or CR) criteria is a response.  d > 0: the
         criteria must hold on every count until the next one at least `d` days later (IWG
         2009: confirmed on two occasions at least 7 days apart, d = 7); the response counts
         from its first day, which must lie in the response window, and a response that cannot
         be confirmed within follow-up does not count.  The Chinese gradings are unaffected.
-    relapse_confirm_days : float
-        0: one count below the levels is a recurrence.  d > 0: the loss must be confirmed by the
-        next sampled count more than `d` days later, with every count in between also lost (IWG
-        2009: loss of response confirmed on two occasions more than one day apart, d = 1); a
-        loss on the last sampling day(s) that cannot be confirmed does not count.
     """
 
     sampling: tuple[tuple[float, float, float], ...] = ((0.0, 14.0, 1.0), (14.0, 180.0, 7.0))

@@ -246,12 +246,10 @@ def power_means(
 
     Parameters
     ----------
-    m1, m2 : float
-        True means (any unit).
-    s1, s2 : float
-        True between-patient SDs (same unit as the means).
-    n1, n2 : int
-        Patients per arm.
+    m1, s1, n1 : float, float, int
+        Arm 1's true mean (any unit), between-patient SD (same unit) and patients.
+    m2, s2, n2 : float, float, int
+        The same for arm 2.
     alpha : float
         Two-sided significance level.
     method : {"welch", "t"}
@@ -582,10 +580,14 @@ def expected_z_means(
 
     Parameters
     ----------
-    m1, s1, m2, s2 : float
-        True means and between-patient SDs (any unit, the same for all four).
-    sizes1, sizes2 : (sizes, probabilities)
-        Possible numbers of patients per arm (>= 2) and their probabilities.
+    m1, s1 : float
+        Arm 1's true mean and between-patient SD (any unit, the same for both arms).
+    sizes1 : (sizes, probabilities)
+        Arm 1's possible numbers of patients (>= 2) and their probabilities.
+    m2, s2 : float
+        Arm 2's true mean and between-patient SD.
+    sizes2 : (sizes, probabilities)
+        Arm 2's possible numbers of patients and their probabilities.
     method : {"welch", "t"}
         The replicate trial's test.
 

@@ -97,6 +97,30 @@ def test_every_public_callable_is_documented() -> None:
                     assert inspect.getdoc(meth), f"{qual}.{meth_name} has no docstring"
 
 
+def test_documented_parameters_match_the_signatures() -> None:
+    """numpydoc's validation, for every public callable and public method: each documented
+    parameter exists (PR02), in the signature's order (PR03), with standard type names (PR06)
+    and a space before the colon (PR10).  The checks for undocumented parameters (PR01) and
+    Returns sections (RT01) are not on yet (docs/decisions.md, decision 38)."""
+    from numpydoc.validate import validate
+
+    checks = {"PR02", "PR03", "PR06", "PR10"}
+    bad = []
+    for qual, obj in _public_objects():
+        names = [qual]
+        if inspect.isclass(obj):
+            names += [
+                f"{qual}.{m}"
+                for m, v in vars(obj).items()
+                if not m.startswith("_") and inspect.isfunction(v)
+            ]
+        for name in names:
+            bad += [
+                f"{name}: {code} {msg}" for code, msg in validate(name)["errors"] if code in checks
+            ]
+    assert not bad, "\n".join(bad)
+
+
 def test_errors_subclass_builtins() -> None:
     assert issubclass(pm.ParameterError, ValueError) and issubclass(
         pm.ParameterError, pm.PDModelError

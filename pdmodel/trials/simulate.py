@@ -302,12 +302,14 @@ def simulate_trials(
     ----------
     trials : sequence of Trial
         Designs and findings.
-    params, n_per_arm, seed, smooth_width, options, **solver
+    params, n_per_arm, seed, smooth_width
         As for :func:`simulate_trial`.
     daily : bool
         Record the trajectories on every day (default).  ``False`` records only the days the
         endpoints read (``EndpointConfig.required_days``), which saves integration segments in
         drug-free follow-up; the endpoints agree within the solver tolerance.
+    options, **solver
+        As for :func:`simulate_trial`.
 
     Returns
     -------
