@@ -96,7 +96,23 @@ def _dist(d: Any, name: str) -> np.ndarray:
 
 
 def compare_rates(k1: int, n1: int, k2: int, n2: int, method: str = "chi2") -> float:
-    """Two-sided p-value comparing rates ``k1/n1`` and ``k2/n2`` (chi-square or Fisher)."""
+    """Two-sided p-value comparing rates ``k1/n1`` and ``k2/n2`` (chi-square or Fisher).
+
+    Parameters
+    ----------
+    k1, n1 : int
+        Patients with the event and patients in arm 1.
+    k2, n2 : int
+        The same for arm 2.
+    method : {"chi2", "fisher"}
+        Pearson's chi-square test without continuity correction (p = 1 when no patient or
+        every patient has the event), or Fisher's exact test.
+
+    Returns
+    -------
+    float
+        The p-value.
+    """
     table = np.array([[k1, n1 - k1], [k2, n2 - k2]])
     if method == "fisher":
         return float(_st.fisher_exact(table).pvalue)
@@ -108,14 +124,38 @@ def compare_rates(k1: int, n1: int, k2: int, n2: int, method: str = "chi2") -> f
 
 
 def compare_means(x: ArrayLike, y: ArrayLike, method: str = "welch") -> float:
-    """Two-sided p-value comparing two means (Student ``t`` or ``welch``)."""
+    """Two-sided p-value comparing two means (Student ``t`` or ``welch``).
+
+    Parameters
+    ----------
+    x, y : array_like
+        Values of the patients of each arm (any unit, the same for both).
+    method : {"welch", "t"}
+        Welch's unequal-variance t test or Student's pooled-variance t test.
+
+    Returns
+    -------
+    float
+        The p-value.
+    """
     if method not in ("t", "welch"):
         raise OptionError(f"unknown mean test `{method}`; use t or welch")
     return float(_st.ttest_ind(x, y, equal_var=method == "t").pvalue)
 
 
 def compare_grades(x: ArrayLike, y: ArrayLike) -> float:
-    """Two-sided Mann-Whitney p-value comparing two samples of ordinal grades."""
+    """Two-sided Mann-Whitney p-value comparing two samples of ordinal grades.
+
+    Parameters
+    ----------
+    x, y : array_like
+        Grades of the patients of each arm (ordered codes, higher is better).
+
+    Returns
+    -------
+    float
+        The p-value.
+    """
     return float(_st.mannwhitneyu(x, y, alternative="two-sided").pvalue)
 
 
@@ -221,6 +261,11 @@ def power_rates(
         The replicate trial's test: Pearson chi-square without continuity correction, or
         Fisher's exact test (two-sided).
 
+    Returns
+    -------
+    float
+        The probability, in [0, 1].
+
     Notes
     -----
     Exact: the binomial probabilities of every outcome ``(k1, k2)`` summed over the test's
@@ -255,6 +300,11 @@ def power_means(
     method : {"welch", "t"}
         The replicate trial's test: Welch's unequal-variance t test, or Student's pooled-variance
         t test (``"t"``), whichever the trial reports.
+
+    Returns
+    -------
+    float
+        The probability, in [0, 1].
 
     Notes
     -----
@@ -425,7 +475,16 @@ def _sizes(
 def probability_index(dist1: Sequence[float], dist2: Sequence[float]) -> float:
     """``P(X > Y) + P(X = Y) / 2`` for ordinal distributions over the same ordered categories.
 
-    Categories are ordered from lowest to highest value.
+    Parameters
+    ----------
+    dist1, dist2 : sequence of float
+        Probabilities of the categories for X and Y, ordered from the lowest to the highest
+        value (each summing to 1).
+
+    Returns
+    -------
+    float
+        The probability index (0.5: no difference).
     """
     a, b = _dist(dist1, "dist1"), _dist(dist2, "dist2")
     if a.size != b.size:
@@ -449,6 +508,11 @@ def power_grades(
         Patients per arm.
     alpha : float
         Two-sided significance level.
+
+    Returns
+    -------
+    float
+        The probability, in [0, 1].
     """
     z = _z(alpha)
     theta = probability_index(dist1, dist2)
@@ -469,7 +533,18 @@ def _grades_null_sd(dist1: Sequence[float], dist2: Sequence[float], n1: int, n2:
 
 
 def compare_paired(before: ArrayLike, after: ArrayLike) -> float:
-    """Two-sided paired t-test p-value for a within-arm change (after vs before)."""
+    """Two-sided paired t-test p-value for a within-arm change (after vs before).
+
+    Parameters
+    ----------
+    before, after : array_like
+        Each patient's value before and after (any unit, the same for both), in the same order.
+
+    Returns
+    -------
+    float
+        The p-value.
+    """
     return float(_st.ttest_rel(after, before).pvalue)
 
 
@@ -484,6 +559,11 @@ def power_change(mean: float, sd: float, n: int, alpha: float = 0.05) -> float:
         Patients.
     alpha : float
         Two-sided significance level.
+
+    Returns
+    -------
+    float
+        The probability, in [0, 1].
     """
     n = check_whole(n, "n", 1)
     if n < 2:
@@ -510,6 +590,11 @@ def z_of_p(p: float) -> float:
     ----------
     p : float
         Two-sided P value, in (0, 1].
+
+    Returns
+    -------
+    float
+        The z statistic (0 for p = 1).
     """
     if not 0.0 < p <= 1.0:  # also NaN
         raise OptionError(f"a P value must lie in (0, 1], got {p!r}")
