@@ -792,8 +792,9 @@ def _run_chunk(
     rule_obs = dosing.rule_observables
 
     names = tuple(sorted(set(opts.observables) | rule_obs))
+    rule_names = tuple(sorted(rule_obs))
     read = ind.model.drugs_read(names)  # (the concentrations of other drugs are not computed)
-    rule_read = ind.model.drugs_read(tuple(sorted(rule_obs)))
+    rule_read = ind.model.drugs_read(rule_names)
 
     def concentrations(tau: float, drugs: frozenset[str]) -> dict[str, Array]:
         return {d: st.concentration(tau) for d, st in states.items() if d in drugs}
@@ -864,7 +865,7 @@ def _run_chunk(
             obs_now = record(out_index[te], y, concentrations(0.0, read))
         elif here and rule_obs:
             conc = concentrations(0.0, rule_read)
-            obs_now = ind.model.evaluate_observables(y, conc, ind, tuple(sorted(rule_obs)))
+            obs_now = ind.model.evaluate_observables(y, conc, ind, rule_names)
         if here:
             dosing.apply(te, obs_now, states, ids)
     return _ChunkResult(
