@@ -69,6 +69,8 @@ class DrugSpec:
     f_dose_exp, f_dose_ref : str
         Dose-dependent relative bioavailability ``(dose / f_dose_ref) ** f_dose_exp`` of depot
         doses (dimensionless exponent; reference dose in `amount_unit`); empty: none.
+    description : str
+        One line for tables and help.
     max_dose_per_kg : float, optional
         Plausibility limit of one dose, `amount_unit` per kg (absolute doses: per 150 kg, the
         heaviest plausible patient); a larger dose is refused as a typo or a unit error.
@@ -77,8 +79,6 @@ class DrugSpec:
         Glucocorticoids: mg of prednisone equivalent to 1 mg of this drug (anti-inflammatory
         potency, dimensionless); regimen optimisation counts glucocorticoid exposure with it.
         None: not a glucocorticoid.
-    description : str
-        One line for tables and help.
     """
 
     name: str
@@ -94,7 +94,9 @@ class DrugSpec:
     description: str = ""
     max_dose_per_kg: float | None = None
     prednisone_equivalent: float | None = None
-    _parsed: dict[str, Expression] = field(default_factory=dict, repr=False, compare=False)
+    _parsed: dict[str, Expression] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         from .model.expressions import parse

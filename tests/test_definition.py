@@ -291,6 +291,19 @@ def test_an_iv_only_drug_follows_its_exact_pk() -> None:
                     routes={"oral": "1.0"}, k="il11_k", v_per_kg="il11_v")  # fmt: skip
 
 
+def test_a_copied_drug_leaves_the_original_alone() -> None:
+    """``dataclasses.replace`` of a drug parses the copy's expressions into the copy: the
+    parsed-expression cache is not a constructor argument the copy would share."""
+    import dataclasses
+
+    il11 = pm.drugs.get_drug("il11")
+    params = pm.default_parameters()
+    before = il11.pk(params).k
+    faster = dataclasses.replace(il11, name="il11_fast", k="2.0 * il11_k")
+    assert faster.pk(params).k == pytest.approx(2.0 * before, rel=1e-15)
+    assert il11.pk(params).k == before
+
+
 def test_a_variant_with_its_own_drug_runs_in_a_fresh_worker_process() -> None:
     """Pickled to a spawned process (as dask and spawn pools do), the model brings the specs
     of its drugs, which that process's drug table does not have."""

@@ -224,10 +224,16 @@ class Model:
     assignments: tuple[Assignment, ...]
     observables: tuple[Observable, ...]
     table: ParameterTable | None = None
-    _parsed: dict[str, Expression] = field(default_factory=dict, repr=False)
-    _needed: dict[tuple[str, ...], list[Observable]] = field(default_factory=dict, repr=False)
-    _reads: dict[tuple[str, ...], frozenset[str]] = field(default_factory=dict, repr=False)
-    _read: dict[frozenset[str], frozenset[str]] = field(default_factory=dict, repr=False)
+    _parsed: dict[str, Expression] = field(default_factory=dict, init=False, repr=False)
+    _needed: dict[tuple[str, ...], list[Observable]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _reads: dict[tuple[str, ...], frozenset[str]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _read: dict[frozenset[str], frozenset[str]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     # ------------------------------------------------------------------ validation
     def __post_init__(self) -> None:
