@@ -30,7 +30,12 @@ exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "au
 myst_heading_anchors = 3
 myst_enable_extensions = ["dollarmath"]
 numpydoc_show_class_members = False
-numpydoc_validation_checks: set[str] = set()
+# the same checks as tests/test_api.py, from pyproject.toml
+_VALIDATION = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["tool"][
+    "numpydoc_validation"
+]
+numpydoc_validation_checks = set(_VALIDATION["checks"])
+numpydoc_validation_exclude = set(_VALIDATION["exclude"])
 autodoc_typehints = "none"
 html_theme = "alabaster"
 suppress_warnings = ["myst.xref_missing", "config.cache"]

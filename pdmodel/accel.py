@@ -39,6 +39,7 @@ def available() -> bool:
     Returns
     -------
     bool
+        True when ``import jax`` succeeds.
     """
     try:
         import jax  # noqa: F401
@@ -53,6 +54,7 @@ def device_kind() -> str | None:
     Returns
     -------
     str or None
+        The platform name.
     """
     if not available():
         return None

@@ -45,6 +45,11 @@ def check_whole(
         Exception raised.
     subject : str, optional
         Replaces the quoted name in the message.
+
+    Returns
+    -------
+    int
+        `value` as an int.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise error(f"{_subject(name, subject)} must be a whole number >= {low}, got {value!r}")
@@ -54,8 +59,24 @@ def check_whole(
 def check_finite(
     value: Any, name: str, error: type[Exception] = OptionError, *, subject: str | None = None
 ) -> float:
-    """`value` as a float if it is a finite real number (arguments as for
-    :func:`check_whole`)."""
+    """`value` as a float if it is a finite real number.
+
+    Parameters
+    ----------
+    value : object
+        The value to check.
+    name : str
+        Its name (quoted in the message).
+    error : type
+        Exception raised.
+    subject : str, optional
+        Replaces the quoted name in the message.
+
+    Returns
+    -------
+    float
+        `value` as a float.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise error(f"{_subject(name, subject)} must be a finite number, got {value!r}")
     return float(value)
@@ -64,8 +85,24 @@ def check_finite(
 def check_positive(
     value: Any, name: str, error: type[Exception] = OptionError, *, subject: str | None = None
 ) -> float:
-    """`value` as a float if it is a finite number > 0 (arguments as for
-    :func:`check_whole`)."""
+    """`value` as a float if it is a finite number > 0.
+
+    Parameters
+    ----------
+    value : object
+        The value to check.
+    name : str
+        Its name (quoted in the message).
+    error : type
+        Exception raised.
+    subject : str, optional
+        Replaces the quoted name in the message.
+
+    Returns
+    -------
+    float
+        `value` as a float.
+    """
     number = check_finite(value, name, error, subject=subject)
     if number <= 0:
         raise error(f"{_subject(name, subject)} must be positive, got {value!r}")
@@ -80,8 +117,26 @@ def check_choice(
     *,
     subject: str | None = None,
 ) -> str:
-    """`value` if it is one of `choices`; else "unknown <name> `value`; use one of ..."
-    (arguments as for :func:`check_whole`; `subject` replaces ``<name>``)."""
+    """`value` if it is one of `choices`; else "unknown <name> `value`; use one of ...".
+
+    Parameters
+    ----------
+    value : object
+        The value to check.
+    name : str
+        What it names (in the message).
+    choices : collection of str
+        The allowed values, in the order the message lists them.
+    error : type
+        Exception raised.
+    subject : str, optional
+        Replaces ``<name>`` in the message.
+
+    Returns
+    -------
+    str
+        `value`.
+    """
     if not isinstance(value, str) or value not in choices:
         what = subject if subject is not None else name
         raise error(f"unknown {what} `{value}`; use one of {', '.join(map(str, choices))}")

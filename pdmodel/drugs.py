@@ -147,6 +147,11 @@ class DrugSpec:
         ----------
         params : mapping
             Parameter values (units as in the table).
+
+        Returns
+        -------
+        pdmodel.pk.DrugPK
+            Rate constants, volume and bioavailabilities evaluated at `params`.
         """
         from .pk import DrugPK
 
@@ -175,7 +180,18 @@ class DrugSpec:
         )
 
     def check_route(self, route: str) -> str:
-        """`route`, or the default route when empty; a :class:`RegimenError` if not allowed."""
+        """`route`, or the default route when empty; a :class:`RegimenError` if not allowed.
+
+        Parameters
+        ----------
+        route : str
+            Administration route (``"oral"``, ``"sc"``, ``"iv"``, ...); empty for the default.
+
+        Returns
+        -------
+        str
+            The route.
+        """
         route = route or self.default_route
         if route not in self.routes:
             raise RegimenError(
@@ -214,7 +230,18 @@ def register_drug(spec: DrugSpec, *, replace: bool = False) -> DrugSpec:
 
 
 def get_drug(name: str) -> DrugSpec:
-    """The drug called `name`; a :class:`RegimenError` listing the known drugs if none is."""
+    """The drug called `name`; a :class:`RegimenError` listing the known drugs if none is.
+
+    Parameters
+    ----------
+    name : str
+        Drug name (``prednisone``, ``dexamethasone``, ``il11``, ...).
+
+    Returns
+    -------
+    DrugSpec
+        The drug's entry in the drug table.
+    """
     try:
         return DRUG_TABLE[name]
     except (KeyError, TypeError):

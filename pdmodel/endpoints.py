@@ -78,7 +78,20 @@ class Grade:
     min_rise: float | None = None
 
     def holds(self, plt: Array, baseline: Array) -> Mask:
-        """Whether each sample meets the platelet criteria."""
+        """Whether each sample meets the platelet criteria.
+
+        Parameters
+        ----------
+        plt : ndarray, shape (n_days, n)
+            Sampled platelet counts, 10^9/L.
+        baseline : ndarray, shape (n,)
+            Pre-treatment counts, 10^9/L.
+
+        Returns
+        -------
+        ndarray of bool, shape (n_days, n)
+            True where the count meets the grade's criteria.
+        """
         ok = plt >= self.level
         if self.rise is not None:
             ok = ok | (plt - baseline >= self.rise)
@@ -224,12 +237,24 @@ class EndpointConfig:
         return (*(g.name for g in grades), none)
 
     def required_days(self) -> Array:
-        """Every day the endpoints read: sampling days, day 0, recovery and after-treatment days."""
+        """Every day the endpoints read: sampling days, day 0, recovery and after-treatment days.
+
+        Returns
+        -------
+        ndarray
+            Days, sorted and unique.
+        """
         extra = [0.0, self.recovery_day, self.after_day]
         return np.unique(np.round(np.concatenate([sampling_days(self), extra]), 9))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data form."""
+        """Plain-data form.
+
+        Returns
+        -------
+        dict
+            JSON-serialisable, with the trial file's keys.
+        """
         return {
             "sampling": [list(s) for s in self.sampling],
             "followup": self.followup,
@@ -248,7 +273,18 @@ class EndpointConfig:
 
 
 def sampling_days(config: EndpointConfig) -> Array:
-    """The sampling days of a configuration (sorted, unique, within follow-up, integers)."""
+    """The sampling days of a configuration (sorted, unique, within follow-up, integers).
+
+    Parameters
+    ----------
+    config : EndpointConfig
+        Trial definitions.
+
+    Returns
+    -------
+    ndarray
+        Days.
+    """
     days: list[float] = []
     for seg in config.sampling:
         if len(seg) != 3:
@@ -303,7 +339,14 @@ def first_day(mask: Mask, days: Array) -> Array:
     Parameters
     ----------
     mask : ndarray of bool, shape (n_days, n)
+        The condition on each sampling day.
     days : ndarray, shape (n_days,)
+        Sampling days.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Days.
     """
     hit = mask.any(axis=0)
     idx = mask.argmax(axis=0)
@@ -319,11 +362,18 @@ def sustained(mask: Mask, days: Array, min_days: float, window_end: float) -> Ma
     Parameters
     ----------
     mask : ndarray of bool, shape (n_days, n)
+        The condition on each sampling day.
     days : ndarray, shape (n_days,)
+        Sampling days.
     min_days : float
         Required duration, days (0: a single sample).
     window_end : float
         Latest start day, days.
+
+    Returns
+    -------
+    ndarray of bool, shape (n,)
+        True for patients in whom such a span exists.
     """
     out = np.zeros(mask.shape[1], dtype=bool)
     start = np.zeros(mask.shape[1], dtype=np.int64)  # first sample of the current run
@@ -348,6 +398,11 @@ def grade(plt: Array, baseline: Array, days: Array, config: EndpointConfig) -> N
         Sampling days.
     config : EndpointConfig
         Trial definitions.
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+        Index into ``config.grades``; ``len(config.grades)`` for no response.
     """
     grades, _ = GRADINGS[config.grading]
     out = np.full(plt.shape[1], len(grades), dtype=np.int64)
@@ -506,7 +561,7 @@ def patient_endpoints(
 class ArmSummary:
     """Aggregate of one endpoint in one arm.
 
-    Attributes
+    Parameters
     ----------
     kind : str
         ``proportion``, ``continuous`` or ``ordinal``.
@@ -517,6 +572,8 @@ class ArmSummary:
     n : float
         Patients contributing (non-NaN); for a smooth summary the sum of the membership
         weights, which is fractional.
+    median : float
+        Median (continuous, ordinal); NaN for proportions.
     distribution : tuple of float
         Fraction per grade (ordinal only).
     """
@@ -530,7 +587,22 @@ class ArmSummary:
 
 
 def summarise(values: Array, kind: str, n_grades: int = 0) -> ArmSummary:
-    """Aggregate per-patient values of one endpoint (NaNs are excluded)."""
+    """Aggregate per-patient values of one endpoint (NaNs are excluded).
+
+    Parameters
+    ----------
+    values : ndarray, shape (n,)
+        Per-patient values, in the endpoint's unit (ordinal: grade indices).
+    kind : str
+        ``proportion``, ``continuous`` or ``ordinal``.
+    n_grades : int
+        Number of grades, no response included (ordinal only).
+
+    Returns
+    -------
+    ArmSummary
+        Rate, mean or grade distribution, with SD, median and n.
+    """
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     n = int(v.size)
@@ -557,7 +629,22 @@ def summarise(values: Array, kind: str, n_grades: int = 0) -> ArmSummary:
 def summarise_arm(
     per_patient: Mapping[str, Array], config: EndpointConfig, names: Sequence[str] | None = None
 ) -> dict[str, ArmSummary]:
-    """Aggregate every endpoint of one arm."""
+    """Aggregate every endpoint of one arm.
+
+    Parameters
+    ----------
+    per_patient : mapping of str to ndarray
+        Per-patient values by endpoint name (:func:`patient_endpoints`).
+    config : EndpointConfig
+        Trial definitions (the number of grades).
+    names : sequence of str, optional
+        Endpoints to aggregate (default: all in `per_patient`).
+
+    Returns
+    -------
+    dict of str to ArmSummary
+        By endpoint name.
+    """
     out = {}
     for name in names or per_patient:
         kind = ENDPOINTS[name][0]
@@ -572,7 +659,7 @@ def summarise_arm(
 class SmoothEndpoint(NamedTuple):
     """One smooth per-patient endpoint (see :func:`smooth_patient_endpoints`).
 
-    Attributes
+    Parameters
     ----------
     value : ndarray, shape (n,) (``(n_grades, n)`` for ``effective_degree``)
         Expectation of the hard endpoint over the patient's offset (endpoint unit).
@@ -624,8 +711,14 @@ def smooth_patient_endpoints(
 
     Parameters
     ----------
-    platelets, days, config, treatment_days
-        As for :func:`patient_endpoints`.
+    platelets : ndarray, shape (n_days, n)
+        Platelet counts, 10^9/L, as for :func:`patient_endpoints`.
+    days : ndarray, shape (n_days,)
+        Days of the rows.
+    config : EndpointConfig
+        Trial definitions.
+    treatment_days : ndarray, shape (n,)
+        Days of therapy actually given.
     width : float
         Logistic scale in natural-log units of the count (0.05: about 5%).
     ab_signal : ndarray, shape (n_days, n), optional
@@ -756,6 +849,11 @@ def summarise_smooth(
     within : ndarray, optional
         Per-patient variance over the offset (endpoint unit squared), added to the
         between-patient variance of a continuous endpoint.
+
+    Returns
+    -------
+    ArmSummary
+        `n` is the sum of the weights.
     """
     wsum = float(np.sum(weight))
     if wsum <= 0:

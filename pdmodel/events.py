@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from .model import Model
     from .solver import SimulationResult
 
-__all__ = ["EventData", "compartments", "from_event_table", "to_event_table"]
+__all__ = ["EventData", "cohort_frame", "compartments", "from_event_table", "to_event_table"]
 
 #: Columns every event table must have (the others are optional).
 REQUIRED_COLUMNS = ("ID", "TIME", "EVID", "AMT", "CMT")
@@ -168,8 +168,9 @@ def to_event_table(
 
 
 def cohort_frame(population: Population) -> pd.DataFrame:
-    """One row per patient: ``ID`` and every random effect (what :meth:`Population.from_frame`
-    reads back exactly).
+    """One row per patient: ``ID`` and every random effect.
+
+    :meth:`Population.from_frame` reads it back exactly.
 
     Parameters
     ----------
@@ -196,7 +197,7 @@ def cohort_frame(population: Population) -> pd.DataFrame:
 class EventData:
     """What an event table holds: per-patient dosing histories, covariates and observations.
 
-    Attributes
+    Parameters
     ----------
     regimens : dict of int to Regimen
         Each patient's dosing history as a regimen of fixed doses (mg or ug, no rules).
@@ -224,6 +225,11 @@ class EventData:
             Parameter set (default: package defaults).
         seed : int, optional
             Seed for random effects the table does not give.
+
+        Returns
+        -------
+        Population
+            The table's patients, ids as in the table.
         """
         return Population.from_frame(self.cohort, params, seed=seed)
 
@@ -234,6 +240,11 @@ class EventData:
         ----------
         population : Population
             The patients (ids as in the table), e.g. :meth:`population`.
+
+        Returns
+        -------
+        list of (Population, Regimen)
+            One pair per distinct dosing history, the patients who share it.
         """
         ids = np.asarray(population.ids)
         unknown = sorted(set(ids.tolist()) - set(self.regimens))
@@ -330,6 +341,7 @@ def from_event_table(frame: pd.DataFrame, model: Model | None = None) -> EventDa
     Returns
     -------
     EventData
+        Dosing histories, covariates and observations.
 
     Raises
     ------

@@ -97,6 +97,11 @@ def parameters_to_json(params: ParameterSet, fit: Any = None) -> str:
     fit : pdmodel.calibration.FitResult, optional
         Adds per parameter ``free``, ``stderr`` and ``ci95``, and the fit's provenance, terms
         and correlations of the estimates (read back by :func:`pdmodel.calibration.load_fit`).
+
+    Returns
+    -------
+    str
+        The JSON document, ending in a newline.
     """
     from ._version import __version__
 
@@ -136,6 +141,18 @@ def parameters_to_csv(params: ParameterSet, fit: Any = None) -> str:
     """CSV table of a parameter set (one row per parameter, ``repr`` precision for floats).
 
     With a `fit`, the columns ``free``, ``stderr``, ``ci95_low`` and ``ci95_high`` are added.
+
+    Parameters
+    ----------
+    params : ParameterSet
+        Values.
+    fit : pdmodel.calibration.FitResult, optional
+        Adds the fit's columns.
+
+    Returns
+    -------
+    str
+        The CSV text, a header line first.
     """
     buf = _io.StringIO()
     cols = [*_COLUMNS, "free", "stderr", "ci95_low", "ci95_high"] if fit is not None else _COLUMNS
@@ -158,7 +175,18 @@ def parameters_to_csv(params: ParameterSet, fit: Any = None) -> str:
 
 
 def parameters_to_markdown(params: ParameterSet) -> str:
-    """Markdown table of a parameter set (used to generate ``docs/parameters.md``)."""
+    """Markdown table of a parameter set (used to generate ``docs/parameters.md``).
+
+    Parameters
+    ----------
+    params : ParameterSet
+        Values.
+
+    Returns
+    -------
+    str
+        The table, one line per parameter after the header.
+    """
     lines = [
         "| name | value | unit | bounds | prior | status | description | source |",
         "|---|---|---|---|---|---|---|---|",
@@ -195,6 +223,11 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
         Destination; its folder must exist.
     text : str
         Content (UTF-8).
+
+    Returns
+    -------
+    Path
+        `path`.
     """
 
     def write(tmp: str) -> None:
@@ -216,6 +249,11 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[str], None]) -> 
     write : callable
         Called with the temporary file's name (same suffix as `path`, so writers that infer
         the format from it, such as ``Figure.savefig``, work).
+
+    Returns
+    -------
+    Path
+        `path`.
     """
     dest = Path(path)
     if not dest.parent.exists():
@@ -251,6 +289,7 @@ def check_writable(path: str | os.PathLike[str], option: str = "output") -> Path
     Returns
     -------
     Path
+        `path`.
     """
     from .errors import OptionError
 
@@ -269,8 +308,10 @@ def check_writable(path: str | os.PathLike[str], option: str = "output") -> Path
 
 
 class OutputSet:
-    """All-or-nothing outputs: files are staged next to their destinations, then moved
-    into place together when the ``with`` block succeeds.
+    """All-or-nothing outputs.
+
+    Files are staged next to their destinations, then moved into place together when the
+    ``with`` block succeeds.
 
     On any exception in the block (an error, Ctrl-C, a full disk) the staged files are removed
     and the destinations are untouched.  `stale` names files of the same folder that the
@@ -303,12 +344,34 @@ class OutputSet:
         return self
 
     def path(self, name: str | os.PathLike[str]) -> Path:
-        """Destination of `name` (relative names are in `folder`)."""
+        """Destination of `name` (relative names are in `folder`).
+
+        Parameters
+        ----------
+        name : path-like
+            File name, relative to `folder`, or absolute.
+
+        Returns
+        -------
+        Path
+            Where `name` will be written.
+        """
         p = Path(name)
         return self.folder / p if self.folder is not None and not p.is_absolute() else p
 
     def claim(self, name: str | os.PathLike[str]) -> Path:
-        """Check an output before any work: not an input, not twice, writable."""
+        """Check an output before any work: not an input, not twice, writable.
+
+        Parameters
+        ----------
+        name : path-like
+            File name, as for :meth:`path`.
+
+        Returns
+        -------
+        Path
+            The destination.
+        """
         from .errors import OptionError
 
         dest = self.path(name)
@@ -319,7 +382,20 @@ class OutputSet:
         return dest
 
     def write(self, name: str | os.PathLike[str], writer: Callable[[str], None]) -> Path:
-        """Stage a file: `writer` fills a temporary file (same suffix as the destination)."""
+        """Stage a file: `writer` fills a temporary file (same suffix as the destination).
+
+        Parameters
+        ----------
+        name : path-like
+            File name, as for :meth:`path`.
+        writer : callable
+            Called with the temporary file's name; writes the content there.
+
+        Returns
+        -------
+        Path
+            The destination (written when the ``with`` block succeeds).
+        """
         from .errors import OptionError
 
         dest = self.claim(name)
@@ -335,7 +411,20 @@ class OutputSet:
         return dest
 
     def text(self, name: str | os.PathLike[str], content: str) -> Path:
-        """Stage a UTF-8 text file."""
+        """Stage a UTF-8 text file.
+
+        Parameters
+        ----------
+        name : path-like
+            File name, as for :meth:`path`.
+        content : str
+            The text.
+
+        Returns
+        -------
+        Path
+            The destination.
+        """
 
         def put(tmp: str) -> None:
             with open(tmp, "w", encoding="utf-8", newline="") as fh:
@@ -344,13 +433,41 @@ class OutputSet:
         return self.write(name, put)
 
     def figure(self, name: str | os.PathLike[str], fig: Any) -> Path:
-        """Stage a matplotlib figure (format from the suffix)."""
+        """Stage a matplotlib figure (format from the suffix).
+
+        Parameters
+        ----------
+        name : path-like
+            File name, as for :meth:`path` (``.png``, ``.pdf``, ``.svg``, ...).
+        fig : matplotlib.figure.Figure
+            The figure (saved at 120 dpi).
+
+        Returns
+        -------
+        Path
+            The destination.
+        """
         return self.write(name, lambda tmp: fig.savefig(tmp, dpi=120))
 
     def table(
         self, name: str | os.PathLike[str], frame: Any, meta: Mapping[str, Any]
     ) -> list[Path]:
-        """Stage a table as :func:`write_table` writes it (CSV and sidecar, or Parquet)."""
+        """Stage a table as :func:`write_table` writes it (CSV and sidecar, or Parquet).
+
+        Parameters
+        ----------
+        name : path-like
+            File name ending in ``.csv`` or ``.parquet``, as for :meth:`path`.
+        frame : pandas.DataFrame
+            The table.
+        meta : mapping of str to object
+            Provenance (JSON-serialisable).
+
+        Returns
+        -------
+        list of Path
+            The destinations: the CSV file and its sidecar, or the Parquet file.
+        """
         dest = self.path(name)
         if dest.suffix.lower() not in (".csv", ".parquet"):
             from .errors import OptionError
@@ -407,6 +524,11 @@ def metadata_path(path: str | os.PathLike[str]) -> Path:
     ----------
     path : path-like
         The CSV file.
+
+    Returns
+    -------
+    Path
+        The sidecar's path, beside `path`.
     """
     p = Path(path)
     return p.with_name(f"{p.name}-metadata.json")
@@ -503,6 +625,11 @@ def save_parameters(
     fit : pdmodel.calibration.FitResult, optional
         Also write standard errors, 95% intervals, free/fixed flags and (JSON) the fit's
         provenance and terms.
+
+    Returns
+    -------
+    Path
+        The file written.
     """
     dest = Path(path)
     kind = _format_of(dest, fmt)
@@ -523,6 +650,11 @@ def load_parameters(
         Values for parameters absent from the file (default: the package table).
     fmt : {"json", "csv"}, optional
         Format, overriding the extension.
+
+    Returns
+    -------
+    ParameterSet
+        The file's values over `base`.
 
     Raises
     ------
@@ -565,6 +697,7 @@ def read_table(path: str | os.PathLike[str], what: str) -> Any:
     Returns
     -------
     pandas.DataFrame
+        The table as read.
     """
     import pandas as pd
 

@@ -102,7 +102,13 @@ class ParameterSpec:
 
 
 class ParameterTable(Mapping[str, ParameterSpec]):
-    """Ordered, read-only collection of :class:`ParameterSpec` rows keyed by name."""
+    """Ordered, read-only collection of :class:`ParameterSpec` rows keyed by name.
+
+    Parameters
+    ----------
+    specs : list of ParameterSpec
+        The rows, in table order; a name given twice is an error.
+    """
 
     def __init__(self, specs: list[ParameterSpec]) -> None:
         rows: dict[str, ParameterSpec] = {}
@@ -125,11 +131,23 @@ class ParameterTable(Mapping[str, ParameterSpec]):
         return len(self._rows)
 
     def defaults(self) -> ParameterSet:
-        """Return the table's default values as a :class:`ParameterSet`."""
+        """Return the table's default values as a :class:`ParameterSet`.
+
+        Returns
+        -------
+        ParameterSet
+            The table's values.
+        """
         return ParameterSet({n: s.value for n, s in self._rows.items()}, table=self)
 
     def to_records(self) -> list[dict[str, Any]]:
-        """Rows as plain dictionaries (for tables, CSV and documentation)."""
+        """Rows as plain dictionaries (for tables, CSV and documentation).
+
+        Returns
+        -------
+        list of dict
+            One per row, in table order.
+        """
         return [
             {
                 "name": s.name,
@@ -290,8 +308,11 @@ class ParameterSet(Mapping[str, float]):
 
     @property
     def model(self) -> Model:
-        """The model these parameters are for (:func:`pdmodel.default_model` unless the set
-        was made by a model variant, e.g. ``variant.default_parameters()``)."""
+        """The model these parameters are for.
+
+        :func:`pdmodel.default_model` unless the set was made by a model variant, e.g.
+        ``variant.default_parameters()``.
+        """
         if self._model is None:
             from .model import default_model
 
@@ -305,6 +326,11 @@ class ParameterSet(Mapping[str, float]):
         ----------
         model : Model
             A model whose table has every parameter of this set.
+
+        Returns
+        -------
+        ParameterSet
+            The same values, for `model`.
         """
         assert model.table is not None
         values = {n: self._values.get(n, spec.value) for n, spec in model.table.items()}
@@ -434,6 +460,16 @@ class ParameterSet(Mapping[str, float]):
 
     def replace(self, **changes: float) -> ParameterSet:
         """Return a copy with some values changed (validated like the constructor).
+
+        Parameters
+        ----------
+        **changes : float
+            New values by parameter name (units as in the table).
+
+        Returns
+        -------
+        ParameterSet
+            The new set; this one is unchanged.
 
         Examples
         --------

@@ -87,7 +87,18 @@ class DrugPK:
     f_dose_ref: float = 1.0
 
     def volume(self, weight: ArrayLike) -> NDArray[np.float64]:
-        """Central volume, L, for body weight(s) in kg."""
+        """Central volume, L, for body weight(s) in kg.
+
+        Parameters
+        ----------
+        weight : array_like
+            Body weight, kg.
+
+        Returns
+        -------
+        ndarray
+            Volume, L.
+        """
         return self.v_per_kg * np.asarray(weight, dtype=float)
 
     def absorbed(self, route: str, amount: ArrayLike) -> NDArray[np.float64]:
@@ -99,6 +110,11 @@ class DrugPK:
             Administration route.
         amount : array_like
             Administered amount(s), mg or ug (see `amount_unit`).
+
+        Returns
+        -------
+        ndarray
+            Amount, mg or ug.
         """
         if route not in self.bioavailability:
             raise RegimenError(
@@ -116,7 +132,18 @@ class DrugPK:
         return f * a
 
     def compartment(self, route: str) -> str:
-        """``"central"`` for IV doses, ``"depot"`` otherwise."""
+        """``"central"`` for IV doses, ``"depot"`` otherwise.
+
+        Parameters
+        ----------
+        route : str
+            Administration route.
+
+        Returns
+        -------
+        str
+            The compartment a dose by `route` enters.
+        """
         return "central" if route == "iv" else "depot"
 
 
@@ -132,6 +159,7 @@ def drug_pk(params: Any) -> dict[str, DrugPK]:
     Returns
     -------
     dict of str to DrugPK
+        By drug name.
     """
     from .drugs import get_drug
 
@@ -167,8 +195,10 @@ def propagate(
 
     Returns
     -------
-    depot, central : ndarray
-        The amounts after `tau`.
+    depot : ndarray
+        The depot amount after `tau`, mg or ug.
+    central : ndarray
+        The central amount after `tau`, mg or ug.
     """
     tau = np.asarray(tau, dtype=float)
     if math.isinf(ka):
@@ -197,7 +227,20 @@ class DrugState:
 
     @classmethod
     def empty(cls, pk: DrugPK, weight: NDArray[np.float64]) -> DrugState:
-        """No drug yet in patients of the given weights (kg)."""
+        """No drug yet in patients of the given weights (kg).
+
+        Parameters
+        ----------
+        pk : DrugPK
+            The drug's PK.
+        weight : ndarray, shape (n_patients,)
+            Body weights, kg.
+
+        Returns
+        -------
+        DrugState
+            Zero amounts in every compartment.
+        """
         if not math.isinf(pk.ka) and abs(pk.ka - pk.k) <= 1e-9 * max(pk.ka, pk.k):
             raise SolverError(
                 f"{pk.drug}: absorption and elimination rates are equal ({pk.k:g} /day); "
@@ -227,17 +270,42 @@ class DrugState:
         return [k, ka], [a, b]
 
     def advance(self, tau: float) -> None:
-        """Advance the amounts over `tau` dose-free days (:func:`propagate`)."""
+        """Advance the amounts over `tau` dose-free days (:func:`propagate`).
+
+        Parameters
+        ----------
+        tau : float
+            Time, days.
+        """
         self.depot, self.central = propagate(self.depot, self.central, self.pk.ka, self.pk.k, tau)
 
     def concentration(self, tau: float = 0.0) -> NDArray[np.float64]:
-        """Concentration `tau` dose-free days from now (default: now), ng/mL, per patient."""
+        """Concentration `tau` dose-free days from now (default: now), ng/mL, per patient.
+
+        Parameters
+        ----------
+        tau : float
+            Time from now, days.
+
+        Returns
+        -------
+        ndarray, shape (n_patients,)
+            Concentration, ng/mL.
+        """
         if tau == 0.0:
             return self.central * self.scale
         return propagate(self.depot, self.central, self.pk.ka, self.pk.k, tau)[1] * self.scale
 
     def add(self, route: str, amount: NDArray[np.float64]) -> None:
-        """Add absorbed `amount` (mg or ug, per patient) to the compartment of `route`."""
+        """Add absorbed `amount` (mg or ug, per patient) to the compartment of `route`.
+
+        Parameters
+        ----------
+        route : str
+            Administration route.
+        amount : ndarray, shape (n_patients,)
+            Absorbed amount, mg or ug.
+        """
         if self.pk.compartment(route) == "central":
             self.central = self.central + amount
         else:
@@ -251,7 +319,24 @@ def state_concentration(
     volume: NDArray[np.float64],
     tau: ArrayLike = 0.0,
 ) -> NDArray[np.float64]:
-    """Concentration (ng/mL) a dose-free time `tau` (days) after the given amounts."""
+    """Concentration (ng/mL) a dose-free time `tau` (days) after the given amounts.
+
+    Parameters
+    ----------
+    pk : DrugPK
+        The drug's PK.
+    depot, central : ndarray
+        Amounts in the depot and the central compartment, mg or ug.
+    volume : ndarray
+        Central volume, L.
+    tau : array_like
+        Dose-free time, days.
+
+    Returns
+    -------
+    ndarray
+        Concentration, ng/mL.
+    """
     _, c = propagate(depot, central, pk.ka, pk.k, tau)
     return pk.conc_factor * c / volume
 

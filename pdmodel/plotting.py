@@ -47,6 +47,11 @@ def plot_bands(
         Logarithmic y axis.
     thresholds : sequence of float
         Horizontal reference lines (e.g. response thresholds, 10^9/L).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes drawn on.
     """
     import matplotlib.pyplot as plt
 
@@ -79,6 +84,18 @@ def plot_findings(result: TrialResult, fig: Figure | None = None) -> Figure:
 
     Each panel title states the published finding, the model's verdict and the probability that
     a replicate trial of the published size reproduces it.
+
+    Parameters
+    ----------
+    result : TrialResult
+        A simulated trial.
+    fig : matplotlib.figure.Figure, optional
+        Where to draw (default: a new figure).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on.
     """
     import matplotlib.pyplot as plt
 

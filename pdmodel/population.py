@@ -310,6 +310,11 @@ class Population:
         ----------
         params : ParameterSet
             The new parameter set.
+
+        Returns
+        -------
+        Population
+            The same patients under `params`.
         """
         return Population(params, self.z, self.ids, self.overrides)
 
@@ -358,20 +363,43 @@ class Population:
         return Population(self.params, z, np.tile(self.ids, k), over)
 
     def individuals(self) -> Individuals:
-        """Individual model parameters (see :class:`pdmodel.model.Individuals`)."""
+        """Individual model parameters (see :class:`pdmodel.model.Individuals`).
+
+        Returns
+        -------
+        pdmodel.model.Individuals
+            Parameters, constants and random-effect values per patient.
+        """
         values: Mapping[str, Any] = self.params
         if self.overrides:
             values = {**self.params, **self.overrides}
         return self.params.model.individuals(values, self.z)
 
     def chunks(self, size: int) -> list[Population]:
-        """Split into consecutive chunks of at most `size` patients."""
+        """Split into consecutive chunks of at most `size` patients.
+
+        Parameters
+        ----------
+        size : int
+            Largest chunk, patients.
+
+        Returns
+        -------
+        list of Population
+            Consecutive, in patient order.
+        """
         if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
             raise PopulationError(f"chunk size must be a whole number >= 1, got {size!r}")
         return [self[i : i + size] for i in range(0, len(self), int(size))]
 
     def covariates(self) -> dict[str, NDArray[np.float64]]:
-        """Individual parameter values by name (units as in the parameter table)."""
+        """Individual parameter values by name (units as in the parameter table).
+
+        Returns
+        -------
+        dict of str to ndarray, shape (n,)
+            Per patient, in table units.
+        """
         ind = self.individuals()
         return {r.name: ind.values[r.name] for r in self.params.model.random_effects if r.typical}
 

@@ -119,7 +119,18 @@ class Rule:
             )
 
     def holds(self, values: NDArray[np.float64]) -> NDArray[np.bool_]:
-        """Evaluate the rule on per-patient values of the observable."""
+        """Evaluate the rule on per-patient values of the observable.
+
+        Parameters
+        ----------
+        values : ndarray, shape (n_patients,)
+            The observable's values, in its unit (platelets: 10^9/L).
+
+        Returns
+        -------
+        ndarray of bool, shape (n_patients,)
+            True where the rule holds.
+        """
         return np.asarray(_OPS[self.op](values, self.threshold), dtype=bool)
 
     def __str__(self) -> str:
@@ -254,6 +265,11 @@ class Course:
         ----------
         weight : ndarray, shape (n_patients,)
             Body weight, kg.
+
+        Returns
+        -------
+        ndarray, shape (n_patients,)
+            Amount per dose, mg or ug.
         """
         factor, per_kg = _UNITS[self.unit]
         mg = self.amount * factor * (np.asarray(weight, dtype=float) if per_kg else 1.0)
@@ -261,7 +277,13 @@ class Course:
         return np.broadcast_to(np.asarray(out, dtype=float), np.shape(weight)).copy()
 
     def describe(self) -> str:
-        """One-line human-readable description."""
+        """One-line human-readable description.
+
+        Returns
+        -------
+        str
+            E.g. ``"prednisone 1 mg/kg oral from day 0 every 1 d x 28"``.
+        """
         every = "" if self.n_doses == 1 else f" every {self.interval:g} d x {self.n_doses}"
         when = (
             f"{self.start:g} d after `{self.after}` ends"
@@ -277,7 +299,13 @@ class Course:
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data form (inverse of :meth:`from_dict`)."""
+        """Plain-data form (inverse of :meth:`from_dict`).
+
+        Returns
+        -------
+        dict
+            JSON-serialisable; :meth:`from_dict` rebuilds the course.
+        """
         d: dict[str, Any] = {
             "drug": self.drug,
             "amount": self.amount,
@@ -304,7 +332,17 @@ class Course:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Course:
-        """Build a course from :meth:`to_dict` output (unknown keys are an error)."""
+        """Build a course from :meth:`to_dict` output (unknown keys are an error).
+
+        Parameters
+        ----------
+        data : dict
+            As :meth:`to_dict` writes it.
+
+        Returns
+        -------
+        Course
+        """
         allowed = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(data) - allowed)
         if unknown:
@@ -399,6 +437,11 @@ class Regimen:
 
         For a course that follows another this is the union over all times at which the
         followed course can end.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Dose times in days by course label.
         """
         slots: dict[str, NDArray[np.float64]] = {}
         ends: dict[str, NDArray[np.float64]] = {}
@@ -429,18 +472,40 @@ class Regimen:
         return f"<table><tr><th>course</th><th>schedule</th></tr>{rows}</table>"
 
     def describe(self) -> str:
-        """Multi-line human-readable description."""
+        """Multi-line human-readable description.
+
+        Returns
+        -------
+        str
+            One line per course.
+        """
         if not self.courses:
             return "no treatment"
         return "\n".join(f"{c.label}: {c.describe()}" for c in self.courses)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data form (inverse of :meth:`from_dict`)."""
+        """Plain-data form (inverse of :meth:`from_dict`).
+
+        Returns
+        -------
+        dict
+            JSON-serialisable; :meth:`from_dict` rebuilds the regimen.
+        """
         return {"courses": [c.to_dict() for c in self.courses]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Regimen:
-        """Build a regimen from :meth:`to_dict` output."""
+        """Build a regimen from :meth:`to_dict` output.
+
+        Parameters
+        ----------
+        data : dict
+            As :meth:`to_dict` writes it.
+
+        Returns
+        -------
+        Regimen
+        """
         if not isinstance(data, dict) or set(data) != {"courses"}:
             raise RegimenError("a regimen dictionary has exactly one key, `courses`")
         return cls(tuple(Course.from_dict(c) for c in data["courses"]))
@@ -510,6 +575,11 @@ def dose(drug: str, amount: float, unit: str, day: float = 0.0, route: str = "")
         Time of the dose, days.
     route : str, optional
         Administration route (drug default if empty).
+
+    Returns
+    -------
+    Regimen
+        One course of one dose.
     """
     return _regimen([Course(drug, amount, unit, start=day, n_doses=1, route=route)])
 
@@ -545,6 +615,11 @@ def taper(
         Days per step.
     label : str
         Label prefix of the taper courses.
+
+    Returns
+    -------
+    Regimen
+        One course per step.
     """
     return _regimen(_taper_courses(drug, amount, unit, start, days, step_days, label))
 
@@ -619,6 +694,11 @@ def prednisone(
         that patient's taper starts the next day.
     min_days : int
         Minimum full-dose days before `until_platelets_above` is checked.
+
+    Returns
+    -------
+    Regimen
+        The full-dose course and, if asked, the taper courses.
     """
     if mg is None and mg_per_kg is None:
         mg_per_kg = 1.0
@@ -687,6 +767,11 @@ def dexamethasone(
     mg_per_kg : float, optional
         Daily dose per kg of body weight, mg/kg (instead of `mg`; 0.15 mg/kg is a common
         standard dose in Chinese practice).
+
+    Returns
+    -------
+    Regimen
+        The pulse courses and, if asked, the rescue course.
     """
     if mg is None and mg_per_kg is None:
         mg = 40.0
@@ -749,6 +834,11 @@ def il11(
         above this threshold.
     ug : float, optional
         Fixed daily dose, ug (e.g. 3000 for the fixed 3 mg dose).
+
+    Returns
+    -------
+    Regimen
+        One course.
     """
     if ug is None and ug_per_kg is None:
         ug_per_kg = 50.0

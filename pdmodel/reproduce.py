@@ -44,7 +44,20 @@ def _fmt_value(kind: str, value: float, sd: float, distribution: tuple[float, ..
 
 
 def format_report(result: TrialResult, params_label: str) -> str:
-    """The console report: endpoints per arm, then every published finding with its status."""
+    """The console report: endpoints per arm, then every published finding with its status.
+
+    Parameters
+    ----------
+    result : TrialResult
+        The simulated trial.
+    params_label : str
+        Where the parameters come from.
+
+    Returns
+    -------
+    str
+        The report's text.
+    """
     t = result.trial
     arms = [a.name for a in t.arms]
     lines = [
@@ -166,7 +179,20 @@ def _report_json(result: TrialResult, params: ParameterSet, params_label: str) -
 
 
 def save_figure(fig: Figure, path: Path) -> Path:
-    """Save a figure atomically (no partial file if saving fails)."""
+    """Save a figure atomically (no partial file if saving fails).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    path : Path
+        Destination (format from the suffix).
+
+    Returns
+    -------
+    Path
+        `path`.
+    """
     return write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120))
 
 
@@ -209,6 +235,11 @@ def reproduce(
         predictive probability of the published verdict with its flag, and the joint check),
         printed and written to ``consistency.csv`` and ``report.json``; skipped, with a note,
         when the parameters come with no fit.
+
+    Returns
+    -------
+    TrialResult
+        The simulated trial.
     """
     for name, v, lo in (
         ("--n", n_per_arm, 1), ("--seed", seed, 0), ("--bands", bands, 0), ("--joint", joint, 0)

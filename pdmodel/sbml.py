@@ -42,7 +42,13 @@ _ZERO = "0 dimensionless"
 
 
 def require_libsbml() -> Any:
-    """Import python-libsbml or raise an ImportError naming the install command."""
+    """Import python-libsbml or raise an ImportError naming the install command.
+
+    Returns
+    -------
+    module
+        ``libsbml``.
+    """
     try:
         import libsbml
     except ImportError:  # pragma: no cover - depends on the environment
@@ -246,7 +252,20 @@ def _math(libsbml: Any, formula: str) -> Any:
 
 
 def validate_sbml(text: str, units: bool = True) -> list[str]:
-    """libSBML consistency (and unit) check; returns the messages of warnings and errors."""
+    """Check a document with libSBML's consistency (and unit) checks.
+
+    Parameters
+    ----------
+    text : str
+        SBML document.
+    units : bool
+        Also check unit consistency.
+
+    Returns
+    -------
+    list of str
+        Empty when the document is consistent.
+    """
     libsbml = require_libsbml()
     doc = libsbml.readSBMLFromString(text)
     doc.setConsistencyChecks(libsbml.LIBSBML_CAT_UNITS_CONSISTENCY, units)

@@ -78,7 +78,35 @@ DEFAULT_OBSERVABLES: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class Scenario:
-    """A parsed scenario: regimen, population or patient, duration and outputs."""
+    """A parsed scenario: regimen, population or patient, duration and outputs.
+
+    Parameters
+    ----------
+    title : str
+        One line.
+    days : float
+        Simulated duration, days.
+    times : tuple of float
+        Output times, days.
+    observables : tuple of str
+        Observables recorded.
+    endpoints : bool
+        Whether the IWG endpoints are summarised (:func:`endpoint_summary`).
+    regimen : Regimen
+        Treatment.
+    n : int
+        Virtual patients (population scenarios).
+    seed : int
+        Seed of the population.
+    patient : mapping of str to float
+        A single patient's parameter values (empty for a population).
+    origin : str
+        File the scenario was read from.
+    sha256 : str
+        Hash of that file's bytes (provenance).
+    sampling : {"random", "sobol"}
+        How the population is drawn (:meth:`pdmodel.Population.sample`).
+    """
 
     title: str
     days: float
@@ -94,7 +122,18 @@ class Scenario:
     sampling: str = "random"
 
     def population(self, params: ParameterSet) -> Population:
-        """The scenario's patients under `params`."""
+        """The scenario's patients under `params`.
+
+        Parameters
+        ----------
+        params : ParameterSet
+            Parameter set.
+
+        Returns
+        -------
+        Population
+            The population, or the one patient.
+        """
         if self.patient:
             try:
                 return Population.patient(params, **self.patient)
@@ -128,6 +167,16 @@ def _integer(origin: str, key: str, value: Any, low: int) -> int:
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file.
 
+    Parameters
+    ----------
+    path : str or Path
+        A scenario file (TOML).
+
+    Returns
+    -------
+    Scenario
+        The scenario, validated.
+
     Raises
     ------
     ScenarioError
@@ -142,7 +191,24 @@ def load_scenario(path: str | Path) -> Scenario:
 def scenario_from_dict(
     data: Mapping[str, Any], origin: str = "<scenario>", sha256: str = "", name: str = "scenario"
 ) -> Scenario:
-    """Validate a scenario given as plain data (the parsed TOML); see :func:`load_scenario`."""
+    """Validate a scenario given as plain data (the parsed TOML); see :func:`load_scenario`.
+
+    Parameters
+    ----------
+    data : mapping
+        The scenario file's tables.
+    origin : str
+        Where the data come from, for messages.
+    sha256 : str
+        Hash of the file's bytes (provenance).
+    name : str
+        Default title.
+
+    Returns
+    -------
+    Scenario
+        The scenario, validated.
+    """
     allowed = {"scenario", "population", "patient", "regimen"}
     for key in data:
         if key not in allowed:
@@ -290,7 +356,20 @@ def _parse_value(text: str) -> Any:
 
 
 def parse_vary(spec: str) -> tuple[str, list[Any]]:
-    """Parse ``KEY=V1,V2,...`` into the key and its values."""
+    """Parse ``KEY=V1,V2,...`` into the key and its values.
+
+    Parameters
+    ----------
+    spec : str
+        ``KEY=V1,V2,...`` (the ``--vary`` option of ``pdmodel scenario``).
+
+    Returns
+    -------
+    key : str
+        The scenario key.
+    values : list
+        The values: int, float or bool where they parse as one, else str.
+    """
     key, sep, values = spec.partition("=")
     if not sep or not key.strip() or not values.strip():
         raise ScenarioError(f"--vary `{spec}`: expected KEY=V1,V2,...")
@@ -355,6 +434,12 @@ def endpoint_summary(res: Any, days: float, window: float = 56.0) -> dict[str, f
         End of follow-up, days (whole days).
     window : float
         Response window: initial and complete response count by this day, days.
+
+    Returns
+    -------
+    dict of str to float
+        Population value of each :data:`SUMMARY_ENDPOINTS` entry (rates as fractions, times
+        in days) and ``onset_time_median``.
     """
     days = float(math.floor(days))
     cfg = EndpointConfig(

@@ -82,6 +82,13 @@ def shipped_parameters() -> tuple[ParameterSet, str]:
 
     The calibrated set (:func:`calibrated_parameters`) when the package ships one, else the
     parameter table's defaults.
+
+    Returns
+    -------
+    ParameterSet
+        The values.
+    str
+        ``"calibrated"`` or ``"table"``.
     """
     params = _load_shipped(load_parameters)
     if params is not None:
@@ -129,8 +136,15 @@ def _existing(key: str) -> str:
 
 
 def shipped_fit() -> FitResult:
-    """The shipped calibrated set as a fit: estimates, standard errors, correlations, terms
-    and provenance (:func:`pdmodel.calibration.load_fit` of ``pdmodel/data/calibrated.json``).
+    """The shipped calibrated set as a fit.
+
+    Estimates, standard errors, correlations, terms and provenance
+    (:func:`pdmodel.calibration.load_fit` of ``pdmodel/data/calibrated.json``).
+
+    Returns
+    -------
+    FitResult
+        The shipped fit.
 
     Raises
     ------
@@ -148,6 +162,18 @@ def resolve_fit(spec: str | None, required: bool = True) -> FitResult | None:
     ``None`` / ``"calibrated"``: the shipped fit; a file: :func:`pdmodel.calibration.load_fit`.
     With `required` False, None where there is no fit (``"table"``, a CSV file, a JSON file
     written without a fit, no shipped set) instead of a CalibrationError.
+
+    Parameters
+    ----------
+    spec : str or None
+        The ``--params`` argument.
+    required : bool
+        Raise when there is no fit.
+
+    Returns
+    -------
+    FitResult or None
+        The fit, or None where there is none and `required` is False.
     """
     from .calibration import CalibrationError, _read_fit
 

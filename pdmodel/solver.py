@@ -115,7 +115,7 @@ _DENSE_OUTPUT = True
 class CourseRecord:
     """Doses of one course actually given to each patient.
 
-    Attributes
+    Parameters
     ----------
     label, drug, route : str
         Course identification.
@@ -142,7 +142,7 @@ class CourseRecord:
 class SolverDiagnostics:
     """What the integrator did.
 
-    Attributes
+    Parameters
     ----------
     method : str
         Integration method.
@@ -173,7 +173,7 @@ class SolverDiagnostics:
 class SimulationResult:
     """Trajectories of a simulated population.
 
-    Attributes
+    Parameters
     ----------
     times : ndarray, shape (n_times,)
         Output times, days (observables are pre-dose at dose times).
@@ -289,6 +289,11 @@ class SimulationResult:
         ----------
         drug : str, optional
             Count only this drug's doses (default: any drug).
+
+        Returns
+        -------
+        ndarray, shape (n_patients,)
+            Days.
         """
         day_sets: list[tuple[Array, NDArray[np.bool_]]] = [
             (c.times, c.given) for c in self.courses if drug is None or c.drug == drug
@@ -406,7 +411,13 @@ class SimulationResult:
         )
 
     def doses_frame(self) -> pd.DataFrame:
-        """Tidy table of scheduled doses: patient, course, drug, route, time, amount, given."""
+        """Tidy table of scheduled doses: patient, course, drug, route, time, amount, given.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per patient and dose time; amounts in mg or ug.
+        """
         import pandas as pd
 
         frames = []
@@ -542,7 +553,13 @@ def set_threads(n: int | None = None) -> int:
 
 
 def get_threads() -> int:
-    """Number of threads that integrate the patients of one chunk (see :func:`set_threads`)."""
+    """Number of threads that integrate the patients of one chunk (see :func:`set_threads`).
+
+    Returns
+    -------
+    int
+        Threads (>= 1).
+    """
     return _default_threads() if _threads is None else _threads
 
 
@@ -886,7 +903,9 @@ def _run_chunk(
 
 @dataclass(frozen=True)
 class SolverOptions:
-    """How the engine integrates: one object shared by :func:`simulate`, :func:`simulate_many`,
+    """How the engine integrates.
+
+    One object shared by :func:`simulate`, :func:`simulate_many`,
     :func:`pdmodel.simulate_trial` and :func:`pdmodel.simulate_trials` (each also takes these
     fields as keyword arguments, which override `options`).
 
@@ -998,6 +1017,7 @@ def simulate(
     Returns
     -------
     SimulationResult
+        Trajectories, doses given and solver diagnostics.
 
     Raises
     ------
@@ -1046,8 +1066,16 @@ def simulate_chunks(
         The patients.
     regimen : Regimen
         The regimen.
-    days, times, observables, options, **solver
+    days : float
+        Simulated duration, days, as for :func:`simulate`.
+    times : array_like, optional
+        Output times, days, as for :func:`simulate`.
+    observables : sequence of str, optional
+        As for :func:`simulate`.
+    options : SolverOptions, optional
         As for :func:`simulate` (``chunk_size`` defaults to 2,000 patients).
+    **solver
+        As for :func:`simulate`.
 
     Yields
     ------
@@ -1116,9 +1144,15 @@ def simulate_many(
         Days to simulate, for every job or one value per job (then each job is simulated to
         its own day, exactly as ``simulate(pop, reg, days[j], ...)``, and its result ends
         there; jobs with the same days share one integration loop).
-    times, observables, options, **solver
-        As for :func:`simulate` (with one `days` per job, each job keeps the `times` within its
-        own days); `chunk_size` counts patients over the jobs that share a loop.
+    times : array_like, optional
+        Output times, days, as for :func:`simulate`; with one `days` per job, each job keeps
+        the `times` within its own days.
+    observables : sequence of str, optional
+        As for :func:`simulate`.
+    options : SolverOptions, optional
+        As for :func:`simulate`; `chunk_size` counts patients over the jobs that share a loop.
+    **solver
+        As for :func:`simulate`.
 
     Returns
     -------

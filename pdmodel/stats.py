@@ -678,12 +678,14 @@ def expected_z_means(
 
     Returns
     -------
-    mu, weights : ndarray
+    mu : ndarray
         The z equivalent of the test statistic's noncentrality ``t = (m1 - m2) / SE`` (the
         test's standard error at the true SDs: Welch ``sqrt(s1^2/n1 + s2^2/n2)``, Student the
         pooled SD times ``sqrt(1/n1 + 1/n2)``): ``Phi^-1(F(t))`` with ``F`` the t distribution
         of the test's degrees of freedom (Welch-Satterthwaite at the true SDs, or
-        ``n1 + n2 - 2``), and the pairs' probabilities, flattened.  An approximation of the
+        ``n1 + n2 - 2``), per pair of replicate arm sizes, flattened.
+    weights : ndarray
+        The pairs' probabilities, flattened.  `mu` is an approximation of the
         mean z equivalent of the replicate trial's P value: within 0.05 of resampled trials
         at 30-40 patients per arm, SDs differing 4-fold and z statistics 2-5 (the tests).
     """

@@ -37,7 +37,18 @@ UNITS: dict[str, tuple[str, list[tuple[str, float, int, float]]]] = {
 
 
 def sbml_unit(unit: str) -> str:
-    """SBML unit id of a unit string (a :class:`KeyError` naming the known units if unknown)."""
+    """SBML unit id of a unit string (a :class:`KeyError` naming the known units if unknown).
+
+    Parameters
+    ----------
+    unit : str
+        Unit as written in the parameter table (e.g. ``"1/day"``).
+
+    Returns
+    -------
+    str
+        The unit's SBML id.
+    """
     try:
         return UNITS[unit][0]
     except KeyError:

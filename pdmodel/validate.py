@@ -39,7 +39,13 @@ __all__ = [
 
 
 def validation_trials() -> list[str]:
-    """Names of the shipped trials marked ``role = "validation"``."""
+    """Names of the shipped trials marked ``role = "validation"``.
+
+    Returns
+    -------
+    list of str
+        Sorted.
+    """
     return [name for name in available() if load(name).role == "validation"]
 
 
@@ -133,6 +139,11 @@ def format_validation(table: pd.DataFrame, params_label: str) -> str:
         Output of :func:`validate`.
     params_label : str
         Where the parameters come from.
+
+    Returns
+    -------
+    str
+        One line per published endpoint.
     """
     import pandas as pd
 
@@ -171,6 +182,11 @@ def format_checks(checks: pd.DataFrame) -> str:
     ----------
     checks : pandas.DataFrame
         Output of :func:`pdmodel.behaviour.regimen_checks`.
+
+    Returns
+    -------
+    str
+        One line per check.
     """
     lines = ["", "regimen-behaviour checks (pdmodel.behaviour):"]
     width = max(len(str(c)) for c in checks["check"]) + 2

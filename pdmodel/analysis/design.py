@@ -111,7 +111,18 @@ class Comparison:
 
     @classmethod
     def from_finding(cls, f: Finding) -> Comparison:
-        """The comparison a published comparison finding tested."""
+        """The comparison a published comparison finding tested.
+
+        Parameters
+        ----------
+        f : Finding
+            A ``comparison`` finding.
+
+        Returns
+        -------
+        Comparison
+            Its arms, endpoint, direction, test and alpha.
+        """
         a, b = f.arms
         return cls(f.endpoint, (a, b), f.direction, f.test, f.alpha)
 
@@ -286,7 +297,7 @@ def resampled_power(
 class DesignResult:
     """Result of :func:`design`.
 
-    Attributes
+    Parameters
     ----------
     trial : Trial
         The design (arms, regimens, entry criteria, endpoint definitions).
@@ -330,8 +341,16 @@ class DesignResult:
         )
 
     def plot(self) -> Figure:
-        """Power curves: power against patients per arm, one line per comparison (with the 95%
-        band over parameter draws when there are draws) and the target as a dashed line."""
+        """Power curves: power against patients per arm, one line per comparison.
+
+        With parameter draws, each line has its 95% band over them; the target is a dashed
+        line.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            A new figure.
+        """
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
@@ -408,6 +427,7 @@ def design(
     Returns
     -------
     DesignResult
+        Power per comparison and arm size, and the required sizes.
     """
     import pandas as pd
 

@@ -90,7 +90,7 @@ class _Range:
 class OptimisationProblem:
     """A parsed optimisation problem (:func:`load_problem`).
 
-    Attributes
+    Parameters
     ----------
     title : str
         One line.
@@ -117,6 +117,9 @@ class OptimisationProblem:
         Entry criterion: untreated platelets below this, 10^9/L.
     origin : str
         File name, for messages.
+    continuous : (int, int, str), optional
+        Where the one continuous argument is: slot, alternative and argument name (None: no
+        continuous argument).
     """
 
     title: str
@@ -131,10 +134,21 @@ class OptimisationProblem:
     seed: int
     plt_max: float
     origin: str = "<problem>"
-    _continuous: tuple[int, int, str] | None = field(default=None, repr=False)
+    continuous: tuple[int, int, str] | None = field(default=None, repr=False)
 
     def meets(self, value: float) -> bool:
-        """Whether an endpoint value meets the target (always True for an objective)."""
+        """Whether an endpoint value meets the target (always True for an objective).
+
+        Parameters
+        ----------
+        value : float
+            The endpoint's value (endpoint unit).
+
+        Returns
+        -------
+        bool
+            True when the target is met.
+        """
         if self.mode == "at_least":
             assert self.value is not None
             return bool(value >= self.value - 1e-12)
@@ -181,6 +195,7 @@ def problem_from_dict(data: Mapping[str, Any], origin: str = "<problem>") -> Opt
     Returns
     -------
     OptimisationProblem
+        The problem, validated.
     """
     _keys(data, {"optimise", "target", "objective", "population", "regimen"}, origin, "")
     opt = data.get("optimise", {})
@@ -274,9 +289,9 @@ def problem_from_dict(data: Mapping[str, Any], origin: str = "<problem>") -> Opt
     problem = OptimisationProblem(
         title=str(opt.get("title", Path(origin).stem)), slots=tuple(slots), endpoint=endpoint,
         mode=mode, value=value, by_day=by_day, costs=tuple(costs), days=days, n=n, seed=seed,
-        plt_max=plt_max, origin=origin, _continuous=continuous,
+        plt_max=plt_max, origin=origin, continuous=continuous,
     )  # fmt: skip
-    if problem._continuous is not None and mode in ("maximise", "minimise"):
+    if problem.continuous is not None and mode in ("maximise", "minimise"):
         raise ScenarioError(
             f"{origin}: a continuous range is bisected for the least value meeting a "
             "[target]; with an [objective], give a list of values instead"
@@ -302,6 +317,7 @@ def load_problem(path: str | Path) -> OptimisationProblem:
     Returns
     -------
     OptimisationProblem
+        The problem, validated.
 
     Raises
     ------
@@ -329,9 +345,9 @@ def _candidates(problem: OptimisationProblem) -> list[_Candidate]:
 
 
 def _continuous_in(problem: OptimisationProblem, cand: _Candidate) -> _Range | None:
-    if problem._continuous is None:
+    if problem.continuous is None:
         return None
-    i, j, k = problem._continuous
+    i, j, k = problem.continuous
     chosen = cand[i]
     if chosen is None or chosen[0] != j:
         return None
@@ -341,9 +357,9 @@ def _continuous_in(problem: OptimisationProblem, cand: _Candidate) -> _Range | N
 
 
 def _ends(problem: OptimisationProblem) -> list[float | None]:
-    if problem._continuous is None:
+    if problem.continuous is None:
         return [None]
-    i, j, k = problem._continuous
+    i, j, k = problem.continuous
     r = problem.slots[i][0][j][k]
     return [r.lo, r.hi]
 
@@ -355,7 +371,7 @@ def _entries(problem: OptimisationProblem, cand: _Candidate, x: float | None) ->
             continue
         j, args = chosen
         entry = {k: (x if isinstance(v, _Range) else copy.deepcopy(v)) for k, v in args.items()}
-        if problem._continuous is not None and problem._continuous[:2] != (i, j):
+        if problem.continuous is not None and problem.continuous[:2] != (i, j):
             entry = {k: v for k, v in entry.items() if not isinstance(v, _Range)}
         out.append(entry)
     return out
@@ -408,7 +424,7 @@ def regimen_costs(res: SimulationResult) -> dict[str, float]:
 class OptimisationResult:
     """Result of :func:`optimise`.
 
-    Attributes
+    Parameters
     ----------
     problem : OptimisationProblem
         The problem.
@@ -445,12 +461,15 @@ class OptimisationResult:
                 f"regimens, {self.evaluations} simulations, {self.wall_time:.1f} s)")  # fmt: skip
 
     def plot(self) -> Figure:
-        """Endpoint against the first cost for every candidate; the optimum and the runners-up
-        labelled (with their 95% ranges over parameter draws), the target dashed.
+        """Endpoint against the first cost for every candidate.
+
+        The optimum and the runners-up are labelled (with their 95% ranges over parameter
+        draws), the target dashed.
 
         Returns
         -------
         matplotlib.figure.Figure
+            A new figure.
         """
         import matplotlib.pyplot as plt
 
@@ -506,6 +525,7 @@ def optimise(
     Returns
     -------
     OptimisationResult
+        The ranked candidates, the optimum and, with draws, its uncertainty.
     """
     import pandas as pd
 

@@ -48,7 +48,7 @@ BATCH_PATIENTS = 20_000
 class SensitivityResult:
     """Indices of a global sensitivity analysis.
 
-    Attributes
+    Parameters
     ----------
     method : str
         ``sobol`` or ``morris``.
@@ -90,6 +90,11 @@ class SensitivityResult:
         ----------
         index : str, optional
             ``S1``, ``ST``, ``mu_star`` or ``sigma``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter, one column per output.
         """
         index = index or ("ST" if self.method == "sobol" else "mu_star")
         sub = self.table[self.table["index"] == index]
@@ -98,7 +103,13 @@ class SensitivityResult:
         ]
 
     def plot(self) -> Figure:
-        """Bar chart per output: first-order and total indices (Sobol) or mu* (Morris)."""
+        """Bar chart per output: first-order and total indices (Sobol) or mu* (Morris).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            A new figure.
+        """
         import matplotlib.pyplot as plt
 
         n = len(self.outputs)
@@ -239,6 +250,7 @@ def analyse(
     Returns
     -------
     SensitivityResult
+        The indices per parameter and output.
     """
     import pandas as pd
 
@@ -368,6 +380,7 @@ def sensitivity(
     Returns
     -------
     SensitivityResult
+        The indices per parameter and endpoint.
     """
     import dataclasses
 

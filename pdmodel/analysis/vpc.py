@@ -48,7 +48,7 @@ DEFAULT_BINS = 10
 class VPCResult:
     """Result of :func:`vpc`.
 
-    Attributes
+    Parameters
     ----------
     table : pandas.DataFrame
         One row per stratum, time bin and percentile: ``stratum``, ``bin``, ``time`` (median
@@ -103,8 +103,10 @@ class VPCResult:
                 "bands)")  # fmt: skip
 
     def plot(self, log: bool = True) -> Figure:
-        """One panel per stratum: observations (dots), observed percentiles (lines) and the
-        simulated percentiles' bands (shaded).
+        """One panel per stratum: observations, their percentiles and the simulated bands.
+
+        Observations are dots, observed percentiles lines, the simulated percentiles' bands
+        shaded.
 
         Parameters
         ----------
@@ -114,6 +116,7 @@ class VPCResult:
         Returns
         -------
         matplotlib.figure.Figure
+            A new figure.
         """
         import matplotlib.pyplot as plt
 
@@ -241,6 +244,7 @@ def vpc(
     Returns
     -------
     VPCResult
+        Observed and simulated percentiles per time bin and stratum.
 
     Raises
     ------

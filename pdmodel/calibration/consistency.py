@@ -100,7 +100,7 @@ class FindingConsistency:
 class ConsistencyReport:
     """The per-finding and joint checks of one trial (:func:`consistency`).
 
-    Attributes
+    Parameters
     ----------
     trial : str
         Trial id.
@@ -120,13 +120,25 @@ class ConsistencyReport:
     patterns: int
 
     def table(self) -> pd.DataFrame:
-        """One row per finding."""
+        """One row per finding.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The fields of :class:`FindingConsistency` as columns.
+        """
         import pandas as pd
 
         return pd.DataFrame([f.__dict__ for f in self.findings])
 
     def format(self) -> str:
-        """The report as text."""
+        """The report as text.
+
+        Returns
+        -------
+        str
+            The table of :meth:`table` with the joint check, as ``pdmodel reproduce`` prints it.
+        """
         width = max([len("finding")] + [len(f.finding) for f in self.findings]) + 2
         lines = [
             f"consistency with parameter uncertainty ({self.n_draws} draws from the fit's "
@@ -183,6 +195,7 @@ def consistency(
     Returns
     -------
     ConsistencyReport
+        The per-finding checks and the joint check.
     """
     check_whole(patterns, "patterns", 1)
     design = trial if isinstance(trial, Trial) else load(trial)

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 class FitResult:
     """Result of :func:`fit`.
 
-    Attributes
+    Parameters
     ----------
     params : ParameterSet
         Estimated parameter set (free parameters at their MAP values).
@@ -98,6 +98,11 @@ class FitResult:
         An estimate within 0.1% of the bound's range (or of the bound, for a log-scale
         parameter) is at it: the optimum there is set by the bound, not by the data, and its
         standard error means little.
+
+        Returns
+        -------
+        dict of str to str
+            By free parameter at a bound: which bound.
         """
         out = {}
         for name in self.free:
@@ -114,6 +119,11 @@ class FitResult:
         """Whether the data moved each free parameter: posterior log-SD < 0.7 x prior SD.
 
         The prior SD is the table's times the fit's ``prior_scale``.
+
+        Returns
+        -------
+        dict of str to bool
+            By free parameter.
         """
         out = {}
         scale = _settings(self)["prior_scale"]
@@ -135,7 +145,13 @@ class FitResult:
         return f"lognormal(ln {spec.value:g}, {spec.prior_sd * scale:.3g})"
 
     def parameter_table(self) -> pd.DataFrame:
-        """Estimates with SE, 95% interval, prior and whether the data moved them."""
+        """Estimates with SE, 95% interval, prior and whether the data moved them.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per free parameter (parameter units).
+        """
         import pandas as pd
 
         moved = self.moved()
@@ -242,13 +258,25 @@ class FitResult:
         return head + self.parameter_table().to_html(index=False, float_format=lambda v: f"{v:.4g}")
 
     def terms_table(self) -> pd.DataFrame:
-        """Every objective term with the model's prediction and replicate probability."""
+        """Every objective term with the model's prediction and replicate probability.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per term.
+        """
         import pandas as pd
 
         return pd.DataFrame([t.__dict__ for t in self.terms])
 
     def report(self) -> str:
-        """Readable fit report."""
+        """Readable fit report.
+
+        Returns
+        -------
+        str
+            Objective, parameter table and terms, as ``pdmodel fit`` prints them.
+        """
         lines = [
             f"objective (-2 log posterior): {self.objective:.3f}   evaluations: {self.nfev}   "
             f"converged: {self.success} ({self.message})",
@@ -471,7 +499,7 @@ def fit(
     seed : int
         Seed of the virtual populations and of the multi-start draws.
     method : str
-        lmfit method for the local stage, one of :data:`FIT_METHODS` (``least_squares``
+        The lmfit method for the local stage, one of :data:`FIT_METHODS` (``least_squares``
         recommended: it uses the signed residuals; ``nelder`` works too).
     starts : int
         Local fits from the start values and from ``starts - 1`` prior draws; the best is kept.
@@ -507,6 +535,7 @@ def fit(
     Returns
     -------
     FitResult
+        The estimates with their uncertainty, terms and provenance.
 
     Raises
     ------
@@ -625,6 +654,11 @@ def load_fit(path: str | os.PathLike[str], base: ParameterSet | None = None) -> 
     base : ParameterSet, optional
         Values of parameters absent from the file (default: the package table).
 
+    Returns
+    -------
+    FitResult
+        The fit as :func:`fit` returned it.
+
     Raises
     ------
     CalibrationError
@@ -735,7 +769,26 @@ def _settings(result: FitResult) -> dict[str, Any]:
 def check_options(
     n_per_arm: int, seed: int, starts: int, workers: int = 1, prior_scale: float = 1.0
 ) -> None:
-    """Validate the numeric options of a fit (used by the command line)."""
+    """Validate the numeric options of a fit (used by the command line).
+
+    Parameters
+    ----------
+    n_per_arm : int
+        Virtual patients per arm (>= 2).
+    seed : int
+        Seed (>= 0).
+    starts : int
+        Local fits (>= 1).
+    workers : int
+        Processes (>= 1).
+    prior_scale : float
+        Factor on the prior SDs (> 0).
+
+    Raises
+    ------
+    OptionError
+        Naming the option and the value.
+    """
     from ..errors import OptionError
 
     for key, v, lo in (("n", n_per_arm, 2), ("seed", seed, 0), ("starts", starts, 1),

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 class SampleResult:
     """Posterior sample from :func:`sample` (emcee through lmfit).
 
-    Attributes
+    Parameters
     ----------
     chain : pandas.DataFrame
         Retained draws (after burn-in and thinning, all walkers), one column per free parameter
@@ -102,6 +102,7 @@ def sample(
     Returns
     -------
     SampleResult
+        The retained draws, their summary and diagnostics.
 
     Raises
     ------

@@ -84,7 +84,7 @@ FIT_METHODS: tuple[str, ...] = (
 class Term:
     """One contribution to the objective.
 
-    Attributes
+    Parameters
     ----------
     trial : str
         Trial id (``"prior"`` for prior terms).
@@ -208,13 +208,35 @@ class Objective:
         return self._pool, -(-total // self.workers)
 
     def params(self, values: Sequence[float] | np.ndarray) -> ParameterSet:
-        """Parameter set with the free parameters set to `values` (validated)."""
+        """Parameter set with the free parameters set to `values` (validated).
+
+        Parameters
+        ----------
+        values : sequence of float
+            Free parameters' values, in :attr:`free` order (parameter units).
+
+        Returns
+        -------
+        ParameterSet
+            The start set with the free parameters replaced.
+        """
         if len(values) != len(self.free):
             raise CalibrationError(f"expected {len(self.free)} values, got {len(values)}")
         return self.base.replace(**dict(zip(self.free, (float(v) for v in values), strict=True)))
 
     def terms(self, params: ParameterSet) -> list[Term]:
-        """Every contribution to the objective at `params`."""
+        """Every contribution to the objective at `params`.
+
+        Parameters
+        ----------
+        params : ParameterSet
+            Parameter values.
+
+        Returns
+        -------
+        list of Term
+            Findings' terms of every trial, then the prior terms.
+        """
         return self.terms_many([params])[0]
 
     def terms_many(self, samples: Sequence[ParameterSet]) -> list[list[Term]]:
@@ -297,6 +319,16 @@ class Objective:
         """Square roots of the terms (lmfit's residual vector).
 
         Served from the points :meth:`prefetch` computed, where it computed this one.
+
+        Parameters
+        ----------
+        values : sequence of float
+            Free parameters' values, in :attr:`free` order (parameter units).
+
+        Returns
+        -------
+        ndarray
+            One entry per term; their squares sum to the objective.
         """
         key = _key(values)
         if key in self._prefetched:

@@ -106,6 +106,26 @@ def sensitivity(
     each parameter (a relative step `step`); rows are findings, columns parameters.  Large
     entries mean the finding informs the parameter; near-identical columns mean the data cannot
     tell the parameters apart.
+
+    Parameters
+    ----------
+    params : ParameterSet
+        Where to differentiate.
+    trials : sequence of Trial or str, optional
+        Trials (default: :data:`DEFAULT_TRIALS`).
+    free : sequence of str, optional
+        Parameters (default: :data:`DEFAULT_FREE`).
+    n_per_arm : int
+        Virtual patients per arm.
+    seed : int
+        Seed of the virtual populations.
+    step : float
+        Relative step (dimensionless).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Derivatives d sqrt(term) / d ln(parameter).
     """
     import pandas as pd
 
@@ -210,6 +230,7 @@ def posterior_draws(result: FitResult, n_draws: int, seed: int = 1) -> list[Para
     Returns
     -------
     list of ParameterSet
+        One per draw.
     """
     names = [k for k in result.free if math.isfinite(result.stderr[k]) and result.params[k] > 0]
     _whole(n_draws, "n_draws", 2)
@@ -271,6 +292,7 @@ def chain_draws(
     Returns
     -------
     list of ParameterSet
+        One per drawn row, over the chain's parameter set.
 
     Raises
     ------
@@ -315,6 +337,7 @@ def read_chain(path: str | Path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
+        One row per draw, one column per parameter (parameter units) plus ``lnprob``.
 
     Raises
     ------

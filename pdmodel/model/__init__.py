@@ -89,6 +89,11 @@ def baseline_state(ind: Individuals) -> Array:
     ----------
     ind : Individuals
         Patient parameters.
+
+    Returns
+    -------
+    ndarray, shape (n_states, n)
+        In the states' units.
     """
     return _model_of(ind).baseline(ind)
 
@@ -115,6 +120,7 @@ def observables(
     Returns
     -------
     dict of str to ndarray, shape (n,)
+        By observable name, in the observables' units.
     """
     return _model_of(ind).evaluate_observables(y, concentrations, ind, names)
 

@@ -417,8 +417,8 @@ def default_model() -> Model:
 
     See Also
     --------
-    model_v1 : the version 0.1 model.
-    durable_effect_variants : the competing mechanisms of the durable glucocorticoid effect.
+    model_v1 : The version 0.1 model.
+    durable_effect_variants : The competing mechanisms of the durable glucocorticoid effect.
     """
     return Model(
         name="itp_v2",

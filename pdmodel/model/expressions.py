@@ -69,6 +69,7 @@ def parse(text: str, where: str) -> Expression:
     Returns
     -------
     Expression
+        The parsed expression.
     """
     if not isinstance(text, str) or not text.strip():
         raise ModelError(f"{where}: an expression must be a non-empty string, got {text!r}")
@@ -163,13 +164,24 @@ class Expression:
         ``0 * x``, ``x * 0`` and ``0 / x`` become 0, ``x + 0``, ``0 + x``, ``x - 0``, ``x * 1``
         and ``x / 1`` become ``x``: the arithmetic the compiled kernel skips when a drug is
         absent (its effect is then exactly zero).
+
+        Parameters
+        ----------
+        names : frozenset of str
+            Names set to 0.
+
+        Returns
+        -------
+        Expression
+            A new expression; this one is unchanged.
         """
         tree = _zero(self.tree, names)
         return Expression(ast.unparse(tree), tree)
 
     def uniform(self, fixed: frozenset[str]) -> tuple[Expression, list[Expression]]:
-        """The expression where its choices on `fixed` names alone go one way, and the
-        conditions under which it equals the original.
+        """The expression with its choices on `fixed` names alone made one way.
+
+        Also returns the conditions under which it equals the original.
 
         A branch ``a if c else b`` whose test reads only `fixed` names becomes ``a`` (condition
         ``c``); a power ``x ** p`` whose exponent reads only `fixed` names becomes ``x * x``
@@ -203,6 +215,18 @@ class Expression:
         with `a`, `w_v` free of them); None: anything else (a product or power of them, a
         function of them, a branch on them).  A name for which ``resolve(name)`` returns an
         expression (an assignment) is analysed through that expression.
+
+        Parameters
+        ----------
+        variables : frozenset of str
+            The names of interest.
+        resolve : callable
+            Expression of a name, or None.
+
+        Returns
+        -------
+        int or None
+            0, 1 or None (see above).
         """
         return _degree(self.tree, variables, resolve)
 
@@ -213,6 +237,11 @@ class Expression:
         ----------
         values : mapping
             A value (number or array) for every name the expression reads.
+
+        Returns
+        -------
+        float or ndarray
+            The value; an array when any input is one.
         """
         missing = sorted(self.names - set(values))
         if missing:
@@ -225,15 +254,50 @@ class Expression:
 
     # ------------------------------------------------------------------ printers
     def to_python(self, rename: Callable[[str], str], backend: str = "numba") -> str:
-        """Python source; names mapped by `rename`; `backend` ``"numba"`` or ``"numpy"``."""
+        """Python source; names mapped by `rename`; `backend` ``"numba"`` or ``"numpy"``.
+
+        Parameters
+        ----------
+        rename : callable
+            Python name of each name.
+        backend : {"numba", "numpy"}
+            Target.
+
+        Returns
+        -------
+        str
+            A Python expression.
+        """
         return _py(self.tree, rename, backend)
 
     def to_sbml(self, rename: Callable[[str], str] = str) -> str:
-        """SBML Level 3 infix formula (numbers carry the unit ``dimensionless``)."""
+        """SBML Level 3 infix formula (numbers carry the unit ``dimensionless``).
+
+        Parameters
+        ----------
+        rename : callable
+            SBML id of each name.
+
+        Returns
+        -------
+        str
+            An SBML formula.
+        """
         return _sbml(self.tree, rename)
 
     def to_latex(self, symbols: Mapping[str, str]) -> str:
-        """LaTeX; each name typeset as ``symbols[name]`` (default: ``\\mathrm{name}``)."""
+        """LaTeX; each name typeset as ``symbols[name]`` (default: ``\\mathrm{name}``).
+
+        Parameters
+        ----------
+        symbols : mapping of str to str
+            LaTeX symbol by name.
+
+        Returns
+        -------
+        str
+            A LaTeX math expression.
+        """
         return _latex(self.tree, symbols, 0)
 
 

@@ -194,6 +194,11 @@ def source(model: Model, cache: bool = True) -> str:
         The model.
     cache : bool
         Whether numba caches the machine code on disk (``cache=True`` in the decorators).
+
+    Returns
+    -------
+    str
+        The module's text.
     """
     template = (Path(__file__).with_name("_integrator.py")).read_text(encoding="utf-8")
     body = template.split(_HEADER_END, 1)[1]  # the header is replaced by the generated one
@@ -269,7 +274,13 @@ def _unroll(text: str, bounds: dict[str, int]) -> str:
 
 
 def cache_dir() -> Path | None:
-    """The folder for generated kernels (created), or None when none is writable."""
+    """The folder for generated kernels (created), or None when none is writable.
+
+    Returns
+    -------
+    Path or None
+        The folder, or None.
+    """
     env = os.environ.get("PDMODEL_CACHE_DIR", "").strip()
     if env:
         candidates = [Path(env)]
@@ -313,8 +324,21 @@ def _import_cached(model: Model, folder: Path) -> ModuleType:
 
 
 def compiled(model: Model) -> Any:
-    """The compiled kernel module of `model` (generated, written and imported once per
-    process; numba loads cached machine code when the module was compiled before)."""
+    """The compiled kernel module of `model`.
+
+    Generated, written and imported once per process; numba loads cached machine code when
+    the module was compiled before.
+
+    Parameters
+    ----------
+    model : Model
+        The model.
+
+    Returns
+    -------
+    module
+        The imported module (its ``segment``, ``rhs_point`` and ``rhs_lanes`` functions).
+    """
     key = model.key
     mod = _COMPILED.get(key)
     if mod is not None:

@@ -419,8 +419,18 @@ class Model:
         return tuple(r.name for r in self.random_effects)
 
     def expression(self, key: str) -> Expression:
-        """Parsed expression: a component name, ``rate:<state>``, ``baseline:<state>`` or
-        ``obs:<observable>``."""
+        """Parsed expression of a component, a state's rate or baseline, or an observable.
+
+        Parameters
+        ----------
+        key : str
+            A component name, ``rate:<state>``, ``baseline:<state>`` or ``obs:<observable>``.
+
+        Returns
+        -------
+        Expression
+            The parsed expression (parsed once per model).
+        """
         try:
             return self._parsed[key]
         except KeyError:
@@ -428,8 +438,10 @@ class Model:
 
     @cached_property
     def kernel_parameters(self) -> tuple[str, ...]:
-        """Parameters and per-patient constants the right-hand side reads, in packed-row
-        order (first use)."""
+        """Parameters and per-patient constants the right-hand side reads.
+
+        In packed-row order (the order of first use).
+        """
         local = set(self.state_names) | set(self.inputs) | {a.name for a in self.assignments}
         order: dict[str, None] = {}
         exprs = [self._parsed[a.name] for a in self.assignments]
@@ -623,6 +635,11 @@ class Model:
         ----------
         **changes
             Field values, as for the constructor.
+
+        Returns
+        -------
+        Model
+            The new model; this one is unchanged.
         """
         unknown = sorted(set(changes) - set(self._fields()))
         if unknown:
@@ -645,6 +662,11 @@ class Model:
             What to add; :class:`pdmodel.ParameterSpec` rows extend the parameter table.
         drugs : iterable of str
             Drugs of the drug table to add as inputs.
+
+        Returns
+        -------
+        Model
+            The new model; this one is unchanged.
         """
         from ..parameters import ParameterSpec, ParameterTable
 
@@ -672,8 +694,20 @@ class Model:
         return Model(**fields)
 
     def remove(self, *names: str) -> Model:
-        """A variant without the named components (states, random effects, constants,
-        assignments, observables) or drugs."""
+        """A variant without the named components or drugs.
+
+        Components are states, random effects, constants, assignments and observables.
+
+        Parameters
+        ----------
+        *names : str
+            Names of components or drugs.
+
+        Returns
+        -------
+        Model
+            The new model; this one is unchanged.
+        """
         fields = self._fields()
         found: set[str] = set()
         for attr in ("states", "random_effects", "constants", "assignments", "observables"):
@@ -693,9 +727,23 @@ class Model:
         return Model(**fields)
 
     def with_expression(self, name: str, expr: str) -> Model:
-        """A variant in which one component's expression is `expr`: a state's rate, or the
-        expression of a constant, assignment or observable named `name` (a state's baseline:
-        ``"baseline:<state>"``)."""
+        """A variant in which one component's expression is `expr`.
+
+        The expression replaced is a state's rate, or that of a constant, assignment or
+        observable named `name` (a state's baseline: ``"baseline:<state>"``).
+
+        Parameters
+        ----------
+        name : str
+            Component name (``"baseline:<state>"`` for a state's baseline).
+        expr : str
+            The new expression (:mod:`pdmodel.model.expressions`), in the component's unit.
+
+        Returns
+        -------
+        Model
+            The new model; this one is unchanged.
+        """
         fields = self._fields()
         target = name.removeprefix("baseline:")
         attr_of = {
@@ -715,7 +763,13 @@ class Model:
 
     # ------------------------------------------------------------------ parameters
     def default_parameters(self) -> ParameterSet:
-        """The table's values as a parameter set of this model."""
+        """The table's values as a parameter set of this model.
+
+        Returns
+        -------
+        ParameterSet
+            The table's values.
+        """
         from ..parameters import ParameterSet
 
         assert self.table is not None
@@ -733,6 +787,11 @@ class Model:
             Parameter values (units as in the table).
         z : mapping of str to ndarray, shape (n,)
             Deviate per patient for each random effect (:attr:`effect_names`).
+
+        Returns
+        -------
+        Individuals
+            Parameters, constants and random-effect values per patient.
         """
         missing = [k for k in self.effect_names if k not in z]
         if missing:
@@ -752,7 +811,18 @@ class Model:
         return Individuals(self, {k: v for k, v in values.items() if not k.startswith("z_")}, n)
 
     def baseline(self, ind: Individuals) -> Array:
-        """Untreated steady state, shape ``(n_states, n)``."""
+        """Untreated steady state, shape ``(n_states, n)``.
+
+        Parameters
+        ----------
+        ind : Individuals
+            Patient parameters.
+
+        Returns
+        -------
+        ndarray, shape (n_states, n)
+            In the states' units.
+        """
         y = np.empty((len(self.states), ind.n))
         for j, s in enumerate(self.states):
             y[j] = self._parsed[f"baseline:{s.name}"].evaluate(ind.values)
@@ -760,8 +830,10 @@ class Model:
 
     @property
     def kernel(self) -> Any:
-        """The compiled kernel module (generated and compiled on first use; see
-        :mod:`pdmodel.model.kernel`)."""
+        """The compiled kernel module.
+
+        Generated and compiled on first use; see :mod:`pdmodel.model.kernel`.
+        """
         from .kernel import compiled
 
         return compiled(self)
@@ -804,8 +876,24 @@ class Model:
         return out
 
     def reference_rhs(self, t: float | Array, y: Array, c: Array | None, ind: Individuals) -> Array:
-        """Right-hand side evaluated with numpy from the same definition (test reference;
-        arguments as for :meth:`rhs`)."""
+        """Right-hand side evaluated with numpy from the same definition (test reference).
+
+        Parameters
+        ----------
+        t : float or ndarray
+            Time, days (not used).
+        y : ndarray, shape (n_states, n)
+            States.
+        c : ndarray, shape (n_inputs, n), or None
+            Drug inputs, ng/mL; None: no drug.
+        ind : Individuals
+            Patient parameters.
+
+        Returns
+        -------
+        ndarray, shape (n_states, n)
+            Derivatives, state units per day.
+        """
         y, c = self._check_rhs_args(y, c, ind)
         v = self._numpy_values(y, c, ind)
         return np.array(
@@ -866,6 +954,7 @@ class Model:
         Returns
         -------
         dict of str to ndarray, shape (n,)
+            By observable name, in the observables' units.
         """
         labels = self.observable_labels
         names = tuple(labels) if names is None else names
@@ -902,8 +991,10 @@ class Model:
         return cached
 
     def drugs_read(self, observables: tuple[str, ...]) -> frozenset[str]:
-        """The drugs whose concentrations the `observables` read (directly or through
-        assignments and other observables): the engine computes only those at output times.
+        """The drugs whose concentrations the `observables` read.
+
+        Directly or through assignments and other observables: the engine computes only those
+        at output times.
 
         Parameters
         ----------
@@ -938,8 +1029,15 @@ class Model:
 
     # ------------------------------------------------------------------ documentation
     def markdown(self) -> str:
-        """The model's states, equations, constants and observables as Markdown with LaTeX
-        (the generated part of ``docs/model.md``)."""
+        """The model's states, equations, constants and observables as Markdown with LaTeX.
+
+        This is the generated part of ``docs/model.md``.
+
+        Returns
+        -------
+        str
+            Markdown text.
+        """
         from .docs import markdown
 
         return markdown(self)
@@ -1024,8 +1122,9 @@ class Individuals:
     def from_parameters(
         cls, params: ParameterSet, z: Mapping[str, NDArray[np.float64]]
     ) -> Individuals:
-        """Combine a parameter set with standard-normal deviates (:meth:`Model.individuals`
-        of the parameter set's model).
+        """Combine a parameter set with standard-normal deviates.
+
+        This is :meth:`Model.individuals` of the parameter set's model.
 
         Parameters
         ----------
@@ -1038,8 +1137,10 @@ class Individuals:
 
     @cached_property
     def packed(self) -> Array:
-        """The kernel's parameters as one C-ordered array, shape ``(n_parameters, n)``: the
-        rows of :attr:`Model.kernel_parameters` (population values repeated per patient)."""
+        """The kernel's parameters as one C-ordered array, shape ``(n_parameters, n)``.
+
+        The rows of :attr:`Model.kernel_parameters` (population values repeated per patient).
+        """
         return np.ascontiguousarray(
             np.stack(
                 [
@@ -1050,7 +1151,18 @@ class Individuals:
         )
 
     def take(self, idx: NDArray[np.intp] | slice) -> Individuals:
-        """The subset of patients selected by `idx`."""
+        """The subset of patients selected by `idx`.
+
+        Parameters
+        ----------
+        idx : ndarray of int or slice
+            Patient positions.
+
+        Returns
+        -------
+        Individuals
+            The selected patients' values.
+        """
         values = {k: v[idx] if isinstance(v, np.ndarray) else v for k, v in self.values.items()}
         n = np.arange(self.n)[idx].size
         return Individuals(self.model, values, n)

@@ -80,6 +80,20 @@ _BUILDERS: dict[str, Callable[..., Regimen]] = {
 def regimen_from_entries(entries: Any, origin: str = "<regimen>") -> Regimen:
     """Build a regimen from a list of ``{builder = ..., **arguments}`` tables (as in trial files).
 
+    Parameters
+    ----------
+    entries : list of dict
+        Each names a builder under ``builder`` (``prednisone``, ``dexamethasone``, ``il11``,
+        ``taper``, ``dose`` of :mod:`pdmodel.regimens`, or ``course`` for a
+        :class:`~pdmodel.Course`) and gives its arguments.
+    origin : str
+        Where the entries come from (file and arm), for messages.
+
+    Returns
+    -------
+    Regimen
+        The courses of all entries together.
+
     Raises
     ------
     TrialError
@@ -367,13 +381,29 @@ def _finding(
 
 
 def available() -> list[str]:
-    """Names of the trial files shipped with the package."""
+    """Names of the trial files shipped with the package.
+
+    Returns
+    -------
+    list of str
+        Sorted; each is accepted by :func:`load`.
+    """
     folder = resources.files("pdmodel").joinpath("data/trials")
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
 def load(name_or_path: str | Path) -> Trial:
     """Load a trial by shipped name (e.g. ``"wu2016"``) or from a TOML file path.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        A name from :func:`available`, or a ``.toml`` file.
+
+    Returns
+    -------
+    Trial
+        The trial, with the file's hash.
 
     Raises
     ------

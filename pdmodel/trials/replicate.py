@@ -26,9 +26,10 @@ _Sizes = tuple[np.ndarray, np.ndarray]
 class FindingResult:
     """How the model does on one finding.
 
-    Attributes
+    Parameters
     ----------
     finding : Finding
+        The published finding.
     status : str
         ``reproduced``, ``not reproduced`` or ``not modelled``.
     model : str
@@ -75,6 +76,11 @@ def evaluate_finding(
     typical_p : bool
         Also compute :attr:`FindingResult.typical_p` for comparisons and changes (the
         calibration objective, which does not need it, leaves it out).
+
+    Returns
+    -------
+    FindingResult
+        Status, the model's values and the replicate probability.
     """
     kind = ENDPOINTS[f.endpoint][0]
     if kind == "not modelled":

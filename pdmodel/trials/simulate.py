@@ -52,6 +52,22 @@ def enrol(trial: Trial, params: ParameterSet, n: int, seed: int) -> Population:
     Untreated platelets are drawn from the log-normal distribution truncated at the entry
     threshold by inverse-CDF sampling of the fixed points, so the draw is a smooth function of
     the parameters for a given seed (common random numbers; no rejection).
+
+    Parameters
+    ----------
+    trial : Trial
+        The trial (its entry criterion `plt_max`).
+    params : ParameterSet
+        Population parameters.
+    n : int
+        Number of patients.
+    seed : int
+        Seed of the scrambling.
+
+    Returns
+    -------
+    Population
+        The virtual patients.
     """
     return entry_population(trial.plt_max, params, n, seed)
 
@@ -73,6 +89,7 @@ def entry_population(plt_max: float, params: ParameterSet, n: int, seed: int) ->
     Returns
     -------
     Population
+        The virtual patients.
     """
     n = check_whole(n, "n_per_arm", 1, TrialError)
     keys = params.model.effect_names
@@ -125,7 +142,28 @@ def entry_deviates(plt_max: float, params: ParameterSet, u: np.ndarray) -> np.nd
 
 @dataclass(frozen=True)
 class TrialResult:
-    """Result of :func:`simulate_trial`."""
+    """Result of :func:`simulate_trial`.
+
+    Parameters
+    ----------
+    trial : Trial
+        The trial simulated.
+    n_per_arm : int
+        Virtual patients per arm.
+    seed : int
+        Seed of the virtual patients.
+    summaries : dict of str to dict of str to ArmSummary
+        Per arm, per endpoint: the aggregate of the hard endpoints.
+    per_patient : dict of str to dict of str to ndarray
+        Per arm, per endpoint: the values per virtual patient, in the endpoint's unit (NaN
+        where undefined, e.g. the onset time of a non-responder).
+    findings : tuple of FindingResult
+        How the model does on each published finding.
+    simulations : dict of str to SimulationResult
+        Per arm: the trajectories.
+    smooth : dict of str to dict of str to ArmSummary, optional
+        Per arm, per endpoint: the smooth aggregates the calibration uses (None unless asked).
+    """
 
     trial: Trial
     n_per_arm: int
@@ -156,7 +194,13 @@ class TrialResult:
         )
 
     def table(self) -> pd.DataFrame:
-        """One row per endpoint and arm: model value, SD, median, n and replicate 95% interval."""
+        """One row per endpoint and arm: model value, SD, median, n and replicate 95% interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per endpoint and arm.
+        """
         import pandas as pd
 
         rows = []
@@ -181,7 +225,13 @@ class TrialResult:
         return pd.DataFrame(rows)
 
     def findings_table(self) -> pd.DataFrame:
-        """One row per published finding: what was published, the model, the verdict."""
+        """One row per published finding: what was published, the model, the verdict.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per finding.
+        """
         import pandas as pd
 
         return pd.DataFrame(
@@ -252,6 +302,7 @@ def simulate_trial(
     Returns
     -------
     TrialResult
+        Endpoints per arm, findings and trajectories.
     """
     if not isinstance(trial, Trial):
         raise TrialError(
@@ -302,13 +353,21 @@ def simulate_trials(
     ----------
     trials : sequence of Trial
         Designs and findings.
-    params, n_per_arm, seed, smooth_width
+    params : ParameterSet, optional
+        As for :func:`simulate_trial`.
+    n_per_arm : int
+        Virtual patients per arm.
+    seed : int
+        Seed of the virtual populations.
+    smooth_width : float, optional
         As for :func:`simulate_trial`.
     daily : bool
         Record the trajectories on every day (default).  ``False`` records only the days the
         endpoints read (``EndpointConfig.required_days``), which saves integration segments in
         drug-free follow-up; the endpoints agree within the solver tolerance.
-    options, **solver
+    options : SolverOptions, optional
+        As for :func:`simulate_trial`.
+    **solver
         As for :func:`simulate_trial`.
 
     Returns

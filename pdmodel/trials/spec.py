@@ -59,7 +59,46 @@ class Arm:
 
 @dataclass(frozen=True)
 class Finding:
-    """One published result (see the module docstring for the fields of each type)."""
+    """One published result.
+
+    A number (``proportion``, ``mean``, ``median``) or a verdict (``comparison`` of two arms,
+    within-arm ``change``); docs/endpoints.md describes the trial-file keys of each type.
+
+    Parameters
+    ----------
+    type : {"proportion", "mean", "median", "comparison", "change"}
+        Kind of finding.
+    endpoint : str
+        Endpoint name (:data:`pdmodel.endpoints.ENDPOINTS`).
+    source : str
+        Where the finding is published.
+    arm : str
+        Arm of a number or a change.
+    arms : tuple of str
+        The two arms of a comparison, the first compared with the second.
+    n : int
+        Published number of patients (numbers).
+    k : int, optional
+        Patients with the outcome (proportion; or `rate`).
+    rate : float, optional
+        Published rate, 0-1 (proportion; or `k`).
+    mean, sd : float, optional
+        Published mean and SD (mean), in the endpoint's unit.
+    median, low, high : float, optional
+        Published median and range or interval (median), in the endpoint's unit.
+    direction : {"greater", "less", "different"}
+        Direction of a comparison (first arm vs second) or change (after vs before).
+    test : str
+        Statistical test of a comparison or change (:data:`pdmodel.stats.TESTS`).
+    alpha : float
+        Significance level, two-sided.
+    significant : bool, optional
+        The published verdict (may be left out when `p` is given).
+    p : float, optional
+        The published two-sided P value.
+    note : str
+        Free text.
+    """
 
     type: str
     endpoint: str
@@ -93,7 +132,13 @@ class Finding:
         return None
 
     def describe(self) -> str:
-        """Human-readable statement of the finding."""
+        """Human-readable statement of the finding.
+
+        Returns
+        -------
+        str
+            E.g. ``"recurrence_rate: observation < control, P < 0.05"``.
+        """
         if self.type == "comparison":
             rel = {"greater": ">", "less": "<", "different": "!="}[self.direction]
             a, b = self.arms
@@ -113,7 +158,13 @@ class Finding:
         return f"P < {self.alpha:g}" if self.significant else f"P > {self.alpha:g}"
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data form (only the fields that are set)."""
+        """Plain-data form (only the fields that are set).
+
+        Returns
+        -------
+        dict
+            The trial file's keys.
+        """
         out: dict[str, Any] = {"type": self.type, "endpoint": self.endpoint}
         for f in (
             "arm", "arms", "n", "k", "rate", "mean", "sd", "median", "low", "high",
@@ -132,7 +183,7 @@ class Finding:
 class Trial:
     """A trial design with its published findings.
 
-    Attributes
+    Parameters
     ----------
     id, title, citation : str
         Identification and the original publication.
@@ -171,7 +222,18 @@ class Trial:
     sha256: str = field(default="", compare=False)
 
     def arm(self, name: str) -> Arm:
-        """The arm called `name`."""
+        """The arm called `name`.
+
+        Parameters
+        ----------
+        name : str
+            Arm name.
+
+        Returns
+        -------
+        Arm
+            The arm; a TrialError naming the trial's arms if there is none.
+        """
         for a in self.arms:
             if a.name == name:
                 return a
@@ -180,7 +242,13 @@ class Trial:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-data form, the inverse of :meth:`from_dict` (and the TOML layout)."""
+        """Plain-data form, the inverse of :meth:`from_dict` (and the TOML layout).
+
+        Returns
+        -------
+        dict
+            Keys as in the trial file.
+        """
         return {
             "id": self.id,
             "title": self.title,
@@ -203,7 +271,23 @@ class Trial:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], origin: str = "<dict>", sha256: str = "") -> Trial:
-        """Build and validate a trial from plain data (as read from a trial file)."""
+        """Build and validate a trial from plain data (as read from a trial file).
+
+        Parameters
+        ----------
+        data : mapping
+            The trial file's tables (``trial``, ``endpoints``, ``arm``, ``finding``,
+            ``assumption``).
+        origin : str
+            Where the data come from, for messages.
+        sha256 : str
+            Hash of the file's bytes (provenance).
+
+        Returns
+        -------
+        Trial
+            Validated; an error names `origin` and the key.
+        """
         from .files import _parse  # (files reads specs: imported here)
 
         return _parse(data, origin, sha256)
