@@ -8,10 +8,21 @@ production: what an assay reading less IgG on younger platelets would follow); t
 probability that a replicate trial of 40 vs 40 finds the day-14 difference significant
 (Pearson chi-square, two-sided 0.05) and the control-arm rate's partner that would give 50%.
 
+Then asks how fast the antibody would have to turn over: the same on 1,000 of Wu 2016's patients
+(or `--n`, if smaller) with the antibody's elimination half-life shortened from IgG's 21 days
+(``ab_kdeg``, sourced) to 10, 5 and 2.5 days, everything else at the shipped values (no refit),
+with the arms' median day-14 platelet counts.  The table's upper bound of ``ab_kdeg`` (0.1/day,
+a 6.9-day half-life) is widened for this probe only.  Last, the same for a stronger dilution of
+antibody among platelets: ``ab_kp`` (assumed, prior log-normal around 50 x10^9/L with log-SD 1,
+fixed in the fit) at 25, 10 and 5 x10^9/L.
+
     python analyses/antibody_tension.py [--n 2000]
 """
 
 from __future__ import annotations
+
+import dataclasses
+import math
 
 import numpy as np
 from _common import arguments
@@ -19,6 +30,10 @@ from scipy.optimize import brentq
 
 import pdmodel as pm
 from pdmodel import stats, trials
+from pdmodel.parameters import ParameterTable
+
+HALF_LIVES = (21.0, 10.0, 5.0, 2.5)
+AB_KP = (25.0, 10.0, 5.0)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,6 +70,40 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"replicate trial {n[0]} vs {n[1]}: P(significant, right direction) = {power:.2f}; "
         f"50% needs the treated arm at {needed:.3f} against {control:.3f}"
+    )
+    n_probe = min(args.n, 1000)
+    table = params.table
+    rows = [dataclasses.replace(r, upper=1.0) if r.name == "ab_kdeg" else r for r in table.values()]
+    probe = params.model.replace(name="itp_v2_ab_turnover_probe", table=ParameterTable(rows))
+    base = params.with_model(probe)
+    print(f"\nfaster antibody turnover, shipped set otherwise ({n_probe} patients, day {day:g}):")
+    for half in HALF_LIVES:
+        probe_row(
+            base.replace(ab_kdeg=math.log(2.0) / half), wu, n_probe, f"half-life {half:4.1f} d"
+        )
+    print(
+        f"\nstronger dilution among platelets, shipped set otherwise (ab_kp {params['ab_kp']:g}):"
+    )
+    for kp in AB_KP:
+        probe_row(params.replace(ab_kp=kp), wu, n_probe, f"ab_kp {kp:4.1f} x10^9/L")
+
+
+def probe_row(p: pm.ParameterSet, wu: trials.Trial, n: int, label: str) -> None:
+    """Print day-14 positivity per arm, the replicate probability and median platelets."""
+    day = wu.endpoints.after_day
+    pop = trials.enrol(wu, p, n, 1)
+    rate, plt = {}, {}
+    for arm in wu.arms:
+        res = pm.simulate(pop, arm.regimen, day, observables=["platelets", "ab_positive"])
+        last = int(np.flatnonzero(res.times == day)[0])
+        rate[arm.name] = float(res["ab_positive"][last].mean())
+        plt[arm.name] = float(np.median(res["platelets"][last]))
+    control, treated = (rate[a.name] for a in wu.arms)
+    power = stats.power_rates(control, treated, wu.arms[0].n, wu.arms[1].n)
+    print(
+        f"  {label}: positive {control:.3f} vs {treated:.3f}, P(replicate) "
+        f"{power:.2f}; median platelets {plt[wu.arms[0].name]:.0f} vs "
+        f"{plt[wu.arms[1].name]:.0f} x10^9/L"
     )
 
 
