@@ -107,6 +107,9 @@ def test_design_refuses_bad_comparisons():
         Comparison("complications", ("a", "b"))
     with pytest.raises(OptionError, match="target power"):
         required_n(Comparison("onset_time", ("a", "b")), {}, 1.5)
+    for bad in (0, 40.5):  # refused before any simulation (no parameters needed to refuse)
+        with pytest.raises(OptionError, match=r"`n per arm` must be a whole number >= 2"):
+            design("wu2016", n=[40, bad], params=object())  # type: ignore[arg-type]
 
 
 def test_chain_draws_take_rows_of_the_chain_and_check_them():

@@ -455,6 +455,7 @@ def design(
                     f"{', '.join(arm_names)})"
                 )
     n_sim = check_whole(n_sim, "n_sim", 10, OptionError)
+    given = {check_whole(x, "n per arm", 2, OptionError) for x in n}  # before any simulation
     base = params if params is not None else calibrated_parameters()
     sets = [base, *draws]
 
@@ -466,10 +467,7 @@ def design(
     central, summaries = results[0], [r.summaries for r in results]
     need = np.array([[np.nan if (r := required_n(c, s, target, n_max)) is None else r
                       for c in comparisons] for s in summaries], dtype=float)  # fmt: skip
-    grid = sorted({int(x) for x in n} if n else
-                  {*DEFAULT_GRID, *(int(v) for v in need[0] if v == v)})  # fmt: skip
-    for x in grid:
-        check_whole(x, "n per arm", 2, OptionError)
+    grid = sorted(given or {*DEFAULT_GRID, *(int(v) for v in need[0] if v == v)})
     rows = []
     for c in comparisons:
         for x in grid:
