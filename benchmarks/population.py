@@ -124,8 +124,10 @@ def main() -> None:
     ap.add_argument("--days", type=float, default=180.0)
     ap.add_argument("--memory", type=int, default=0, help="patients for the memory check")
     ap.add_argument("--savers", type=int, default=2000, help="patients for the step savers A/B")
-    ap.add_argument("--rr", type=int, default=50, help="patients for the libroadrunner loop")
-    ap.add_argument("--jax", type=int, default=200, help="patients for the JAX backend")
+    ap.add_argument(
+        "--rr", type=int, default=50, help="patients for the libroadrunner loop (0: skip)"
+    )
+    ap.add_argument("--jax", type=int, default=200, help="patients for the JAX backend (0: skip)")
     args = ap.parse_args()
 
     params = pm.default_parameters()
@@ -241,21 +243,23 @@ def main() -> None:
     except ImportError:
         print("libroadrunner: not installed (pip install 'pdmodel[sbml]'), not compared")
     else:
-        rr_pop = pop[: args.rr]
-        rr_time, rr_plt = roadrunner_loop(params, rr_pop, reg, args.days)
-        rr_err = np.max(np.abs(rr_plt - res["platelets"][:, : args.rr]) / rr_plt)
-        per_rr = 1e3 * rr_time / args.rr
-        print(
-            f"libroadrunner on the exported SBML, patient by patient (same patients and "
-            f"tolerances): {per_rr:.2f} ms/patient; the engine is {per_rr / per_engine:.0f}x "
-            f"({threads} threads), {per_rr / (1e3 * single / args.n):.0f}x (1 thread) faster "
-            f"(max relative platelet difference {rr_err:.1e})"
-        )
+        if args.rr > 0:
+            rr_pop = pop[: args.rr]
+            rr_time, rr_plt = roadrunner_loop(params, rr_pop, reg, args.days)
+            rr_err = np.max(np.abs(rr_plt - res["platelets"][:, : args.rr]) / rr_plt)
+            per_rr = 1e3 * rr_time / args.rr
+            print(
+                f"libroadrunner on the exported SBML, patient by patient (same patients and "
+                f"tolerances): {per_rr:.2f} ms/patient; the engine is "
+                f"{per_rr / per_engine:.0f}x ({threads} threads), "
+                f"{per_rr / (1e3 * single / args.n):.0f}x (1 thread) faster "
+                f"(max relative platelet difference {rr_err:.1e})"
+            )
     from pdmodel import accel
 
     if not accel.available():
         print("JAX backend: JAX not installed (pip install 'pdmodel[jax]'), not timed")
-    else:
+    elif args.jax > 0:
         jpop = pop[: args.jax]
         pm.simulate(jpop[:2], reg, 3.0, method="jax")  # compile
         t0 = time.perf_counter()
