@@ -184,14 +184,16 @@ def test_variant_runs_in_the_engine_and_agrees_with_its_reference() -> None:
     variant = _variant()
     params = variant.default_parameters()
     assert params.model is variant and "x_k" in params
-    pop = pm.Population.sample(6, params, seed=3)
+    pop = pm.Population.sample(3, params, seed=3)
     reg = pm.regimens.prednisone(days=10) + pm.regimens.il11(ug_per_kg=50, days=5)
     ours = pm.simulate(pop, reg, 30, rtol=1e-10, atol=1e-12)
-    ref = pm.simulate(pop, reg, 30, rtol=1e-10, atol=1e-12, method="Radau")
+    # the reference 100 times tighter than the comparison below (Radau with finite-difference
+    # Jacobians on the numpy right-hand side: 1e-10 took 2.4x as long per patient)
+    ref = pm.simulate(pop, reg, 30, rtol=1e-8, atol=1e-10, method="Radau")
     for name in ("platelets", "x_level", "cd4cd25_pct"):
         np.testing.assert_allclose(ours[name], ref[name], rtol=1e-6, atol=1e-9)
     assert ours["x_level"].max() > 0.1  # the new state moves
-    base = pm.simulate(pm.Population.sample(6, pm.default_parameters(), seed=3), reg, 30)
+    base = pm.simulate(pm.Population.sample(3, pm.default_parameters(), seed=3), reg, 30)
     assert np.all(ours["platelets"][15] > base["platelets"][15])  # and acts on platelets
     # kernel and reference right-hand sides agree on random states and inputs
     ind = pop.individuals()

@@ -46,7 +46,9 @@ def _max_rel_err(res: pm.SimulationResult, ref: pm.SimulationResult) -> float:
 def test_matches_radau_reference(params: pm.ParameterSet) -> None:
     pop = pm.Population.sample(2, params, seed=3)
     reg = REGIMENS["prednisone+il11 stop"]
-    ref = pm.simulate(pop, reg, 30, method="Radau", rtol=1e-10, atol=1e-12)
+    # a reference 1e4 times tighter than the bound tested (1e-10 gives the same error, 3.4x
+    # slower: the error measured is the engine's)
+    ref = pm.simulate(pop, reg, 30, method="Radau", rtol=1e-8, atol=1e-10)
     res = pm.simulate(pop, reg, 30)
     assert _max_rel_err(res, ref) < 1e-4
 
