@@ -16,6 +16,16 @@ a 6.9-day half-life) is widened for this probe only.  Last, the same for a stron
 antibody among platelets: ``ab_kp`` (assumed, prior log-normal around 50 x10^9/L with log-SD 1,
 fixed in the fit) at 25, 10 and 5 x10^9/L.
 
+Last, the one sourced route by which antibody could be eliminated faster than IgG's turnover:
+antibody bound to platelets is cleared with them (target-mediated elimination, the antigen sink
+of Hansen & Balthasar's rat model).  Its largest possible extra elimination rate is the bound
+fraction times the platelets' clearance rate, ``plt / (plt + K) / lifespan``, with ``K`` the
+platelet count whose antigen binds half the antibody (from the only sourced affinity and site
+density, those of the anti-GPIIb/IIIa monoclonal 7E3 in rats) and every antibody molecule in
+plasma (an upper bound: IgG also distributes outside plasma, where platelets are not).  The
+script averages that rate over each patient's days 0-14, and reruns each arm with ``ab_kdeg``
+raised by its arm's median.
+
     python analyses/antibody_tension.py [--n 2000]
 """
 
@@ -26,6 +36,7 @@ import math
 
 import numpy as np
 from _common import arguments
+from scipy.integrate import trapezoid
 from scipy.optimize import brentq
 
 import pdmodel as pm
@@ -34,6 +45,11 @@ from pdmodel.parameters import ParameterTable
 
 HALF_LIVES = (21.0, 10.0, 5.0, 2.5)
 AB_KP = (25.0, 10.0, 5.0)
+#: Affinity (1/M) and sites per platelet of 7E3, anti-GPIIb/IIIa, in rats (Hansen & Balthasar,
+#: J Pharmacol Exp Ther: 1.2e7 /M, 3.3e4 sites/platelet).
+SINK_AFFINITY = 1.2e7
+SINK_SITES = 3.3e4
+AVOGADRO = 6.02214076e23
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,14 +102,41 @@ def main(argv: list[str] | None = None) -> None:
     )
     for kp in AB_KP:
         probe_row(params.replace(ab_kp=kp), wu, n_probe, f"ab_kp {kp:4.1f} x10^9/L")
+    antigen_sink(base, wu, n_probe)
 
 
-def probe_row(p: pm.ParameterSet, wu: trials.Trial, n: int, label: str) -> None:
-    """Print day-14 positivity per arm, the replicate probability and median platelets."""
+def antigen_sink(base: pm.ParameterSet, wu: trials.Trial, n: int) -> None:
+    """Print the upper bound of target-mediated antibody elimination and its effect."""
     day = wu.endpoints.after_day
-    pop = trials.enrol(wu, p, n, 1)
+    half_bound = AVOGADRO / (SINK_AFFINITY * SINK_SITES) / 1e9  # 10^9 platelets/L
+    pop = trials.enrol(wu, base, n, 1)
+    extra: dict[str, float] = {}
+    for arm in wu.arms:
+        res = pm.simulate(pop, arm.regimen, day, observables=["platelets", "lifespan"])
+        keep = res.times <= day
+        rate = res["platelets"] / (res["platelets"] + half_bound) / res["lifespan"]
+        mean = trapezoid(rate[keep], res.times[keep], axis=0) / day
+        extra[arm.name] = float(np.median(mean))
+    kdeg = base["ab_kdeg"]
+    print(
+        f"\nantigen sink (7E3 affinity and sites, all antibody in plasma): half the antibody "
+        f"bound at {half_bound:.0f} x10^9/L; median extra elimination over days 0-{day:g}: "
+        + ", ".join(f"{a} {r:.4f} /day ({r / kdeg:.0%} of ab_kdeg)" for a, r in extra.items())
+    )
+    arm_params = {a: base.replace(ab_kdeg=kdeg + r) for a, r in extra.items()}
+    probe_row(arm_params, wu, n, "with that sink")
+
+
+def probe_row(
+    p: pm.ParameterSet | dict[str, pm.ParameterSet], wu: trials.Trial, n: int, label: str
+) -> None:
+    """Print day-14 positivity per arm, the replicate probability and median platelets
+    (`p`: one parameter set, or one per arm name; the patients are the same)."""
+    day = wu.endpoints.after_day
+    by_arm = p if isinstance(p, dict) else {arm.name: p for arm in wu.arms}
     rate, plt = {}, {}
     for arm in wu.arms:
+        pop = trials.enrol(wu, by_arm[arm.name], n, 1)
         res = pm.simulate(pop, arm.regimen, day, observables=["platelets", "ab_positive"])
         last = int(np.flatnonzero(res.times == day)[0])
         rate[arm.name] = float(res["ab_positive"][last].mean())
