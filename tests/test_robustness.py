@@ -299,6 +299,14 @@ def test_fit_report_flags_estimates_at_a_bound():
     assert bound == {"gc_imax_mk": "upper"}
     assert "AT UPPER BOUND" in fit.report()
     assert fit.parameter_table().set_index("parameter").loc["gc_imax_mk", "at_bound"] == "upper"
+    # on the log scale only the bound's own neighbourhood counts: gc_ec50_hi in [5, 20000] at
+    # 15 is a decade from its lower bound (0.1% of the range, 20, would have flagged it)
+    low = fit.params.table["gc_ec50_hi"].lower
+    assert "gc_ec50_hi" not in dataclasses.replace(
+        fit, params=fit.params.replace(gc_ec50_hi=3 * low)
+    ).at_bound()
+    at_low = dataclasses.replace(fit, params=fit.params.replace(gc_ec50_hi=low * 1.0005))
+    assert at_low.at_bound()["gc_ec50_hi"] == "lower"
 
 
 def test_endpoints_on_less_than_a_day_name_file_and_key(tmp_path, capsys):

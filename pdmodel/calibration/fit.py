@@ -95,9 +95,11 @@ class FitResult:
     def at_bound(self) -> dict[str, str]:
         """Free parameters whose estimate sits at a bound: name -> ``"lower"``/``"upper"``.
 
-        An estimate within 0.1% of the bound's range (or of the bound, for a log-scale
-        parameter) is at it: the optimum there is set by the bound, not by the data, and its
-        standard error means little.
+        An estimate within 0.1% of the bound's range is at it, or, for a parameter on the log
+        scale (a log-normal prior and a positive lower bound), within 0.1% of the bound itself
+        (a range over decades would otherwise flag a whole decade above its lower bound): the
+        optimum there is set by the bound, not by the data, and its standard error means
+        little.
 
         Returns
         -------
@@ -108,10 +110,14 @@ class FitResult:
         for name in self.free:
             spec = self.params.table[name]
             v, lo, hi = self.params[name], spec.lower, spec.upper
-            tol = 1e-3 * (hi - lo)
-            if v - lo <= tol or (lo > 0 and v <= lo * 1.001):
+            if spec.prior_sd is not None and lo > 0:
+                at_lower, at_upper = v <= lo * 1.001, v >= hi / 1.001
+            else:
+                tol = 1e-3 * (hi - lo)
+                at_lower, at_upper = v - lo <= tol, hi - v <= tol
+            if at_lower:
                 out[name] = "lower"
-            elif hi - v <= tol or (hi > 0 and v >= hi / 1.001):
+            elif at_upper:
                 out[name] = "upper"
         return out
 
