@@ -312,6 +312,16 @@ ENDPOINTS: dict[str, tuple[str, str, str]] = {
         "fraction",
         "IWG responders whose response is never lost until the end of follow-up",
     ),
+    "sustained_complete_response": (
+        "proportion",
+        "fraction",
+        "IWG complete responders whose count never falls below 100 until the end of follow-up",
+    ),
+    "response_at_followup": (
+        "proportion",
+        "fraction",
+        "IWG response (R or CR) on the last day of follow-up, whatever came before",
+    ),
     "onset_time": (
         "continuous",
         "day",
@@ -533,13 +543,22 @@ def patient_endpoints(
     onset_mask = (plt >= config.onset_level) & (plt >= config.onset_fold * base)
     out["onset_time"] = first_day(onset_mask & in_window[:, None], sdays)
 
-    t_resp = first_day(iwg_r, sdays)
-    after_resp = sdays[:, None] > np.nan_to_num(t_resp, nan=np.inf)[None, :]
+    loss_windows = _confirm_windows(sdays, config.relapse_confirm_days)
+
+    def lost_after(reached: Mask, lost_once: Mask) -> Mask:
+        """Patients with a confirmed loss after the first sample of `reached`."""
+        t = first_day(reached, sdays)
+        after = sdays[:, None] > np.nan_to_num(t, nan=np.inf)[None, :]
+        return np.asarray((_confirmed(lost_once, loss_windows) & after).any(axis=0), dtype=bool)
+
     lost_once = (plt < config.relapse_level) | (plt < config.relapse_fold * base)
-    lost = _confirmed(lost_once, _confirm_windows(sdays, config.relapse_confirm_days))
-    relapsed = (lost & after_resp).any(axis=0)
+    relapsed = lost_after(iwg_r, lost_once)
     out["recurrence_rate"] = np.where(responder, relapsed.astype(float), np.nan)
     out["sustained_response"] = (responder & ~relapsed).astype(float)
+    complete = iwg_cr.any(axis=0)
+    cr_lost = lost_after(iwg_cr, plt < 100.0)
+    out["sustained_complete_response"] = (complete & ~cr_lost).astype(float)
+    out["response_at_followup"] = _iwg_response(plt[-1], base).astype(float)
 
     out["recovery_level"] = at(config.recovery_day, platelets)
     out["peak_platelets"] = np.where(in_window[:, None], plt, -np.inf).max(axis=0)
@@ -782,15 +801,32 @@ def smooth_patient_endpoints(
         f = cdf(run)
         return run, np.diff(np.vstack([np.zeros((1, n)), f]), axis=0)
 
+    loss_windows = _confirm_windows(sdays, config.relapse_confirm_days)
+
+    def kept(m_reach: Array, m_once: Array) -> tuple[Array, Array]:
+        """P(first reach in the window), and P(first reach at j and a confirmed loss later):
+        a first reach at j is an offset e in (M_{j-1}, M_j] (running maxima), a loss a later
+        confirmed margin below e (its window's maximum)."""
+        run, _ = first_passage(m_reach)
+        m_keep = _confirmed_margin(m_once, loss_windows, lost=True)
+        later_min = np.vstack(
+            [np.minimum.accumulate(m_keep[::-1], axis=0)[::-1][1:], np.full((1, n), np.inf)]
+        )
+        prev = np.vstack([np.full((1, n), -np.inf), run[:-1]])
+        joint = np.clip(cdf(run) - cdf(np.maximum(prev, later_min)), 0.0, None)
+        return cdf(run[-1]), np.where(run > prev, joint, 0.0).sum(axis=0)
+
     confirm = _confirm_windows(sdays, config.response_confirm_days, at_least=True)
-    m_r = _confirmed_margin(np.minimum(lp - math.log(30.0), lp - lb - math.log(2.0)), confirm)
-    run_r, _ = first_passage(m_r)
-    responder = cdf(run_r[-1])
+    m_iwg = np.minimum(lp - math.log(30.0), lp - lb - math.log(2.0))
+    m_r = _confirmed_margin(m_iwg, confirm)
+    m_once = np.minimum(lp - math.log(config.relapse_level), lp - lb - _log(config.relapse_fold))
+    responder, relapse_joint = kept(m_r, m_once)
     out["initial_response"] = SmoothEndpoint(responder, ones)
-    m_cr = _confirmed_margin(lp - math.log(100.0), confirm)
-    out["complete_response"] = SmoothEndpoint(
-        cdf(np.where(win[:, None], m_cr, -np.inf).max(axis=0)), ones
-    )
+    m_cr = lp - math.log(100.0)
+    complete, cr_lost = kept(_confirmed_margin(m_cr, confirm), m_cr)
+    out["complete_response"] = SmoothEndpoint(complete, ones)
+    out["sustained_complete_response"] = SmoothEndpoint(complete - cr_lost, ones)
+    out["response_at_followup"] = SmoothEndpoint(cdf(m_iwg[-1]), ones)
     m_on = np.minimum(lp - math.log(config.onset_level), lp - lb - _log(config.onset_fold))
     _, first_on = first_passage(m_on)
     w_on = first_on.sum(axis=0)
@@ -802,19 +838,6 @@ def smooth_patient_endpoints(
     spread = np.where(defined, np.maximum(onset_sq - onset * onset, 0.0), 0.0)
     out["onset_time"] = SmoothEndpoint(onset, w_on, spread)
 
-    # recurrence: first response at j (e in (M_{j-1}, M_j]) and a later kept-margin below e
-    m_once = np.minimum(lp - math.log(config.relapse_level), lp - lb - _log(config.relapse_fold))
-    # a confirmed loss at j: every count of its window below e, i.e. the window's maximum
-    m_keep = _confirmed_margin(
-        m_once, _confirm_windows(sdays, config.relapse_confirm_days), lost=True
-    )
-    later_min = np.vstack(
-        [np.minimum.accumulate(m_keep[::-1], axis=0)[::-1][1:], np.full((1, n), np.inf)]
-    )
-    prev = np.vstack([np.full((1, n), -np.inf), run_r[:-1]])
-    lo = np.maximum(prev, later_min)
-    relapse_joint = np.clip(cdf(run_r) - cdf(lo), 0.0, None)
-    relapse_joint = np.where(run_r > prev, relapse_joint, 0.0).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         rec = np.where(responder > 0, relapse_joint / responder, 0.0)
     out["recurrence_rate"] = SmoothEndpoint(rec, responder)

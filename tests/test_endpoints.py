@@ -291,3 +291,34 @@ def test_cheng2003_grading_needs_both_a_count_above_50_and_a_rise_of_30(smooth: 
     else:
         got = run(cols, cfg)["total_effective_rate"]
     np.testing.assert_allclose(got, [0.0, 1.0, 0.0, 0.0], atol=1e-6)
+
+
+@pytest.mark.parametrize("smooth", [False, True])
+def test_sustained_complete_response_and_response_at_followup(smooth: bool) -> None:
+    import dataclasses
+
+    from pdmodel.endpoints import smooth_patient_endpoints
+
+    confirm = dataclasses.replace(IWG, relapse_confirm_days=1.0)
+    cols = [
+        traj((3, 181, 120.0)),  # CR kept to the end
+        traj((3, 40, 120.0)),  # CR, then back to baseline
+        traj((3, 40, 120.0), (40, 181, 60.0)),  # CR lost, response (>= 30, 2 x) kept
+        traj((3, 30, 60.0), (100, 181, 60.0)),  # response lost, regained by follow-up
+        traj((3, 181, 120.0), (8, 9, 80.0)),  # one daily count below 100 (day 8)
+        traj((0, 181, 12.0)),  # never
+    ]
+
+    def endpoints(cfg: EndpointConfig) -> dict[str, np.ndarray]:
+        if not smooth:
+            return run(cols, cfg)
+        soft = smooth_patient_endpoints(np.stack(cols, axis=1), DAYS, cfg, np.zeros(6), width=1e-8)
+        return {k: v.value for k, v in soft.items()}
+
+    out = endpoints(IWG)
+    np.testing.assert_array_equal(out["sustained_complete_response"], [1, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(out["sustained_response"], [1, 0, 1, 0, 1, 0])
+    np.testing.assert_array_equal(out["response_at_followup"], [1, 0, 1, 1, 1, 0])
+    # a loss of CR confirmed by the next count more than a day later, as a loss of response
+    out = endpoints(confirm)
+    np.testing.assert_array_equal(out["sustained_complete_response"], [1, 0, 0, 0, 1, 0])

@@ -79,9 +79,9 @@ def test_cli_validate_writes_its_report_and_exits_0(
         "regimen_checks.csv", "validation.csv", "validation.json", "validation.png",
     ]  # fmt: skip
     report = json.loads((out / "validation.json").read_text())
-    assert report["n_per_arm"] == 40 and len(report["findings"]) == 3
+    assert report["n_per_arm"] == 40 and len(report["findings"]) == 4
     checks = pd.read_csv(out / "regimen_checks.csv")
     assert len(report["regimen_checks"]) == len(checks) == 11
-    assert len(pd.read_csv(out / "validation.csv")) == 3
+    assert len(pd.read_csv(out / "validation.csv")) == 4
     assert main(["validate", "--n", "0", "--out", str(tmp_path / "w")]) == 2
     assert not (tmp_path / "w").exists()
