@@ -300,11 +300,10 @@ def test_fit_report_flags_estimates_at_a_bound():
     assert "AT UPPER BOUND" in fit.report()
     assert fit.parameter_table().set_index("parameter").loc["gc_imax_mk", "at_bound"] == "upper"
     # on the log scale only the bound's own neighbourhood counts: gc_ec50_hi in [5, 20000] at
-    # 15 is a decade from its lower bound (0.1% of the range, 20, would have flagged it)
+    # 15, three times its lower bound, is not at it (0.1% of the range, 20, had flagged it)
     low = fit.params.table["gc_ec50_hi"].lower
-    assert "gc_ec50_hi" not in dataclasses.replace(
-        fit, params=fit.params.replace(gc_ec50_hi=3 * low)
-    ).at_bound()
+    above = dataclasses.replace(fit, params=fit.params.replace(gc_ec50_hi=3 * low))
+    assert "gc_ec50_hi" not in above.at_bound()
     at_low = dataclasses.replace(fit, params=fit.params.replace(gc_ec50_hi=low * 1.0005))
     assert at_low.at_bound()["gc_ec50_hi"] == "lower"
 
