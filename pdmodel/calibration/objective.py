@@ -51,6 +51,7 @@ DEFAULT_FREE: tuple[str, ...] = (
     "th1_k",
     "teff_k",
     "ab_assay_sd",
+    "ab_kdeg",
 )
 
 #: Trials fitted by default: the primary trial's findings, the prednisone arm of Wei 2016, one

@@ -19,7 +19,13 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import NDArray
 
-from .definition import N_TRANSIT, default_model, durable_effect_variants, model_v1
+from .definition import (
+    N_TRANSIT,
+    antibody_elimination_variants,
+    default_model,
+    durable_effect_variants,
+    model_v1,
+)
 from .spec import Assignment, Constant, Individuals, Model, Observable, RandomEffect, State
 
 __all__ = [
@@ -33,6 +39,7 @@ __all__ = [
     "Observable",
     "RandomEffect",
     "State",
+    "antibody_elimination_variants",
     "baseline_state",
     "default_model",
     "durable_effect_variants",
