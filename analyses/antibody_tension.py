@@ -9,47 +9,36 @@ probability that a replicate trial of 40 vs 40 finds the day-14 difference signi
 (Pearson chi-square, two-sided 0.05) and the control-arm rate's partner that would give 50%.
 
 Then asks how fast the antibody would have to turn over: the same on 1,000 of Wu 2016's patients
-(or `--n`, if smaller) with the antibody's elimination half-life shortened from IgG's 21 days
-(``ab_kdeg``, sourced) to 10, 5 and 2.5 days, everything else at the shipped values (no refit),
-with the arms' median day-14 platelet counts.  The table's upper bound of ``ab_kdeg`` (0.1/day,
-a 6.9-day half-life) is widened for this probe only.  Last, the same for a stronger dilution of
-antibody among platelets: ``ab_kp`` (assumed, prior log-normal around 50 x10^9/L with log-SD 1,
-fixed in the fit) at 25, 10 and 5 x10^9/L.
+(or `--n`, if smaller) with the antibody's elimination half-life (``ab_kdeg``, estimated with a
+prior centred on IgG's 21 days) set to 21 days, the estimate, 3.5 and 2 days, everything else
+at the shipped values (no refit), with the arms' median day-14 platelet counts.  Then the same
+for a stronger dilution of antibody among platelets: ``ab_kp`` (assumed, prior log-normal
+around 50 x10^9/L with log-SD 1, fixed in the fit) at 25, 10 and 5 x10^9/L.
 
-Last, the one sourced route by which antibody could be eliminated faster than IgG's turnover:
-antibody bound to platelets is cleared with them (target-mediated elimination, the antigen sink
-of Hansen & Balthasar's rat model).  Its largest possible extra elimination rate is the bound
-fraction times the platelets' clearance rate, ``plt / (plt + K) / lifespan``, with ``K`` the
-platelet count whose antigen binds half the antibody (from the only sourced affinity and site
-density, those of the anti-GPIIb/IIIa monoclonal 7E3 in rats) and every antibody molecule in
-plasma (an upper bound: IgG also distributes outside plasma, where platelets are not).  The
-script averages that rate over each patient's days 0-14, and reruns each arm with ``ab_kdeg``
-raised by its arm's median.
+Last, target-mediated elimination (antibody bound to platelets is cleared with them, Hansen &
+Balthasar's model): the ``platelet_sink`` variant of
+:func:`pdmodel.model.antibody_elimination_variants`, patient by patient, with the shipped
+values, IgG's turnover and the half-binding platelet count ``ab_sink_plt`` at the 7E3 value
+and at a tenth and a thirtieth of it (10 and 30 times the affinity; no refit).
 
     python analyses/antibody_tension.py [--n 2000]
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
 from _common import arguments
-from scipy.integrate import trapezoid
 from scipy.optimize import brentq
 
 import pdmodel as pm
 from pdmodel import stats, trials
-from pdmodel.parameters import ParameterTable
+from pdmodel.model.definition import AB_SINK_PLT_7E3
 
-HALF_LIVES = (21.0, 10.0, 5.0, 2.5)
+HALF_LIVES = (21.0, None, 3.5, 2.0)  # None: the estimate
 AB_KP = (25.0, 10.0, 5.0)
-#: Affinity (1/M) and sites per platelet of 7E3, anti-GPIIb/IIIa, in rats (Hansen & Balthasar,
-#: J Pharmacol Exp Ther: 1.2e7 /M, 3.3e4 sites/platelet).
-SINK_AFFINITY = 1.2e7
-SINK_SITES = 3.3e4
-AVOGADRO = 6.02214076e23
+SINK_AFFINITY_FACTORS = (1.0, 10.0, 30.0)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -88,43 +77,27 @@ def main(argv: list[str] | None = None) -> None:
         f"50% needs the treated arm at {needed:.3f} against {control:.3f}"
     )
     n_probe = min(args.n, 1000)
-    table = params.table
-    rows = [dataclasses.replace(r, upper=1.0) if r.name == "ab_kdeg" else r for r in table.values()]
-    probe = params.model.replace(name="itp_v2_ab_turnover_probe", table=ParameterTable(rows))
-    base = params.with_model(probe)
-    print(f"\nfaster antibody turnover, shipped set otherwise ({n_probe} patients, day {day:g}):")
+    print(f"\nantibody turnover, shipped set otherwise ({n_probe} patients, day {day:g}):")
     for half in HALF_LIVES:
-        probe_row(
-            base.replace(ab_kdeg=math.log(2.0) / half), wu, n_probe, f"half-life {half:4.1f} d"
-        )
+        kdeg = params["ab_kdeg"] if half is None else math.log(2.0) / half
+        label = f"half-life {math.log(2.0) / kdeg:4.1f} d" + (" (estimate)" if half is None else "")
+        probe_row(params.replace(ab_kdeg=kdeg), wu, n_probe, label)
     print(
         f"\nstronger dilution among platelets, shipped set otherwise (ab_kp {params['ab_kp']:g}):"
     )
     for kp in AB_KP:
         probe_row(params.replace(ab_kp=kp), wu, n_probe, f"ab_kp {kp:4.1f} x10^9/L")
-    antigen_sink(base, wu, n_probe)
-
-
-def antigen_sink(base: pm.ParameterSet, wu: trials.Trial, n: int) -> None:
-    """Print the upper bound of target-mediated antibody elimination and its effect."""
-    day = wu.endpoints.after_day
-    half_bound = AVOGADRO / (SINK_AFFINITY * SINK_SITES) / 1e9  # 10^9 platelets/L
-    pop = trials.enrol(wu, base, n, 1)
-    extra: dict[str, float] = {}
-    for arm in wu.arms:
-        res = pm.simulate(pop, arm.regimen, day, observables=["platelets", "lifespan"])
-        keep = res.times <= day
-        rate = res["platelets"] / (res["platelets"] + half_bound) / res["lifespan"]
-        mean = trapezoid(rate[keep], res.times[keep], axis=0) / day
-        extra[arm.name] = float(np.median(mean))
-    kdeg = base["ab_kdeg"]
-    print(
-        f"\nantigen sink (7E3 affinity and sites, all antibody in plasma): half the antibody "
-        f"bound at {half_bound:.0f} x10^9/L; median extra elimination over days 0-{day:g}: "
-        + ", ".join(f"{a} {r:.4f} /day ({r / kdeg:.0%} of ab_kdeg)" for a, r in extra.items())
-    )
-    arm_params = {a: base.replace(ab_kdeg=kdeg + r) for a, r in extra.items()}
-    probe_row(arm_params, wu, n, "with that sink")
+    sink = params.with_model(pm.model.antibody_elimination_variants()["platelet_sink"])
+    igg = sink.table["ab_kdeg"].value
+    print(f"\nplatelet sink, IgG's turnover, shipped set otherwise (ab_kdeg {igg:g}):")
+    for factor in SINK_AFFINITY_FACTORS:
+        k = AB_SINK_PLT_7E3 / factor
+        probe_row(
+            sink.replace(ab_kdeg=igg, ab_sink_plt=k),
+            wu,
+            n_probe,
+            f"ab_sink_plt {k:6.0f} x10^9/L ({factor:g} x 7E3's affinity)",
+        )
 
 
 def probe_row(

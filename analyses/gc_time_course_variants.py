@@ -11,7 +11,8 @@
   directly (fast, nongenomic-like), the receptor-mediated ones the effect site.
 
 Each is fitted with the default settings (default trials and free parameters, one start, two
-processes) and printed with its objective and regimen-behaviour checks.
+processes) from the shipped calibrated set's values and printed with its objective and
+regimen-behaviour checks.
 
     python analyses/gc_time_course_variants.py [--n 300] [--max-nfev 400]
 """
@@ -52,7 +53,7 @@ def variants() -> dict[str, Model]:
 def main(argv: list[str] | None = None) -> None:
     args = arguments(__doc__, argv, n=300, max_nfev=400)
     for label, model in variants().items():
-        start = pm.default_parameters().with_model(model)
+        start = pm.calibrated_parameters().with_model(model)
         fit = pm.fit(params=start, n_per_arm=args.n, max_nfev=args.max_nfev, workers=2,
                      progress=False)  # fmt: skip
         print(f"{label}: objective {fit.objective:.2f} ({fit.nfev} evaluations)")
