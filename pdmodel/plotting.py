@@ -33,7 +33,8 @@ def plot_bands(
     log: bool = True,
     thresholds: Sequence[float] = (30.0, 100.0),
 ) -> Axes:
-    """Median and 25-75% / 5-95% bands of an observable per arm.
+    """Median and 25-75% / 5-95% bands of an observable per arm (an arm of one patient: its
+    course, without bands).
 
     Parameters
     ----------
@@ -59,6 +60,9 @@ def plot_bands(
         _, ax = plt.subplots(figsize=(8, 4.5), constrained_layout=True)
     for i, (label, res) in enumerate(results.items()):
         c = _COLOURS[i % len(_COLOURS)]
+        if res[observable].shape[1] == 1:
+            ax.plot(res.times, res[observable][:, 0], color=c, lw=1.8, label=label)
+            continue
         q = np.percentile(res[observable], [5, 25, 50, 75, 95], axis=1)
         ax.fill_between(res.times, q[0], q[4], color=c, alpha=0.10, lw=0)
         ax.fill_between(res.times, q[1], q[3], color=c, alpha=0.25, lw=0)

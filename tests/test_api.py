@@ -181,3 +181,22 @@ def test_bands_label_counts_as_plain_numbers() -> None:
     shown = [s for s in labels if s]
     assert shown and all(s.replace(".", "").isdigit() for s in shown), shown
     plt.close(ax.figure)
+
+
+def test_plot_bands_of_one_patient_draws_the_course_without_bands() -> None:
+    """Percentile bands of a single patient would be the course itself, labelled as bands."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    params = pm.calibrated_parameters()
+    reg = pm.regimens.prednisone(mg_per_kg=1.0, days=14)
+    one = pm.simulate(pm.Population.patient(params), reg, days=20.0)
+    many = pm.simulate(pm.Population.sample(n=20, params=params, seed=1), reg, days=20.0)
+    ax = pm.plotting.plot_bands({"typical patient": one, "population": many})
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["typical patient", "population: median, 25-75%, 5-95%"]
+    assert len(ax.collections) == 2  # the population's two bands only
+    assert list(ax.lines[0].get_ydata()) == list(one["platelets"][:, 0])
+    plt.close(ax.figure)
