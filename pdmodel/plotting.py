@@ -33,8 +33,9 @@ def plot_bands(
     log: bool = True,
     thresholds: Sequence[float] = (30.0, 100.0),
 ) -> Axes:
-    """Median and 25-75% / 5-95% bands of an observable per arm (an arm of one patient: its
-    course, without bands).
+    """Median and 25-75% / 5-95% bands of an observable per arm.
+
+    An arm of one patient is drawn as that patient's course, without bands.
 
     Parameters
     ----------
