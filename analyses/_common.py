@@ -4,6 +4,10 @@ options, so that the test suite runs each at a small size (analyses/run_sizes.to
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pdmodel import ParameterSet
 
 SIZES = {
     "n": ("virtual patients per arm", int),
@@ -27,3 +31,12 @@ def arguments(doc: str | None, argv: list[str] | None, **defaults: object) -> ar
         helptext, kind = SIZES.get(name, (name, type(default)))
         ap.add_argument(opt, type=kind, default=default, help=f"{helptext} (default {default})")
     return ap.parse_args(argv)
+
+
+def print_regimen_checks(params: ParameterSet, n: int) -> None:
+    """Print the regimen-behaviour checks of `params` (:func:`pdmodel.behaviour.regimen_checks`
+    on `n` virtual patients, at least 10), one line each."""
+    from pdmodel.behaviour import regimen_checks
+
+    for r in regimen_checks(params, n=max(n, 10)).itertuples():
+        print(f"  {r.check:28s} {r.model:8.3f}  target {r.target:24s} {r.ok}")

@@ -18,11 +18,10 @@ probabilities at its estimate and its regimen-behaviour checks.
 
 from __future__ import annotations
 
-from _common import arguments
+from _common import arguments, print_regimen_checks
 
 import pdmodel as pm
 from pdmodel import trials
-from pdmodel.behaviour import regimen_checks
 from pdmodel.calibration import DEFAULT_FREE, compare
 from pdmodel.model.definition import AB_SINK_PLT_7E3
 
@@ -53,8 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         res = trials.simulate_trial(wu, fit.params, max(args.n, 10) * 4, 1)
         probs = [f"{f.probability:.2f}" for f in res.findings if f.probability is not None]
         print(f"\n{label}: Wu 2016 P(replicate) at the estimate: {' / '.join(probs)}")
-        for r in regimen_checks(fit.params, n=max(args.n, 10)).itertuples():
-            print(f"  {r.check:28s} {r.model:8.3f}  target {r.target:24s} {r.ok}")
+        print_regimen_checks(fit.params, args.n)
 
 
 if __name__ == "__main__":

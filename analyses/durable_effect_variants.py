@@ -16,10 +16,9 @@ neither fit sees.  Prints the table and each variant's regimen-behaviour checks.
 
 from __future__ import annotations
 
-from _common import arguments
+from _common import arguments, print_regimen_checks
 
 import pdmodel as pm
-from pdmodel.behaviour import regimen_checks
 from pdmodel.calibration import compare
 
 
@@ -35,10 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     table = compare(fits, validation=["yu2020_dexamethasone"], n_per_arm=args.n)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     for label, fit in fits.items():
-        checks = regimen_checks(fit.params, n=max(args.n, 10))
         print(f"\n{label}: regimen-behaviour checks")
-        for r in checks.itertuples():
-            print(f"  {r.check:28s} {r.model:8.3f}  target {r.target:24s} {r.ok}")
+        print_regimen_checks(fit.params, args.n)
 
 
 if __name__ == "__main__":

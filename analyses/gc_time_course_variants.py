@@ -19,10 +19,9 @@ regimen-behaviour checks.
 
 from __future__ import annotations
 
-from _common import arguments
+from _common import arguments, print_regimen_checks
 
 import pdmodel as pm
-from pdmodel.behaviour import regimen_checks
 from pdmodel.model import Model, State
 
 
@@ -57,8 +56,7 @@ def main(argv: list[str] | None = None) -> None:
         fit = pm.fit(params=start, n_per_arm=args.n, max_nfev=args.max_nfev, workers=2,
                      progress=False)  # fmt: skip
         print(f"{label}: objective {fit.objective:.2f} ({fit.nfev} evaluations)")
-        for r in regimen_checks(fit.params, n=max(args.n, 10)).itertuples():
-            print(f"  {r.check:28s} {r.model:8.3f}  target {r.target:24s} {r.ok}")
+        print_regimen_checks(fit.params, args.n)
 
 
 if __name__ == "__main__":
