@@ -7,6 +7,7 @@ interrupted run leaves no half-written file): ``report.json``, ``endpoints.csv``
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -296,6 +297,7 @@ def reproduce(
     if rep is not None:
         report["consistency"] = {
             "n_draws": rep.n_draws, "n_per_arm": rep.n_per_arm, "joint": rep.joint,
+            "below_half": dataclasses.asdict(rep.below_half),
             "findings": rep.table().to_dict(orient="records"),
         }  # fmt: skip
     band_table = None

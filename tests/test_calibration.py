@@ -761,6 +761,32 @@ def test_flags_and_the_joint_check_against_exact_values() -> None:
     assert abs(two - 0.65) < 0.005
 
 
+def test_below_half_against_enumeration() -> None:
+    """The count of verdicts rated below 0.5, published and in the model's own replicates,
+    against brute-force enumeration of every verdict pattern."""
+    import itertools
+
+    rng = np.random.default_rng(3)
+    cases = [np.array([[0.7, 0.3]]), np.array([[0.3], [0.7]]), rng.uniform(size=(3, 4))]
+    for probs in cases:
+        low = probs.mean(axis=0) < 0.5
+        pmf = np.zeros(probs.shape[1] + 1)
+        for row in probs:
+            for x in itertools.product((True, False), repeat=row.size):  # True: as published
+                lik = np.prod(np.where(x, row, 1 - row))
+                pmf[int(np.sum(np.array(x) == low))] += lik / probs.shape[0]
+        got = cal.below_half(probs)
+        assert got.published == low.sum()
+        assert got.expected == pytest.approx(np.dot(np.arange(pmf.size), pmf))
+        assert got.p_at_least == pytest.approx(pmf[got.published :].sum())
+        assert got.p_none == pytest.approx(pmf[0])
+    # by hand: one draw (0.7, 0.3): the second is below half; each replicate verdict is the
+    # less likely one with probability 0.3, so P(none) = 0.49, P(>= 1) = 0.51
+    one = cal.below_half(np.array([[0.7, 0.3]]))
+    assert one.published == 1 and one.expected == pytest.approx(0.6)
+    assert one.p_at_least == pytest.approx(0.51) and one.p_none == pytest.approx(0.49)
+
+
 def test_consistency_carries_parameter_uncertainty() -> None:
     from pdmodel.shipped import shipped_fit
 
@@ -768,7 +794,9 @@ def test_consistency_carries_parameter_uncertainty() -> None:
     assert len(rep.findings) == 10 and 0.0 <= rep.joint <= 1.0
     for f in rep.findings:
         assert 0.0 <= f.low <= f.mean <= f.high <= 1.0
-    assert "joint check" in rep.format()
+    assert "joint check" in rep.format() and "findings below 0.5" in rep.format()
+    assert rep.below_half.published == sum(f.mean < 0.5 for f in rep.findings)
+    assert 0.0 <= rep.below_half.p_none <= 1.0 and 0.0 <= rep.below_half.p_at_least <= 1.0
     with pytest.raises(pm.CalibrationError, match="n_draws"):
         cal.consistency(shipped_fit(), "wu2016", n_draws=1, n_per_arm=40)
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 # names with a leading underscore are re-exported for pdmodel.shipped and the tests
 from ..errors import CalibrationError
 from .compare import compare
-from .consistency import ConsistencyReport, consistency, joint_probability
+from .consistency import BelowHalf, ConsistencyReport, below_half, consistency, joint_probability
 from .fit import (
     FitResult,
     check_options,
@@ -68,12 +68,14 @@ __all__ = [
     "DEFAULT_FREE",
     "DEFAULT_TRIALS",
     "FIT_METHODS",
+    "BelowHalf",
     "CalibrationError",
     "ConsistencyReport",
     "FitResult",
     "Objective",
     "SampleResult",
     "Term",
+    "below_half",
     "chain_draws",
     "check_options",
     "compare",

@@ -22,6 +22,14 @@ the published pattern :math:`\prod_i p_i`, and
 
 estimated by simulating patterns for every draw.  A small value (< 0.05) says that the
 published results, taken together, are surprising under the model.
+
+The per-finding flags need a reference too: even data drawn from the model itself show some
+verdicts that the model rates less likely than not.  :func:`below_half` counts the published
+verdicts flagged below 0.5 and gives the distribution of that count over replicate sets of
+the trial drawn from the model (exactly: given the parameters the count is a sum of
+independent Bernoulli variables, a Poisson-binomial count, averaged over the draws).  Its
+``p_none`` is the probability that a replicate meets the rule "every verdict >= 0.5"; when it
+is small, that rule is one the model's own data would usually fail.
 """
 
 from __future__ import annotations
@@ -43,8 +51,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FLAGS",
+    "BelowHalf",
     "ConsistencyReport",
     "FindingConsistency",
+    "below_half",
     "consistency",
     "flag",
     "joint_probability",
@@ -97,6 +107,31 @@ class FindingConsistency:
 
 
 @dataclass(frozen=True)
+class BelowHalf:
+    """Published verdicts rated below 0.5, against replicates drawn from the model.
+
+    Parameters
+    ----------
+    published : int
+        Published verdicts whose posterior predictive probability is below 0.5 (flagged
+        ``tension`` or ``inconsistent``).
+    expected : float
+        Expected number of such verdicts in a replicate set of the trial drawn from the model
+        (parameters from the draws, then verdicts).
+    p_at_least : float
+        Probability that a replicate set shows at least `published` of them.
+    p_none : float
+        Probability that a replicate set shows none, i.e. meets the rule "every verdict has
+        probability >= 0.5".
+    """
+
+    published: int
+    expected: float
+    p_at_least: float
+    p_none: float
+
+
+@dataclass(frozen=True)
 class ConsistencyReport:
     """The per-finding and joint checks of one trial (:func:`consistency`).
 
@@ -110,6 +145,9 @@ class ConsistencyReport:
         Probability of a pattern of verdicts no more likely than the published one.
     n_draws, n_per_arm, patterns : int
         Posterior draws, virtual patients per arm of each, verdict patterns per draw.
+    below_half : BelowHalf
+        The count of findings flagged below 0.5 and its distribution in replicates drawn from
+        the model (:func:`below_half`).
     """
 
     trial: str
@@ -118,6 +156,7 @@ class ConsistencyReport:
     n_draws: int
     n_per_arm: int
     patterns: int
+    below_half: BelowHalf
 
     def table(self) -> pd.DataFrame:
         """One row per finding.
@@ -153,6 +192,12 @@ class ConsistencyReport:
         lines.append(
             f"joint check: P(a pattern of verdicts no more likely than the published one) = "
             f"{self.joint:.3f} ({'>=' if self.joint >= 0.05 else '<'} 0.05)"
+        )
+        b = self.below_half
+        lines.append(
+            f"findings below 0.5: {b.published} of {len(self.findings)}; in replicates of the "
+            f"trial drawn from the model: expected {b.expected:.2f}, P(>= {b.published}) = "
+            f"{b.p_at_least:.3f}, P(none) = {b.p_none:.3f}"
         )
         return "\n".join(lines) + "\n"
 
@@ -210,6 +255,7 @@ def consistency(
         got = _verdicts(res[0])
         probs[d] = [got.get(k, math.nan) for k in names]
     joint = joint_probability(np.nan_to_num(probs, nan=0.0), patterns, seed)
+    counts = below_half(np.nan_to_num(probs, nan=0.0))
     findings = tuple(
         FindingConsistency(
             name,
@@ -221,7 +267,47 @@ def consistency(
         )
         for j, name in enumerate(names)
     )
-    return ConsistencyReport(design.id, findings, joint, n_draws, n_per_arm, patterns)
+    return ConsistencyReport(design.id, findings, joint, n_draws, n_per_arm, patterns, counts)
+
+
+def below_half(probs: np.ndarray) -> BelowHalf:
+    """How many published verdicts the model rates below 0.5, and how many its own data would.
+
+    A finding is below half when the mean over draws of its probability is below 0.5.  In a
+    replicate set of trials drawn from the model (a parameter draw, then every verdict given
+    it, independently as in :func:`joint_probability`) a finding counts when its replicate
+    verdict is the one with mean probability below 0.5: the published one for the findings
+    below half, the other one for the rest.  Given the draw the count is Poisson-binomial; its
+    distribution is computed exactly and averaged over the draws.
+
+    Parameters
+    ----------
+    probs : ndarray, shape (n_draws, n_findings)
+        Probability of each published verdict under each parameter draw.
+
+    Returns
+    -------
+    BelowHalf
+        The published count, the replicates' expected count, P(count >= published) and
+        P(count = 0).
+    """
+    p = np.clip(np.atleast_2d(np.asarray(probs, dtype=float)), 0.0, 1.0)
+    low = p.mean(axis=0) < 0.5
+    r = np.where(low, p, 1.0 - p)  # per draw: P(the replicate verdict is below half)
+    pmf = np.zeros(p.shape[1] + 1)
+    for row in r:
+        dist = np.array([1.0])
+        for q in row:
+            dist = np.convolve(dist, [1.0 - q, q])
+        pmf += dist
+    pmf /= p.shape[0]
+    published = int(low.sum())
+    return BelowHalf(
+        published,
+        float(r.sum(axis=1).mean()),
+        float(min(pmf[published:].sum(), 1.0)),
+        float(pmf[0]),
+    )
 
 
 def joint_probability(probs: np.ndarray, patterns: int, seed: int) -> float:
