@@ -16,6 +16,7 @@ About a minute.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from _common import arguments
 
@@ -23,7 +24,7 @@ import pdmodel as pm
 from pdmodel import trials
 
 
-def _run(trial: trials.Trial, n: int, **settings: float) -> trials.TrialResult:
+def _run(trial: trials.Trial, n: int, **settings: Any) -> trials.TrialResult:
     variant = dataclasses.replace(trial, endpoints=dataclasses.replace(trial.endpoints, **settings))
     return trials.simulate_trial(
         variant, pm.calibrated_parameters(), n_per_arm=n, seed=1, progress=False

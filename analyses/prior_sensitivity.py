@@ -99,6 +99,12 @@ def main(argv: list[str] | None = None) -> None:
 SHORT = ("recurrence_rate", "onset_time", "ab_positive_after")
 
 
+def _sd(prior_sd: float | None) -> float:
+    """A free parameter's prior SD (every default free parameter has one)."""
+    assert prior_sd is not None
+    return prior_sd
+
+
 def one_at_a_time(factor: float, args: argparse.Namespace) -> None:
     shipped = shipped_fit()
     prov = shipped.provenance
@@ -114,7 +120,7 @@ def one_at_a_time(factor: float, args: argparse.Namespace) -> None:
     table = shipped.params.table
     for name in shipped.free:
         specs = [
-            dataclasses.replace(s, prior_sd=s.prior_sd * factor) if s.name == name else s
+            dataclasses.replace(s, prior_sd=_sd(s.prior_sd) * factor) if s.name == name else s
             for s in table.values()
         ]
         params = ParameterSet(dict(shipped.params.items()), table=ParameterTable(specs))
@@ -125,7 +131,7 @@ def one_at_a_time(factor: float, args: argparse.Namespace) -> None:
         moved = [
             f"{k} {shipped.params[k]:.3g}->{refit.params[k]:.3g}"
             for k in shipped.free
-            if abs(math.log(refit.params[k] / shipped.params[k])) > 0.5 * table[k].prior_sd
+            if abs(math.log(refit.params[k] / shipped.params[k])) > 0.5 * _sd(table[k].prior_sd)
         ]
         print(name.ljust(16) + "".join(f"{scores[k][0]:<18.2f}" for k in short)
               + f"{refit.objective:<19.2f}" + ", ".join(moved))  # fmt: skip

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     windows = ep._confirm_windows(sdays, cfg.relapse_confirm_days)
     n_pub = {arm.name: arm.n for arm in trial.arms}
 
-    rates: dict[tuple[object, ...], dict[str, tuple[float, float]]] = {}
+    rates: dict[tuple[str, str, str, int], dict[str, tuple[float, float]]] = {}
     for arm in ("observation", "control"):
         sim = res.simulations[arm]
         at = ep._day_reader(sim.times)
@@ -59,15 +59,15 @@ def main(argv: list[str] | None = None) -> None:
             # the shipped trial file also confirms the response; the readings compared here
             # count from the first qualifying count, as a paper without confirmation would
             ok = (iwg if denom == "IWG responders" else cn3) & in_window
-            member = ok.any(axis=0)
+            member = np.asarray(ok.any(axis=0))
             t_resp = np.where(member, sdays[np.argmax(ok, axis=0)], np.inf)
             t0 = t_resp if start == "after response" else np.maximum(t_resp, course)
             low = (plt < 30.0) if loss == "< 30" else (plt < 30.0) | (plt < 2.0 * base)
             lost = ep._confirmed(low, windows)
             counted = lost & (sdays[:, None] > t0[None, :]) & (sdays[:, None] <= followup)
-            relapsed = counted.any(axis=0)
+            relapsed = np.asarray(counted.any(axis=0))
             rate = float(relapsed[member].mean()) if member.any() else float("nan")
-            rates.setdefault((denom, start, loss, followup), {})[arm] = (rate, member.mean())
+            rates.setdefault((denom, start, loss, followup), {})[arm] = (rate, float(member.mean()))
 
     print(f"{'denominator':16s} {'counted':16s} {'loss':24s} {'days':>4s}  "
           f"{'rhIL-11':>7s} {'control':>7s}  P(replicate)")  # fmt: skip

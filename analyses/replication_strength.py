@@ -34,12 +34,13 @@ from scipy.stats import norm
 
 import pdmodel as pm
 from pdmodel import trials
+from pdmodel.endpoints import ArmSummary
 
 
 def _alpha_at(
     f: trials.Finding,
     trial: trials.Trial,
-    summaries: Mapping[str, Mapping[str, trials.ArmSummary]],
+    summaries: Mapping[str, Mapping[str, ArmSummary]],
     target: float,
 ) -> float:
     """The alpha at which P(replicate) of finding `f` equals `target` (bisection in log alpha)."""

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> str:
 
     terms = [t for t in result.terms if t.kind == "proportion"]
     trial = pm.trials.load("wei2016_prednisone")
-    published = [f.value for f in trial.findings]
+    published = [f.value for f in trial.findings if f.value is not None]
     sim = pm.simulate_trial(trial, result.params, n_per_arm=args.n, seed=1)
     model = [sim.summaries["prednisone"][f.endpoint].value for f in trial.findings]
     fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
