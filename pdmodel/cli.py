@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         metavar="DRAWS",
-        help="also simulate DRAWS parameter sets from the fit's approximate posterior and write "
+        help="also simulate DRAWS parameter sets from the fit's approximate posterior (or "
+        "--chain) and write "
         "95%% bands of every endpoint (needs a parameter file written by `pdmodel fit`, such "
         "as the shipped set; default 0: off)",
     )
@@ -94,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
         "published verdict over the fit's parameter uncertainty, its flag (consistent >= 0.5, "
         "tension >= 0.1, inconsistent) and the joint check (default 30; 0: off)",
     )
+    r.add_argument("--chain", metavar="FILE.csv",
+                   help="draw the --joint and --bands parameter sets from this emcee chain "
+                   "(pdmodel fit --emcee) instead of the fit's approximate posterior")  # fmt: skip
 
     v = sub.add_parser(
         "validate",
@@ -732,6 +736,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         bands=args.bands,
         joint=args.joint,
+        chain=args.chain,
     )
     return 0
 

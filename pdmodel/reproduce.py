@@ -206,6 +206,7 @@ def reproduce(
     quiet: bool = False,
     bands: int = 0,
     joint: int = 30,
+    chain: str | Path | None = None,
 ) -> TrialResult:
     """Simulate `trial`, print the report and write the output files.
 
@@ -225,17 +226,21 @@ def reproduce(
     quiet : bool
         No progress bar and no printed report.
     bands : int
-        If >= 2, also draw this many parameter sets from the fit's approximate posterior
-        (:func:`pdmodel.calibration.predictive_bands`, at most :data:`BANDS_PER_ARM` virtual
-        patients per arm each), print and write (``bands.csv``) the 2.5%, 50% and 97.5%
-        quantiles of every endpoint per arm.  Needs a parameter file written with its fit (the
-        shipped set, or ``pdmodel fit --out``).
+        If >= 2, also draw this many parameter sets from the fit's approximate posterior, or
+        from `chain` (:func:`pdmodel.calibration.predictive_bands`, at most
+        :data:`BANDS_PER_ARM` virtual patients per arm each), print and write
+        (``bands.csv``) the 2.5%, 50% and 97.5% quantiles of every endpoint per arm.  Needs a
+        parameter file written with its fit (the shipped set, or ``pdmodel fit --out``).
     joint : int
-        Parameter draws (>= 2; 0: off) from the fit's approximate posterior for the consistency
-        checks (:func:`pdmodel.calibration.consistency`: each comparison's posterior
-        predictive probability of the published verdict with its flag, and the joint check),
-        printed and written to ``consistency.csv`` and ``report.json``; skipped, with a note,
-        when the parameters come with no fit.
+        Parameter draws (>= 2; 0: off) from the fit's approximate posterior, or from `chain`,
+        for the consistency checks (:func:`pdmodel.calibration.consistency`: each comparison's
+        posterior predictive probability of the published verdict with its flag, and the
+        joint check), printed and written to ``consistency.csv`` and ``report.json``;
+        skipped, with a note, when the parameters come with no fit.
+    chain : str or Path, optional
+        An emcee chain table (``pdmodel fit --emcee`` writes ``<out>_chain.csv``): the draws of
+        `bands` and `joint` are its rows (:func:`pdmodel.calibration.chain_draws`) instead of
+        draws from the fit's Gaussian approximation.
 
     Returns
     -------
@@ -249,6 +254,13 @@ def reproduce(
     for name, v in (("--bands", bands), ("--joint", joint)):
         if v == 1:
             raise OptionError(f"`{name}` needs at least 2 draws (or 0 for none)")
+    chain_table = None
+    if chain is not None:
+        if not (bands or joint):
+            raise OptionError("--chain gives the draws' source; also give --joint or --bands")
+        from .calibration import read_chain
+
+        chain_table = read_chain(chain)  # before any simulation: a bad file fails at once
     design = load(trial)
     fit = None
     if bands:
@@ -282,7 +294,8 @@ def reproduce(
                       "(standard errors and correlations) to draw from")  # fmt: skip
         else:
             n_joint = min(n_per_arm, BANDS_PER_ARM)
-            rep = consistency(joint_fit, design, n_draws=joint, n_per_arm=n_joint, seed=seed)
+            rep = consistency(joint_fit, design, n_draws=joint, n_per_arm=n_joint, seed=seed,
+                              chain=chain_table)  # fmt: skip
             if not quiet:
                 sys.stdout.write("\n" + rep.format())
 
@@ -296,22 +309,25 @@ def reproduce(
     report = _report_json(result, params, label)
     if rep is not None:
         report["consistency"] = {
-            "n_draws": rep.n_draws, "n_per_arm": rep.n_per_arm, "joint": rep.joint,
+            "source": rep.source, "n_draws": rep.n_draws, "n_per_arm": rep.n_per_arm,
+            "joint": rep.joint,
             "below_half": dataclasses.asdict(rep.below_half),
             "findings": rep.table().to_dict(orient="records"),
         }  # fmt: skip
     band_table = None
     if fit is not None:
         from .calibration import predictive_bands
+        from .calibration.uncertainty import _draws_source
 
         n_band = min(n_per_arm, BANDS_PER_ARM)
         fixed_in_bands = [k for k in fit.free if not math.isfinite(fit.stderr.get(k, math.nan))]
-        if fixed_in_bands and not quiet:
+        if fixed_in_bands and chain_table is None and not quiet:
             print(f"note: {', '.join(fixed_in_bands)} ha{'s' if len(fixed_in_bands) == 1 else 've'}"
                   " no standard error in the fit: held at the estimate in the bands")  # fmt: skip
-        band_table = predictive_bands(fit, design, n_draws=bands, n_per_arm=n_band, seed=seed)
+        band_table = predictive_bands(fit, design, n_draws=bands, n_per_arm=n_band, seed=seed,
+                                      chain=chain_table)  # fmt: skip
         if not quiet:
-            sys.stdout.write(_format_bands(band_table, bands, n_band))
+            sys.stdout.write(_format_bands(band_table, bands, n_band, _draws_source(chain_table)))
     # every file or none; a rerun replaces the whole set (no stale bands.csv beside new files)
     with OutputSet(out, stale=REPRODUCE_FILES) as outputs:
         outputs.text("report.json", json.dumps(report, indent=2))
@@ -356,12 +372,12 @@ def _fit_of(params_file: str | None) -> FitResult:
         ) from None
 
 
-def _format_bands(table: Any, draws: int, n_band: int) -> str:
+def _format_bands(table: Any, draws: int, n_band: int, source: str) -> str:
     """Console table of the bands: one row per endpoint, `median [2.5%, 97.5%]` per arm."""
     arms = list(dict.fromkeys(table["arm"]))
     lines = [
         "",
-        f"parameter uncertainty: {draws} draws from the fit's approximate posterior, "
+        f"parameter uncertainty: {draws} draws from {source}, "
         f"{n_band} virtual patients per arm each; median [95% band] of each arm's value",
         "endpoint (unit)".ljust(42) + "".join(a.ljust(30) for a in arms),
     ]

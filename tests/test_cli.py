@@ -239,6 +239,42 @@ def test_reproduce_bands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         assert not (tmp_path / "x").exists()
 
 
+def test_reproduce_draws_from_an_emcee_chain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--chain makes the rows of an emcee chain the draws of --joint and --bands.  A chain
+    whose every row is the estimate gives every finding its value at the estimate (the
+    Gaussian draws would not), so the draws really are the chain's."""
+    import json
+
+    import pandas as pd
+
+    params = pm.calibrated_parameters()
+    chain = tmp_path / "c_chain.csv"
+    pd.DataFrame({"k_ab": [params["k_ab"]] * 3, "lnprob": [0.0] * 3}).to_csv(chain, index=False)
+    out = tmp_path / "o"
+    argv = ["reproduce", "--n", "20", "--joint", "2", "--bands", "2", "--out", str(out)]
+    assert main([*argv, "--chain", str(chain)]) == 0
+    text = capsys.readouterr().out
+    assert "2 draws from an emcee chain of 3 rows" in text
+    assert "parameter uncertainty: 2 draws from an emcee chain of 3 rows" in text
+    rep = json.loads((out / "report.json").read_text())["consistency"]
+    assert rep["source"] == "an emcee chain of 3 rows"
+    for f in rep["findings"]:
+        assert f["mean"] == f["estimate"] == f["low"] == f["high"], f
+    bands = pd.read_csv(out / "bands.csv").dropna()
+    assert (bands["q0.025"] == bands["q0.975"]).all()
+    # bad input: named, before anything is simulated or written
+    for extra, match in (
+        (["--chain", str(tmp_path / "none.csv")], "none.csv"),
+        (["--joint", "0", "--chain", str(chain)], "also give --joint or --bands"),
+    ):
+        bad = ["reproduce", "--n", "20", "--out", str(tmp_path / "x"), *extra]
+        assert main(bad) == 2
+        assert match in capsys.readouterr().err
+        assert not (tmp_path / "x").exists()
+
+
 def test_reproduce_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["reproduce", "--n", "0", "--out", str(tmp_path / "a")]) == 2
     assert "`--n` must be a whole number >= 1" in capsys.readouterr().err

@@ -44,7 +44,8 @@ from ..checks import check_whole
 from ..trials import Trial, TrialResult, load
 from ..trials.simulate import _simulate_samples
 from .fit import FitResult
-from .uncertainty import posterior_draws
+from .mcmc import SampleResult
+from .uncertainty import _draws_source, chain_draws, posterior_draws
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -148,6 +149,9 @@ class ConsistencyReport:
     below_half : BelowHalf
         The count of findings flagged below 0.5 and its distribution in replicates drawn from
         the model (:func:`below_half`).
+    source : str
+        Where the parameter draws come from (the fit's approximate posterior, or an emcee
+        chain).
     """
 
     trial: str
@@ -157,6 +161,7 @@ class ConsistencyReport:
     n_per_arm: int
     patterns: int
     below_half: BelowHalf
+    source: str
 
     def table(self) -> pd.DataFrame:
         """One row per finding.
@@ -180,8 +185,8 @@ class ConsistencyReport:
         """
         width = max([len("finding")] + [len(f.finding) for f in self.findings]) + 2
         lines = [
-            f"consistency with parameter uncertainty ({self.n_draws} draws from the fit's "
-            f"approximate posterior, {self.n_per_arm} virtual patients per arm each)",
+            f"consistency with parameter uncertainty ({self.n_draws} draws from {self.source}, "
+            f"{self.n_per_arm} virtual patients per arm each)",
             "finding".ljust(width) + "at estimate  posterior mean [95%]     flag",
         ]
         for f in self.findings:
@@ -219,6 +224,7 @@ def consistency(
     n_per_arm: int = 300,
     seed: int = 1,
     patterns: int = 4000,
+    chain: SampleResult | pd.DataFrame | None = None,
 ) -> ConsistencyReport:
     """Per-finding flags and the joint check of a trial's published verdicts.
 
@@ -229,13 +235,17 @@ def consistency(
     trial : Trial or str
         The trial.
     n_draws : int
-        Parameter draws from the fit's approximate posterior (>= 2).
+        Parameter draws (>= 2), from the fit's approximate posterior or from `chain`.
     n_per_arm : int
         Virtual patients per arm of each draw's simulation.
     seed : int
         Seed of the draws, the virtual patients and the simulated verdict patterns.
     patterns : int
         Simulated verdict patterns per draw (>= 1).
+    chain : SampleResult or pandas.DataFrame, optional
+        An emcee posterior sample (:func:`pdmodel.calibration.sample`, or the chain table that
+        ``pdmodel fit --emcee`` writes) to draw from (:func:`chain_draws`) instead of the fit's
+        Gaussian approximation.
 
     Returns
     -------
@@ -244,7 +254,9 @@ def consistency(
     """
     check_whole(patterns, "patterns", 1)
     design = trial if isinstance(trial, Trial) else load(trial)
-    samples = [fit.params, *posterior_draws(fit, n_draws, seed)]
+    draws = (posterior_draws(fit, n_draws, seed) if chain is None
+             else chain_draws(chain, fit.params, n_draws, seed))  # fmt: skip
+    samples = [fit.params, *draws]
     # the estimate and every draw in one engine call where they enrol the same patients
     results = _simulate_samples([design], samples, n_per_arm, seed, None, True, None,
                                 progress=False)  # fmt: skip
@@ -267,7 +279,9 @@ def consistency(
         )
         for j, name in enumerate(names)
     )
-    return ConsistencyReport(design.id, findings, joint, n_draws, n_per_arm, patterns, counts)
+    return ConsistencyReport(
+        design.id, findings, joint, n_draws, n_per_arm, patterns, counts, _draws_source(chain)
+    )
 
 
 def below_half(probs: np.ndarray) -> BelowHalf:

@@ -211,6 +211,14 @@ def predictive_bands(
     return pd.DataFrame(rows)
 
 
+def _draws_source(chain: SampleResult | pd.DataFrame | None) -> str:
+    """How a report names the source of its parameter draws."""
+    if chain is None:
+        return "the fit's approximate posterior"
+    rows = len(chain.chain if isinstance(chain, SampleResult) else chain)
+    return f"an emcee chain of {rows} rows"
+
+
 def posterior_draws(result: FitResult, n_draws: int, seed: int = 1) -> list[ParameterSet]:
     """Parameter sets drawn from the fit's approximate posterior.
 
