@@ -17,8 +17,9 @@ times -1/2: the same findings, priors, 300 virtual patients per arm, seed and to
 
 ``--chain-out FILE.csv`` writes the chain for ``pdmodel reproduce --chain FILE.csv``.
 
-About 45 minutes on a 2-core machine with the defaults (docs/calibration.md, "Posterior
-sampling of the shipped set").
+About 30 minutes with the defaults (22 free parameters, 44 walkers x 600 steps) on the 2-core
+AVX-512 host; 39 minutes with ``--steps 800`` (docs/calibration.md, "Posterior sampling of the
+shipped set").
 
     python analyses/posterior_shipped.py [--steps 600] [--walkers 2xFREE] [--draws 40]
         [--chain-out chain.csv]
